@@ -1,0 +1,42 @@
+# `make run` and `make test` install what they need first (venv, Python packages, Debian packages).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DEBS    := sip-tester baresip espeak-ng libspandsp2 sox
+SIP     ?= 127.0.0.1:5060
+HTTP    ?= 127.0.0.1:8080
+DATA    ?= ./data
+
+.PHONY: install debs run test bench lint clean
+
+install: debs $(STAMP)
+
+# apt-get only when a package is missing, so a warm `make install` takes well under a second.
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/telephony serve --sip $(SIP) --http $(HTTP) --data $(DATA)
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench.run
+
+lint: install
+	$(BIN)/python -m compileall -q telephony ivr
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,23 @@
+"""Regenerate the prompt WAVs from prompts.toml with espeak-ng (8 kHz mono, 16-bit)."""
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    spec = tomllib.loads((HERE / 'prompts.toml').read_text())
+    voice = spec.get('language', 'en')
+    for pid, text in spec['prompts'].items():
+        with tempfile.NamedTemporaryFile(suffix='.wav') as raw:
+            subprocess.run(['espeak-ng', '-v', voice, '-s', '150', '-w', raw.name, text], check=True)
+            subprocess.run(['sox', raw.name, '-r', '8000', '-c', '1', '-b', '16',
+                            str(HERE / f'{pid}.wav')], check=True)
+        print(pid, file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()

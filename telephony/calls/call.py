@@ -1,0 +1,141 @@
+"""A Call is a leg as applications see it: its control queue, recording, DTMF and bridge.
+
+Applications (the demo services, later IVR menus and the REST call API) use
+`run()` to enqueue controls and `next_digit()` to wait for keys; everything
+they do goes through the ControlQueue.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from .controls import Control, ControlQueue
+from .leg import HANGUP, Leg
+
+if TYPE_CHECKING:
+    from .manager import CallManager
+
+log = logging.getLogger('telephony.calls')
+
+
+class Call:
+    def __init__(self, manager: 'CallManager', leg: Leg):
+        self.manager = manager
+        self.leg = leg
+        self.id = leg.id
+        self.queue = ControlQueue(self)
+        self.create_time = time.time()
+        self.dtmf_enabled = False
+        self.digits: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self.bridged_with: Call | None = None
+        self.hangup_both = True
+        self.recording_path: Path | None = None
+        self.recordings: list[Path] = []
+        self._record_timer: asyncio.TimerHandle | None = None
+        self.ended = asyncio.get_running_loop().create_future()
+        self.listeners: list[Callable[[str, dict], None]] = []
+        leg.on_state = self._on_leg_state
+        leg.on_dtmf = self._on_dtmf
+
+    # --- what applications use ----------------------------------------------------
+    async def run(self, *controls: Control, queue: str = 'append') -> bool:
+        """Enqueue controls and wait until the last one has finished (False if skipped)."""
+        self.queue.enqueue(list(controls), queue)
+        return await controls[-1].done
+
+    async def next_digit(self, timeout: float | None = None) -> str | None:
+        """The next DTMF key, or None on timeout or hangup."""
+        get = asyncio.ensure_future(self.digits.get())
+        done, _ = await asyncio.wait({get, self.ended}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if get in done:
+            return get.result()[0]
+        get.cancel()
+        return None
+
+    # --- state and events -------------------------------------------------------------
+    def emit(self, kind: str, fields: dict) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(kind, fields)
+            except Exception:
+                log.exception('event=listener-error call=%s', self.id)
+
+    def control_changed(self) -> None:
+        cur = self.queue.current
+        self.emit('call_update', {'current_control_id': cur.id if cur else '',
+                                  'last_control_id': self.queue.last_id or ''})
+
+    def _on_leg_state(self, leg: Leg) -> None:
+        self.emit('call_update', {'status': leg.state})
+        if leg.state == HANGUP:
+            self._on_hangup()
+
+    def _on_dtmf(self, leg: Leg, digit: str, ms: int) -> None:
+        log.info('event=dtmf call=%s digit=%s duration=%s', self.id, digit, ms)
+        if self.dtmf_enabled:
+            self.digits.put_nowait((digit, ms))
+            self.emit('call_dtmf', {'digit': digit, 'duration': ms})
+
+    def _on_hangup(self) -> None:
+        self.record_stop()
+        self.queue.cancel_all()
+        partner = self.bridged_with
+        if partner is not None:
+            self.split()
+            if self.hangup_both:
+                partner.leg.hangup(self.leg.hangup_cause or 16)
+        if not self.ended.done():
+            self.ended.set_result(self.leg.hangup_cause)
+        self.manager.forget(self)
+
+    # --- recording ----------------------------------------------------------------------
+    def record_start(self, path: str | None, limit: int) -> None:
+        ep = self.leg.endpoint
+        if ep is None or self.recording_path is not None:
+            return
+        self.recording_path = Path(path) if path else self.manager.recording_path(str(uuid.uuid4()))
+        ep.start_recording(str(self.recording_path))
+        self._record_timer = asyncio.get_running_loop().call_later(limit, self.record_stop)
+
+    def record_stop(self, discard: bool = False) -> Path | None:
+        path, self.recording_path = self.recording_path, None
+        if self._record_timer:
+            self._record_timer.cancel()
+            self._record_timer = None
+        if path is None or self.leg.endpoint is None:
+            return None
+        duration = self.leg.endpoint.stop_recording()
+        if discard:
+            path.unlink(missing_ok=True)
+            return None
+        self.recordings.append(path)
+        log.info('event=recording call=%s path=%s duration=%.2f', self.id, path, duration or 0)
+        self.emit('call_update', {'recording': path.stem})
+        return path
+
+    # --- bridging ---------------------------------------------------------------------------
+    def bridge(self, other_id: str, hangup_both: bool = True) -> None:
+        other = self.manager.calls.get(other_id)
+        if other is None or other.leg.endpoint is None or self.leg.endpoint is None:
+            return
+        self.split()
+        self.leg.endpoint.bridge(other.leg.endpoint)
+        self.bridged_with, other.bridged_with = other, self
+        self.hangup_both = other.hangup_both = hangup_both
+        self.emit('call_update', {'bridge': other.id})
+        other.emit('call_update', {'bridge': self.id})
+
+    def split(self) -> None:
+        other = self.bridged_with
+        if other is None:
+            return
+        if self.leg.endpoint is not None:
+            self.leg.endpoint.unbridge()
+        self.bridged_with = other.bridged_with = None
+        self.emit('call_update', {'bridge': ''})
+        other.emit('call_update', {'bridge': ''})

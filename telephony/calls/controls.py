@@ -1,0 +1,168 @@
+"""The control queue: the one path by which anything drives a call (Q-loud §3.24).
+
+Controls run one after another. Media controls end when the clock-driven
+source runs dry, `sleep` ends on a loop timer, the rest end at once. `break`
+stops the running control within one media frame: it clears the source, and
+the next tick sends the next control's audio.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..media.sources import Player, Silence, ToneSource
+
+if TYPE_CHECKING:
+    from .call import Call
+
+log = logging.getLogger('telephony.calls')
+
+CONTROLS = {'ring', 'progress', 'answer', 'hangup', 'bridge', 'split', 'sleep', 'silence', 'tone',
+            'play', 'record_start', 'record_stop', 'dtmf_collect', 'dtmf_send', 'echo'}
+
+
+@dataclass
+class Control:
+    control: str
+    id: str = ''
+    params: dict[str, Any] = field(default_factory=dict)
+    done: asyncio.Future | None = None   # resolved when the control has finished
+
+    @classmethod
+    def make(cls, control: str, id: str = '', **params) -> 'Control':
+        return cls(control, id, params)
+
+
+class ControlQueue:
+    def __init__(self, call: 'Call'):
+        self.call = call
+        self.pending: deque[Control] = deque()
+        self.current: Control | None = None
+        self.last_id: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+
+    def enqueue(self, controls: list[Control], queue: str = 'append') -> None:
+        loop = asyncio.get_running_loop()
+        for c in controls:
+            if c.done is None:
+                c.done = loop.create_future()
+        if queue in ('clear', 'break'):
+            for c in self.pending:
+                _resolve(c, False)
+            self.pending.clear()
+        self.pending.extend(controls)
+        if queue == 'break' and self.current is not None:
+            self._interrupt()
+        if self.current is None:
+            self._next()
+
+    def cancel_all(self) -> None:
+        """The call ended: nothing left runs."""
+        for c in self.pending:
+            _resolve(c, False)
+        self.pending.clear()
+        if self.current is not None:
+            self._interrupt(advance=False)
+
+    def _interrupt(self, advance: bool = True) -> None:
+        ctl = self.current
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        if self._task and not self._task.done():
+            self._task.cancel()
+        ep = self.call.leg.endpoint
+        if ep is not None and ctl.control in ('silence', 'tone', 'play'):
+            ep.source = None
+        if ep is not None and ctl.control == 'echo':
+            ep.echo = False
+        self._finish(ctl, advance)
+
+    def _next(self) -> None:
+        while self.pending and self.current is None:
+            ctl = self.pending.popleft()
+            if self.call.leg.ended and ctl.control != 'hangup':
+                _resolve(ctl, False)
+                continue
+            self.current = ctl
+            self.call.control_changed()
+            try:
+                self._start(ctl)
+            except Exception:
+                log.exception('event=control-error call=%s control=%s', self.call.id, ctl.control)
+                self._finish(ctl)
+
+    def _finish(self, ctl: Control, advance: bool = True) -> None:
+        if self.current is not ctl:
+            return
+        self.current = None
+        self._timer = self._task = None
+        if ctl.id:
+            self.last_id = ctl.id
+        _resolve(ctl, True)
+        self.call.control_changed()
+        if advance:
+            self._next()
+
+    def _start(self, ctl: Control) -> None:
+        call, p, name = self.call, ctl.params, ctl.control
+        leg = call.leg
+        if name in ('ring', 'progress', 'answer'):
+            return self._await(ctl, getattr(leg, name)())
+        if name == 'hangup':
+            if call.bridged_with is not None and call.hangup_both:
+                call.bridged_with.leg.hangup(p.get('hangup_cause', 16))
+            leg.hangup(p.get('hangup_cause', 16))
+            return self._finish(ctl)
+        if name == 'sleep':
+            self._timer = asyncio.get_running_loop().call_later(
+                p['duration'] / 1000, self._finish, ctl)
+            return
+        if name in ('silence', 'tone', 'play', 'echo'):
+            ep = leg.endpoint
+            if ep is None:
+                return self._finish(ctl)
+            if name == 'echo':
+                ep.echo = True  # runs until break or hangup
+                return
+            if name == 'silence':
+                source = Silence(p['duration'])
+            elif name == 'tone':
+                source = ToneSource([p.get('frequency', 425)], p.get('duration', 1000),
+                                    p.get('interval', 0), p.get('loop', 1))
+            else:
+                source = Player(call.manager.load_audio(p['path']))
+            ep.on_source_done = lambda s, c=ctl: self._finish(c) if s is source else None
+            ep.source = source
+            return
+        if name == 'record_start':
+            call.record_start(p.get('path'), p.get('limit', 3600))
+        elif name == 'record_stop':
+            call.record_stop(discard=p.get('discard', False))
+        elif name == 'dtmf_collect':
+            call.dtmf_enabled = p.get('enable', True)
+        elif name == 'dtmf_send':
+            if leg.endpoint is not None:
+                leg.endpoint.send_dtmf(p['digits'], p.get('duration', 100))
+        elif name == 'bridge':
+            call.bridge(p['call'], p.get('hangup_both', True))
+        elif name == 'split':
+            call.split()
+        self._finish(ctl)
+
+    def _await(self, ctl: Control, coro) -> None:
+        async def run():
+            try:
+                await coro
+            finally:
+                self._finish(ctl)
+        self._task = asyncio.get_running_loop().create_task(run())
+
+
+def _resolve(ctl: Control, ran: bool) -> None:
+    if ctl.done is not None and not ctl.done.done():
+        ctl.done.set_result(ran)

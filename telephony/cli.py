@@ -1,0 +1,112 @@
+"""The `telephony` command: serve, and provisioning subcommands on the same database."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+
+from .config import Settings, split_hostport
+
+USER_RE = re.compile(r'^[A-Za-z0-9_.\-]{1,64}$')
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--data', default=None, help='data directory (default ./data)')
+    p.add_argument('--config', default=None, help='TOML settings file')
+
+
+def _settings(args, **extra) -> Settings:
+    return Settings.load(args.config, data_dir=args.data, **extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='telephony')
+    sub = parser.add_subparsers(dest='cmd', required=True)
+
+    serve = sub.add_parser('serve', help='run the server')
+    _common(serve)
+    serve.add_argument('--sip', help='SIP listen HOST:PORT (UDP and TCP)')
+    serve.add_argument('--http', help='HTTP listen HOST:PORT')
+    serve.add_argument('--log-level', default='INFO')
+
+    sip = sub.add_parser('sip', help='SIP accounts').add_subparsers(dest='sipcmd', required=True)
+    add = sip.add_parser('add', help='create or replace a SIP account')
+    _common(add)
+    add.add_argument('user')
+    add.add_argument('--password', required=True)
+    add.add_argument('--domain', default=None)
+    add.add_argument('--description', default='')
+    rm = sip.add_parser('delete', help='delete a SIP account')
+    _common(rm)
+    rm.add_argument('user')
+    rm.add_argument('--domain', default=None)
+    ls = sip.add_parser('list', help='list SIP accounts')
+    _common(ls)
+
+    args = parser.parse_args(argv)
+    if args.cmd == 'serve':
+        return serve_main(args)
+    return asyncio.run(sip_main(args))
+
+
+def serve_main(args) -> int:
+    extra = {}
+    if args.sip:
+        extra['sip_host'], extra['sip_port'] = split_hostport(args.sip, 5060)
+    if args.http:
+        extra['http_host'], extra['http_port'] = split_hostport(args.http, 8080)
+    settings = _settings(args, **extra)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> int:
+    from .server import Server
+    server = Server(settings)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f'telephony ready sip={settings.sip_host}:{server.stack.port} (udp+tcp) '
+          f'http={settings.http_host}:{server.http_port} data={settings.data_dir}', flush=True)
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+async def sip_main(args) -> int:
+    from .store.db import Database
+    settings = _settings(args)
+    db = Database.for_data_dir(settings.data_dir, settings.database_url or None)
+    await db.open()
+    try:
+        if args.sipcmd == 'add':
+            if not USER_RE.match(args.user):
+                print('error: user must be 1-64 of A-Z a-z 0-9 _ . -', file=sys.stderr)
+                return 2
+            if not 5 <= len(args.password) <= 50:
+                print('error: password must be 5 to 50 characters', file=sys.stderr)
+                return 2
+            acct = await db.put_sip_account(args.user, args.domain or settings.domain,
+                                            args.password, args.description)
+            print(f'{acct.user}@{acct.domain}')
+        elif args.sipcmd == 'delete':
+            if not await db.delete_sip_account(args.user, args.domain or settings.domain):
+                print('error: no such account', file=sys.stderr)
+                return 1
+        else:
+            for a in await db.sip_accounts():
+                print(f'{a.user}@{a.domain}\t{a.description}')
+    finally:
+        await db.close()
+    return 0

@@ -1,0 +1,59 @@
+"""Settings: embedded defaults, then a TOML file, then TELEPHONY_* environment variables."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    sip_host: str = '127.0.0.1'
+    sip_port: int = 5060
+    http_host: str = '127.0.0.1'
+    http_port: int = 8080
+    data_dir: Path = Path('data')
+    database_url: str = ''          # empty: SQLite file in data_dir
+    domain: str = 'localhost'       # SIP domain (and digest realm) of accounts
+    rtp_host: str = ''              # empty: same as sip_host
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 30000
+    demo: bool = True               # serve echo@, hello@, record@, dtmf@
+
+    @classmethod
+    def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
+        s = cls()
+        if config_file:
+            data = tomllib.loads(Path(config_file).read_text())
+            flat = {**data.get('sip', {}), **data}
+            for f in fields(cls):
+                if f.name in flat and not isinstance(flat[f.name], dict):
+                    setattr(s, f.name, _coerce(f.type, flat[f.name]))
+        for f in fields(cls):
+            env = os.environ.get(f'TELEPHONY_{f.name.upper()}')
+            if env is not None:
+                setattr(s, f.name, _coerce(f.type, env))
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(s, k, _coerce(cls.__dataclass_fields__[k].type, v))
+        if not s.rtp_host:
+            s.rtp_host = s.sip_host
+        return s
+
+
+def _coerce(typ, value):
+    if typ in ('int', int):
+        return int(value)
+    if typ in ('bool', bool):
+        return value if isinstance(value, bool) else str(value).lower() in ('1', 'true', 'yes')
+    if typ in ('Path', Path):
+        return Path(value)
+    return str(value)
+
+
+def split_hostport(text: str, default_port: int) -> tuple[str, int]:
+    host, _, port = text.rpartition(':')
+    if not host:
+        return text, default_port
+    return host.strip('[]'), int(port)

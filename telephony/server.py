@@ -1,0 +1,127 @@
+"""Wires the layers onto one event loop and starts and stops them."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from pathlib import Path
+
+import uvicorn
+
+from .api.app import create_app
+from .calls.manager import CallManager
+from .config import Settings
+from .dialplan.demo import APPS
+from .media.engine import MediaEngine
+from .media.recorder import recover_partial
+from .sip.access import Authenticator
+from .sip.message import make_response
+from .sip.registrar import Registrar, RegisterError
+from .sip.ua import SipStack
+from .store.db import Database
+
+log = logging.getLogger('telephony')
+
+SWEEP_INTERVAL = 10.0
+
+
+class Server:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.db = Database.for_data_dir(self.data_dir, settings.database_url or None)
+        self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max)
+        self.stack = SipStack(settings.sip_host, settings.sip_port, self.media)
+        self.registrar = Registrar()
+        self._domains: set[str] = {settings.domain}
+        self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,
+                                  lambda: self._domains, lambda: self.stack.now())
+        self.calls = CallManager(self, APPS if settings.demo else {})
+        self.stack.on_invite = self.calls.on_invite
+        self.stack.on_register = self.on_register
+        self.http: uvicorn.Server | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.started = time.time()
+
+    def _secret(self) -> bytes:
+        """Nonce-signing key, kept in the data dir so nonces survive a restart."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / 'secret'
+        if not path.exists():
+            path.write_bytes(secrets.token_bytes(32))
+            path.chmod(0o600)
+        return path.read_bytes()
+
+    # --- accounts -------------------------------------------------------------------
+    def aor(self, user: str) -> str:
+        return f'{user}@{self.settings.domain}'
+
+    async def db_account_in(self, user: str, domain: str):
+        return await self.db.sip_account(user, domain)
+
+    async def db_account(self, user: str):
+        return await self.db_account_in(user, self.settings.domain)
+
+    # --- REGISTER ---------------------------------------------------------------------
+    async def on_register(self, req, txn, peer) -> None:
+        outcome = await self.auth.check(req, peer)
+        if outcome.response is not None:
+            return self.stack.respond(txn, outcome.response)
+        if (req.to.uri.user or '') != outcome.user:
+            return self.stack.respond(txn, make_response(req, 403, 'Not Your Address'))
+        aor = self.aor(outcome.user)
+        try:
+            bindings = self.registrar.update(aor, req, peer, self.stack.now())
+        except RegisterError as exc:
+            resp = make_response(req, exc.status, exc.reason)
+            if exc.min_expires:
+                resp.add('Min-Expires', str(exc.min_expires))
+            return self.stack.respond(txn, resp)
+        resp = make_response(req, 200)
+        now = self.stack.now()
+        for b in bindings:
+            resp.add('Contact', f'<{b.contact}>;expires={b.remaining(now)}')
+        log.info('event=register aor=%s contacts=%d from=%s:%s', aor, len(bindings), *peer.addr)
+        self.stack.respond(txn, resp)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            for b in self.registrar.sweep(self.stack.now()):
+                log.info('event=registration-expired aor=%s contact=%s', b.aor, b.contact)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def status(self) -> dict:
+        return {'calls': len(self.calls.calls), 'uptime': round(time.time() - self.started, 1),
+                'registrations': sum(len(v) for v in self.registrar.bindings.values())}
+
+    async def start(self) -> None:
+        await self.db.open()
+        for part in self.calls.recordings_dir.glob('*.part'):
+            recover_partial(str(part))  # recordings cut short by a crash stay playable
+        await self.media.start()
+        await self.stack.start()
+        self._tasks.append(asyncio.create_task(self._sweep()))
+        s = self.settings
+        config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,
+                                log_level='warning', lifespan='off')
+        self.http = uvicorn.Server(config)
+        self.http.install_signal_handlers = lambda: None
+        self._tasks.append(asyncio.create_task(self.http.serve()))
+        while not self.http.started:
+            await asyncio.sleep(0.01)
+        self.http_port = self.http.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for call in list(self.calls.calls.values()):
+            call.leg.hangup(cause=41)
+        if self.http:
+            self.http.should_exit = True
+        for t in self._tasks:
+            if t is not self._tasks[-1]:
+                t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.stack.stop()
+        await self.media.stop()
+        await self.db.close()

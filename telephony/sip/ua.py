@@ -1,0 +1,287 @@
+"""The SIP user agent: the asyncio shell around the sans-IO codec and transactions.
+
+It parses what the transport hands it, answers what needs no application
+(OPTIONS, REGISTER, junk), keeps the dialog table, and hands new INVITEs to
+the call manager. All transaction timers share one loop timer handle.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from .dialog import Dialog
+from .message import Request, Response, SipParseError, make_response, parse_message
+from .transaction import ClientTransaction, Peer, ServerTransaction, TransactionLayer
+from .transport import SipTransport
+
+if TYPE_CHECKING:
+    from ..calls.leg import Leg
+    from ..media.engine import MediaEngine
+
+log = logging.getLogger('telephony.sip')
+
+ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, REGISTER'
+KNOWN_NOT_ALLOWED = {'SUBSCRIBE', 'PUBLISH', 'MESSAGE', 'REFER', 'PRACK', 'UPDATE'}
+SUPPORTED: set[str] = set()  # no option tags yet: any Require gets 420
+
+
+class SipStack:
+    def __init__(self, host: str, port: int, media: 'MediaEngine'):
+        self.host = host
+        self.transport = SipTransport(host, port, self.on_data)
+        self.transport.bad_frame_handler = self._on_bad_frame
+        self.layer = TransactionLayer()
+        self.media = media
+        self.dialogs: dict[tuple, 'Leg'] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Set by the server: REGISTER handling, new INVITEs, and the overload gate.
+        self.on_register: Callable[[Request, ServerTransaction, Peer], Awaitable[None]] | None = None
+        self.on_invite: Callable[[Request, ServerTransaction, Peer], Awaitable[None]] | None = None
+        self.stats = {'parse_errors': 0, 'dropped': 0}
+
+    @property
+    def port(self) -> int:
+        return self.transport.port
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.transport.start()
+
+    async def stop(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        await self.transport.stop()
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    # --- addressing -------------------------------------------------------------
+    def via(self, peer: Peer) -> str:
+        return f'SIP/2.0/{peer.transport} {self.host}:{self.port};rport'
+
+    def contact(self, peer: Peer, user: str = 'telephony') -> str:
+        tp = ';transport=tcp' if peer.transport == 'TCP' else ''
+        return f'<sip:{user}@{self.host}:{self.port}{tp}>'
+
+    # --- input --------------------------------------------------------------------
+    def on_data(self, data: bytes, peer: Peer) -> None:
+        try:
+            msg = parse_message(data)
+            if isinstance(msg, Request):
+                self._stamp_via(msg, peer)
+        except SipParseError as exc:
+            self.stats['parse_errors'] += 1
+            self._answer_bad(exc, peer)
+            return
+        except Exception:  # the parser must never take the listener down
+            self.stats['parse_errors'] += 1
+            log.exception('event=parser-crash peer=%s:%s', *peer.addr)
+            return
+        self.layer.receive(msg, peer, self.now())
+        self._pump()
+
+    def _answer_bad(self, exc: SipParseError, peer: Peer) -> None:
+        if exc.request is None:
+            self.stats['dropped'] += 1
+            log.info('event=drop peer=%s:%s transport=%s reason="%s"', peer.addr[0], peer.addr[1],
+                     peer.transport, exc.reason)
+            return
+        status = getattr(exc, 'status', 400)
+        log.info('event=bad-request peer=%s:%s status=%s reason="%s"', peer.addr[0], peer.addr[1],
+                 status, exc.reason)
+        if exc.request.method == 'ACK':
+            return  # ACK is never answered
+        try:
+            resp = make_response(exc.request, status, exc.reason)
+        except Exception:
+            log.info('event=drop peer=%s:%s reason="unanswerable: %s"', *peer.addr, exc.reason)
+            return
+        self.send_stateless(resp, peer)
+
+    def _on_bad_frame(self, reason: str, peer: Peer) -> None:
+        self.stats['parse_errors'] += 1
+        log.info('event=bad-frame peer=%s:%s reason="%s"', peer.addr[0], peer.addr[1], reason)
+
+    @staticmethod
+    def _stamp_via(req: Request, peer: Peer) -> None:
+        """RFC 3261 §18.2.1 received, RFC 3581 rport: where the request really came from."""
+        vias = req.get_all('Via')
+        top = req.vias[0]
+        changed = False
+        if top.host != peer.addr[0]:
+            top.params['received'] = peer.addr[0]
+            changed = True
+        if 'rport' in top.params:
+            top.params['rport'] = str(peer.addr[1])
+            changed = True
+        if changed:
+            req.remove('Via')
+            req.add('Via', str(top))
+            for v in vias[1:]:
+                req.add('Via', v)
+
+    # --- output -------------------------------------------------------------------
+    def respond(self, txn: ServerTransaction, resp: Response) -> None:
+        txn.respond(resp, self.now())
+        self._pump()
+
+    def send_request(self, req: Request, peer: Peer, user: Any) -> ClientTransaction:
+        txn = self.layer.send_request(req, peer, self.now())
+        txn.user = user
+        self._pump()
+        return txn
+
+    def send_stateless(self, msg, peer: Peer) -> None:
+        self.layer.send_stateless(msg, peer)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Flush the outbox, hand TU events on, re-arm the one timer."""
+        layer = self.layer
+        while layer.outbox or layer.events:
+            out, layer.outbox = layer.outbox, []
+            for o in out:
+                self.transport.send(o.message.to_bytes(), o.peer)
+            events, layer.events = layer.events, []
+            for ev in events:
+                try:
+                    self._dispatch(ev)
+                except Exception:
+                    log.exception('event=dispatch-error kind=%s', ev.kind)
+        self._arm()
+
+    def _arm(self) -> None:
+        at = self.layer.next_deadline()
+        if at == self._timer_at:
+            return
+        if self._timer:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self._loop.call_at(at, self._on_timer) if at is not None else None
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        self.layer.poll(self.now())
+        self._pump()
+
+    # --- dialogs ------------------------------------------------------------------
+    def add_dialog(self, dialog: Dialog, leg: 'Leg') -> None:
+        self.dialogs[(dialog.call_id, dialog.local_tag)] = leg
+
+    def remove_dialog(self, dialog: Dialog) -> None:
+        self.dialogs.pop((dialog.call_id, dialog.local_tag), None)
+
+    def _find_leg(self, req: Request) -> 'Leg | None':
+        return self.dialogs.get((req.call_id, req.to.tag or ''))
+
+    # --- dispatch -------------------------------------------------------------------
+    def _dispatch(self, ev) -> None:
+        if ev.kind == 'request':
+            self._on_request(ev.message, ev.txn, ev.peer)
+        elif ev.kind in ('response', 'stray-response'):
+            self._on_response(ev.message, ev.txn)
+        elif ev.kind == 'timeout':
+            if ev.txn.user is not None:
+                ev.txn.user.on_timeout(ev.txn)
+        elif ev.kind == 'ack-timeout':
+            leg = ev.txn.user
+            if leg is not None:
+                log.info('event=no-ack leg=%s', leg.id)
+                leg.hangup(cause=102)
+
+    def _on_response(self, resp: Response, txn: ClientTransaction | None) -> None:
+        if txn is not None and txn.user is not None:
+            txn.user.on_response(resp, txn)
+        elif txn is None and resp.cseq.method == 'INVITE' and 200 <= resp.status < 300:
+            # a 2xx retransmission after our transaction ended: re-ACK through the dialog
+            leg = self.dialogs.get((resp.call_id, resp.from_.tag or ''))
+            if leg is not None and leg.dialog is not None:
+                leg._send_ack(resp)
+
+    def _on_request(self, req: Request, txn: ServerTransaction | None, peer: Peer) -> None:
+        method = req.method
+        if method == 'ACK':
+            leg = self._find_leg(req)
+            if leg is not None:
+                leg.on_ack(req)
+            return
+        mf = req.max_forwards
+        if mf is not None and mf <= 0 and method != 'OPTIONS':
+            return self.respond(txn, make_response(req, 483))
+        unsupported = [t for t in req.get_all('Require') if t not in SUPPORTED]
+        if unsupported and method not in ('CANCEL',):
+            resp = make_response(req, 420)
+            resp.add('Unsupported', ', '.join(unsupported))
+            return self.respond(txn, resp)
+        if method == 'CANCEL':
+            return self._on_cancel(req, txn)
+        if req.to.tag:
+            return self._in_dialog(req, txn)
+        if method == 'INVITE':
+            return self._spawn(self.on_invite, req, txn, peer)
+        if method == 'REGISTER':
+            return self._spawn(self.on_register, req, txn, peer)
+        if method == 'OPTIONS':
+            resp = make_response(req, 200)
+            resp.add('Allow', ALLOW)
+            resp.add('Accept', 'application/sdp')
+            return self.respond(txn, resp)
+        if method == 'BYE':
+            return self.respond(txn, make_response(req, 481))
+        if method in ('INFO', 'NOTIFY'):
+            return self.respond(txn, make_response(req, 481))
+        if method in KNOWN_NOT_ALLOWED:
+            resp = make_response(req, 405)
+            resp.add('Allow', ALLOW)
+            return self.respond(txn, resp)
+        resp = make_response(req, 501)
+        resp.add('Allow', ALLOW)
+        self.respond(txn, resp)
+
+    def _spawn(self, handler, req, txn, peer) -> None:
+        if handler is None:
+            return self.respond(txn, make_response(req, 503))
+
+        async def run():
+            try:
+                await handler(req, txn, peer)
+            except Exception:
+                log.exception('event=handler-error method=%s call_id=%s', req.method, req.call_id)
+                if txn.last_response is None or txn.last_response.status < 200:
+                    self.respond(txn, make_response(req, 500))
+        self._loop.create_task(run())
+
+    def _on_cancel(self, req: Request, txn: ServerTransaction) -> None:
+        inv = self.layer.find_invite_server(req)
+        if inv is None:
+            return self.respond(txn, make_response(req, 481))
+        self.respond(txn, make_response(req, 200))
+        leg = inv.user
+        if leg is not None:
+            leg.on_cancel()
+        elif inv.last_response is None or inv.last_response.status < 200:
+            self.respond(inv, make_response(inv.request, 487))
+
+    def _in_dialog(self, req: Request, txn: ServerTransaction) -> None:
+        leg = self._find_leg(req)
+        if leg is None or leg.dialog is None:
+            return self.respond(txn, make_response(req, 481))
+        if not leg.dialog.check_remote_cseq(req):
+            return self.respond(txn, make_response(req, 500, 'CSeq Out of Order'))
+        method = req.method
+        if method == 'BYE':
+            leg.on_bye(req, txn)
+        elif method == 'INVITE':
+            txn.user = leg
+            leg.on_reinvite(req, txn)
+        elif method == 'INFO':
+            leg.on_info(req, txn)
+        elif method in ('NOTIFY', 'OPTIONS'):
+            self.respond(txn, make_response(req, 200))
+        else:
+            resp = make_response(req, 405 if method in KNOWN_NOT_ALLOWED else 501)
+            resp.add('Allow', ALLOW)
+            self.respond(txn, resp)

@@ -1,0 +1,72 @@
+"""The database handle: one async engine, tables created on first start."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ..sip.auth import ha1
+from .schema import metadata, sip_accounts
+
+
+@dataclass
+class SipAccount:
+    user: str
+    domain: str
+    ha1_md5: str
+    ha1_sha256: str
+    description: str = ''
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, url: str | None = None) -> 'Database':
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(url or f'sqlite+aiosqlite:///{data_dir / "telephony.db"}')
+
+    async def open(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # --- SIP accounts ---------------------------------------------------------
+    async def put_sip_account(self, user: str, domain: str, password: str,
+                              description: str = '') -> SipAccount:
+        """Create or replace an account; the realm of the digest is the domain."""
+        acct = SipAccount(user, domain, ha1(user, domain, password, 'MD5'),
+                          ha1(user, domain, password, 'SHA-256'), description)
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(sip_accounts).where(
+                sip_accounts.c.user == user, sip_accounts.c.domain == domain))
+            await conn.execute(sip_accounts.insert().values(
+                user=user, domain=domain, ha1_md5=acct.ha1_md5, ha1_sha256=acct.ha1_sha256,
+                description=description, created=time.time()))
+        return acct
+
+    async def delete_sip_account(self, user: str, domain: str) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(delete(sip_accounts).where(
+                sip_accounts.c.user == user, sip_accounts.c.domain == domain))
+        return res.rowcount > 0
+
+    async def sip_account(self, user: str, domain: str) -> SipAccount | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(sip_accounts).where(
+                sip_accounts.c.user == user, sip_accounts.c.domain == domain))).mappings().first()
+        return None if r is None else SipAccount(
+            r['user'], r['domain'], r['ha1_md5'], r['ha1_sha256'], r['description'])
+
+    async def sip_accounts(self) -> list[SipAccount]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(sip_accounts))).mappings().all()
+        return [SipAccount(r['user'], r['domain'], r['ha1_md5'], r['ha1_sha256'],
+                           r['description']) for r in rows]

@@ -1,0 +1,18 @@
+"""Table definitions (SQLAlchemy Core). SQLite by default, PostgreSQL when configured."""
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, UniqueConstraint
+
+metadata = MetaData()
+
+# A SIP account: the registrar's identity for a phone. Only digest HA1 values are kept,
+# one per algorithm, so the plain password never reaches the disk.
+sip_accounts = Table(
+    'sip_accounts', metadata,
+    Column('id', Integer, primary_key=True),
+    Column('user', String(64), nullable=False),
+    Column('domain', String(255), nullable=False),
+    Column('ha1_md5', String(32), nullable=False),
+    Column('ha1_sha256', String(64), nullable=False),
+    Column('description', String(100), nullable=False, default=''),
+    Column('created', Float, nullable=False),
+    UniqueConstraint('user', 'domain'),
+)
