@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .message import Request
+from .message import Request, SipParseError
 from .transaction import Peer
 
 DEFAULT_EXPIRES = 3600
@@ -49,6 +49,10 @@ class Registrar:
         except ValueError:
             raise RegisterError(400, 'Bad Expires') from None
         raw = [c.strip() for c in req.get_all('Contact')]
+        try:
+            contacts = [] if raw == ['*'] else req.contacts
+        except SipParseError as exc:
+            raise RegisterError(400, exc.reason) from None
         current = self.bindings.setdefault(aor, {})
         if raw == ['*']:
             if default != 0:
@@ -57,7 +61,7 @@ class Registrar:
                 if b.call_id == req.call_id and req.cseq.seq <= b.cseq:
                     raise RegisterError(500, 'CSeq Out of Order')
             current.clear()
-        for c in ([] if raw == ['*'] else req.contacts):
+        for c in contacts:
             value = c.params.get('expires')
             try:
                 expires = int(value) if value is not None else default

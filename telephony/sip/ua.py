@@ -111,7 +111,7 @@ class SipStack:
         vias = req.get_all('Via')
         top = req.vias[0]
         changed = False
-        if top.host != peer.addr[0]:
+        if top.host.strip('[]') != peer.addr[0]:
             top.params['received'] = peer.addr[0]
             changed = True
         if 'rport' in top.params:
@@ -221,6 +221,7 @@ class SipStack:
         if req.to.tag:
             return self._in_dialog(req, txn)
         if method == 'INVITE':
+            self.respond(txn, make_response(req, 100))  # stops retransmits while we decide
             return self._spawn(self.on_invite, req, txn, peer)
         if method == 'REGISTER':
             return self._spawn(self.on_register, req, txn, peer)
