@@ -1,0 +1,715 @@
+"""RtpEndpoint: the media side of one leg -- an RTP/RTCP port pair on asyncio.
+
+The endpoint never runs a timer of its own: the MediaEngine's one clock calls
+`_tick_in()` then `_tick_out()` on every endpoint that has work each 20 ms,
+and `_rtcp_tick()` every 5 s.  Inbound packets go through a jitter buffer only
+when someone consumes the audio (listener, recorder, in-band detector, echo,
+bridge); they are decoded only when someone needs PCM (listener, recorder,
+detector, transcoding).  Bridged and echoed audio of the same codec is relayed
+as payload bytes under our own SSRC, sequence and timestamp.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+
+from .codecs import CODECS_BY_PT, FRAME_SAMPLES, PCMU, Codec, codec_for
+from .dtmf import GoertzelDetector, InbandDtmfGenerator, Rfc4733Receiver, Rfc4733Sender, \
+    normalize_digits
+from .jitter import JitterBuffer
+from .recorder import WavRecorder
+from .rtcp import Bye, ReceiverStats, RtcpError, SenderReport, build_compound, build_rr, \
+    build_sr, parse_rtcp, round_trip
+from .rtp import RtpError, RtpSender, parse_rtp
+from .sources import SILENCE_FRAME
+
+if TYPE_CHECKING:
+    from .engine import MediaEngine
+
+__all__ = ['RtpEndpoint', 'DIRECTIONS']
+
+log = logging.getLogger('telephony.media')
+
+DIRECTIONS = ('sendrecv', 'sendonly', 'recvonly', 'inactive')
+_SENDS = {'sendrecv': True, 'sendonly': True, 'recvonly': False, 'inactive': False}
+_RECVS = {'sendrecv': True, 'sendonly': False, 'recvonly': True, 'inactive': False}
+PT_CN = 13
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    __slots__ = ('ep', 'lost')
+
+    def __init__(self, ep: 'RtpEndpoint') -> None:
+        self.ep = ep
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            self.ep._on_rtp(data, addr)
+        except Exception:  # never let a datagram kill the listener
+            log.exception('event=rtp-receive-error port=%d', self.ep.local_port)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug('event=rtp-socket-error port=%d error=%s', self.ep.local_port, exc)
+
+
+class _RtcpProtocol(_RtpProtocol):
+    __slots__ = ()
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            self.ep._on_rtcp(data, addr)
+        except Exception:
+            log.exception('event=rtcp-receive-error port=%d', self.ep.rtcp_port)
+
+
+def _fit(frame: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame, dtype=np.int16).ravel()
+    if len(frame) == FRAME_SAMPLES:
+        return frame
+    out = np.zeros(FRAME_SAMPLES, np.int16)
+    n = min(len(frame), FRAME_SAMPLES)
+    out[:n] = frame[:n]
+    return out
+
+
+def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    s = a.astype(np.int32)
+    s += b
+    np.clip(s, -32768, 32767, out=s)
+    return s.astype(np.int16)
+
+
+class RtpEndpoint:
+    """One leg's RTP endpoint.  Create it with `await MediaEngine.create_endpoint()`."""
+
+    def __init__(self, engine: 'MediaEngine', host: str, port: int) -> None:
+        self.engine = engine
+        self.local_host = host
+        self.local_port = port
+        self.rtcp_port = port + 1
+        self._rtp_tr: asyncio.DatagramTransport | None = None
+        self._rtcp_tr: asyncio.DatagramTransport | None = None
+        self._protocols: tuple[_RtpProtocol, ...] = ()
+        # negotiated
+        self.codec: Codec = PCMU
+        self.dtmf_pt: int | None = None
+        self.direction = 'sendrecv'
+        self.remote: tuple[str, int] | None = None      # as signalled
+        self._rtp_addr: tuple[str, int] | None = None   # where RTP goes (latched)
+        self._rtcp_addr: tuple[str, int] | None = None
+        self._latched = False
+        self._rtcp_latched = False
+        # streams
+        self._sender = RtpSender()
+        self._rx: ReceiverStats | None = None
+        self._last_sr: tuple[int, int, float] | None = None   # (ssrc, ntp, arrival)
+        self._rtt: float | None = None
+        self._remote_report = None
+        self._jitter = JitterBuffer(2)
+        self._rfc_rx = Rfc4733Receiver()
+        self._goertzel: GoertzelDetector | None = None
+        # consumers and producers
+        self._listeners: tuple[Callable[[np.ndarray], None], ...] = ()
+        self._recorder: WavRecorder | None = None
+        self._record_both = False
+        self._source = None
+        self._echo = False
+        self._peer: RtpEndpoint | None = None
+        self._dtmf_jobs: deque[tuple[Iterator, asyncio.Future]] = deque()
+        self._dtmf_iter: Iterator | None = None
+        self._dtmf_future: asyncio.Future | None = None
+        self._event_ts = 0
+        self._pending: tuple[bytes, Codec, np.ndarray | None] | None = None
+        self._in_frame: np.ndarray | None = None
+        self._last_tx_tick: int | None = None
+        self._consuming = False
+        self._need_pcm = False
+        self._sr_packets = 0          # packets_sent at the last SR
+        self._errors = 0
+        #: called as on_source_done(source) when the playing source ends by itself
+        self.on_source_done: Callable[[object], None] | None = None
+        #: called as on_dtmf(digit, duration_ms) for RFC 4733 and in-band digits
+        self.on_dtmf: Callable[[str, int], None] | None = None
+        #: called as on_rtcp(packets) with each parsed RTCP compound received
+        self.on_rtcp: Callable[[list], None] | None = None
+        self.closed = False
+        # counters
+        self.packets_received = 0
+        self.octets_received = 0
+        self.malformed = 0
+        self.foreign = 0
+        self.unknown_pt = 0
+        self.dtmf_received = 0
+        self.rtcp_sent = 0
+        self.rtcp_received = 0
+        self.rtcp_malformed = 0
+
+    def __repr__(self) -> str:
+        return f'<RtpEndpoint {self.local_host}:{self.local_port} remote={self._rtp_addr}>'
+
+    def _attach(self, rtp_tr: asyncio.DatagramTransport, rtcp_tr: asyncio.DatagramTransport) -> None:
+        self._rtp_tr = rtp_tr
+        self._rtcp_tr = rtcp_tr
+        self._protocols = (rtp_tr.get_protocol(), rtcp_tr.get_protocol())
+
+    # --- negotiation -------------------------------------------------------------------------
+    def configure(self, remote: tuple[str, int] | None = None, codec: Codec | str = PCMU,
+                  dtmf_pt: int | None = None, direction: str = 'sendrecv') -> None:
+        """Apply (re-)negotiated media: may be called again on re-INVITE / hold."""
+        if direction not in _SENDS:
+            raise ValueError(f'bad direction {direction!r}')
+        codec = codec_for(codec)
+        if remote is not None:
+            remote = (remote[0], int(remote[1]))
+        if remote != self.remote:
+            self.remote = remote
+            self._rtp_addr = remote
+            self._rtcp_addr = (remote[0], remote[1] + 1) if remote else None
+            self._latched = False
+            self._rtcp_latched = False
+        if codec is not self.codec:
+            self._jitter.reset()
+        self.codec = codec
+        self.dtmf_pt = dtmf_pt
+        self.direction = direction
+        log.info('event=media-configure port=%d remote=%s codec=%s dtmf_pt=%s direction=%s',
+                 self.local_port, _fmt(remote), codec.name, dtmf_pt, direction)
+        self._refresh()
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """Where RTP is sent now (the signalled address, or the latched source)."""
+        return self._rtp_addr
+
+    # --- producer / consumer properties ----------------------------------------------------
+    @property
+    def source(self):
+        return self._source
+
+    @source.setter
+    def source(self, src) -> None:
+        """Play a source (read() -> 160-sample frame or None).  Replacing a source
+        does not call on_source_done for the old one."""
+        self._source = src
+        self._refresh()
+
+    @property
+    def echo(self) -> bool:
+        return self._echo
+
+    @echo.setter
+    def echo(self, on: bool) -> None:
+        self._echo = bool(on)
+        self._refresh()
+
+    @property
+    def inband_dtmf(self) -> bool:
+        return self._goertzel is not None
+
+    @inband_dtmf.setter
+    def inband_dtmf(self, on: bool) -> None:
+        if on and self._goertzel is None:
+            self._goertzel = GoertzelDetector()
+        elif not on:
+            self._goertzel = None
+        self._refresh()
+
+    @property
+    def bridged_to(self) -> 'RtpEndpoint | None':
+        return self._peer
+
+    def bridge(self, other: 'RtpEndpoint') -> None:
+        """Relay audio both ways between this endpoint and `other` (same engine)."""
+        if other is self:
+            raise ValueError('cannot bridge an endpoint to itself')
+        if other.engine is not self.engine:
+            raise ValueError('bridged endpoints must share one MediaEngine')
+        if self._peer is other:
+            return
+        self.unbridge()
+        other.unbridge()
+        self._peer = other
+        other._peer = self
+        log.info('event=media-bridge a=%d b=%d transcode=%s', self.local_port, other.local_port,
+                 self.codec is not other.codec)
+        self._refresh()
+        other._refresh()
+
+    def unbridge(self) -> None:
+        peer = self._peer
+        if peer is None:
+            return
+        self._peer = None
+        self._pending = None
+        if peer._peer is self:
+            peer._peer = None
+            peer._pending = None
+            peer._refresh()
+        log.info('event=media-unbridge a=%d b=%d', self.local_port, peer.local_port)
+        self._refresh()
+
+    def add_listener(self, callback: Callable[[np.ndarray], None]) -> None:
+        """callback(pcm) gets one decoded inbound 160-sample frame per tick (silence
+        when nothing arrived in time).  Frames are shared: do not modify them."""
+        if callback not in self._listeners:
+            self._listeners = self._listeners + (callback,)
+            self._refresh()
+
+    def remove_listener(self, callback: Callable[[np.ndarray], None]) -> None:
+        if callback in self._listeners:
+            self._listeners = tuple(c for c in self._listeners if c != callback)
+            self._refresh()
+
+    # --- recording ---------------------------------------------------------------------------
+    def start_recording(self, path: str, both: bool = False) -> WavRecorder:
+        """Record inbound audio (with both=True: inbound mixed with what we send)
+        to `path` (written as `path.part`, renamed by stop_recording)."""
+        if self._recorder is not None:
+            self.stop_recording()
+        self._recorder = WavRecorder(path)
+        self._record_both = both
+        log.info('event=record-start port=%d path=%s both=%s', self.local_port, path, both)
+        self._refresh()
+        return self._recorder
+
+    def stop_recording(self) -> float:
+        """Finish the recording; returns its duration in seconds (0.0 without one)."""
+        rec, self._recorder = self._recorder, None
+        if rec is None:
+            return 0.0
+        self._refresh()
+        duration = rec.close()
+        log.info('event=record-stop port=%d path=%s duration=%.2f', self.local_port, rec.path,
+                 duration)
+        return duration
+
+    @property
+    def recorder(self) -> WavRecorder | None:
+        return self._recorder
+
+    # --- DTMF out ----------------------------------------------------------------------------
+    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60,
+                  volume: int = 10) -> asyncio.Future:
+        """Queue digits: RFC 4733 events when telephone-event was negotiated
+        (dtmf_pt set), in-band tones otherwise.  Returns a future that resolves
+        to True once sent (False if the endpoint closed first)."""
+        digits = normalize_digits(digits)
+        fut = asyncio.get_running_loop().create_future()
+        if self.dtmf_pt is not None:
+            job = self._rfc4733_job(digits, duration_ms, gap_ms, volume)
+            how = 'rfc4733'
+        else:
+            job = self._inband_job(digits, duration_ms, gap_ms)
+            how = 'inband'
+        self._dtmf_jobs.append((job, fut))
+        log.info('event=dtmf-send port=%d digits=%s mode=%s duration_ms=%d', self.local_port,
+                 digits, how, duration_ms)
+        self._refresh()
+        return fut
+
+    @staticmethod
+    def _rfc4733_job(digits: str, duration_ms: int, gap_ms: int, volume: int) -> Iterator:
+        gap_ticks = max(0, round(gap_ms / 20))
+        for i, d in enumerate(digits):
+            if i:
+                for _ in range(gap_ticks):
+                    yield None
+            first = True
+            for payload, marker, _end in Rfc4733Sender(d, duration_ms, volume):
+                yield ('event', payload, marker, first)
+                first = False
+
+    @staticmethod
+    def _inband_job(digits: str, duration_ms: int, gap_ms: int) -> Iterator:
+        for frame in InbandDtmfGenerator(digits, duration_ms, gap_ms):
+            yield ('pcm', frame)
+
+    def _next_dtmf_item(self):
+        while True:
+            it = self._dtmf_iter
+            if it is None:
+                if not self._dtmf_jobs:
+                    return None
+                it, self._dtmf_future = self._dtmf_jobs.popleft()
+                self._dtmf_iter = it
+            try:
+                return next(it)
+            except StopIteration:
+                fut, self._dtmf_future, self._dtmf_iter = self._dtmf_future, None, None
+                if fut is not None and not fut.done():
+                    fut.set_result(True)
+                if not self._dtmf_jobs:
+                    self._refresh()
+                    return None
+
+    # --- state -------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        self._need_pcm = bool(self._listeners) or self._recorder is not None \
+            or self._goertzel is not None
+        consuming = self._need_pcm or self._echo or self._peer is not None
+        if consuming and not self._consuming:
+            self._jitter.reset()
+        self._consuming = consuming
+        active = consuming or self._source is not None or self._dtmf_iter is not None \
+            or bool(self._dtmf_jobs)
+        self.engine._set_active(self, active and not self.closed)
+
+    def _latch(self, addr) -> None:
+        addr = (addr[0], addr[1])
+        log.info('event=rtp-latch port=%d signalled=%s source=%s', self.local_port,
+                 _fmt(self.remote), _fmt(addr))
+        self._rtp_addr = addr
+        self._latched = True
+        if not self._rtcp_latched:
+            self._rtcp_addr = (addr[0], addr[1] + 1)
+
+    # --- receive path ------------------------------------------------------------------------
+    def _on_rtp(self, data: bytes, addr) -> None:
+        if self.closed:
+            return
+        try:
+            pkt = parse_rtp(data)
+        except RtpError as e:
+            self.malformed += 1
+            log.debug('event=rtp-malformed port=%d source=%s error=%s', self.local_port,
+                      _fmt(addr), e)
+            return
+        if addr != self._rtp_addr:
+            if self._latched and (addr[0], addr[1]) != self._rtp_addr:
+                self.foreign += 1
+                if self.foreign == 1 or self.foreign % 1000 == 0:
+                    log.debug('event=rtp-foreign port=%d source=%s count=%d', self.local_port,
+                              _fmt(addr), self.foreign)
+                return
+            self._latch(addr)
+        elif not self._latched:
+            self._latched = True
+        self.packets_received += 1
+        self.octets_received += len(pkt.payload)
+        now = self.engine.loop_time()
+        rx = self._rx
+        if rx is None or rx.ssrc != pkt.ssrc:
+            rx = self._new_rx(pkt.ssrc)
+        pt = pkt.payload_type
+        is_event = pt == self.dtmf_pt
+        rx.update(pkt.sequence, pkt.timestamp, now, not is_event)
+        if not _RECVS[self.direction]:
+            return
+        if is_event:
+            for digit, ms in self._rfc_rx.feed(pkt, now):
+                self._emit_dtmf(digit, ms, 'rfc4733')
+        elif pt == self.codec.payload_type or pt in CODECS_BY_PT:
+            if self._rfc_rx.pending:
+                for digit, ms in self._rfc_rx.expire(now):
+                    self._emit_dtmf(digit, ms, 'rfc4733-expired')
+            if self._consuming:
+                self._jitter.push(pkt)
+        elif pt != PT_CN:
+            self.unknown_pt += 1
+            if self.unknown_pt == 1:
+                log.debug('event=rtp-unknown-pt port=%d pt=%d', self.local_port, pt)
+
+    def _new_rx(self, ssrc: int) -> ReceiverStats:
+        if self._rx is not None:
+            log.info('event=rtp-ssrc-change port=%d old=%08x new=%08x', self.local_port,
+                     self._rx.ssrc, ssrc)
+        rx = self._rx = ReceiverStats(ssrc, self.codec.clock_rate)
+        if self._last_sr is not None and self._last_sr[0] == ssrc:
+            rx.on_sender_report(self._last_sr[1], self._last_sr[2])
+        return rx
+
+    def _emit_dtmf(self, digit: str, duration_ms: int, how: str) -> None:
+        self.dtmf_received += 1
+        log.info('event=dtmf-received port=%d digit=%s duration_ms=%d mode=%s', self.local_port,
+                 digit, duration_ms, how)
+        cb = self.on_dtmf
+        if cb is not None:
+            try:
+                cb(digit, duration_ms)
+            except Exception:
+                log.exception('event=dtmf-callback-error port=%d', self.local_port)
+
+    def _on_rtcp(self, data: bytes, addr) -> None:
+        if self.closed:
+            return
+        try:
+            packets = parse_rtcp(data)
+        except RtcpError as e:
+            self.rtcp_malformed += 1
+            log.debug('event=rtcp-malformed port=%d source=%s error=%s', self.rtcp_port,
+                      _fmt(addr), e)
+            return
+        self.rtcp_received += 1
+        if not self._rtcp_latched:
+            self._rtcp_addr = (addr[0], addr[1])
+            self._rtcp_latched = True
+        now = self.engine.loop_time()
+        arrival_ntp = self.engine.ntp(now)
+        my_ssrc = self._sender.ssrc
+        for p in packets:
+            if isinstance(p, SenderReport):
+                self._last_sr = (p.ssrc, p.ntp_timestamp, now)
+                if self._rx is not None and self._rx.ssrc == p.ssrc:
+                    self._rx.on_sender_report(p.ntp_timestamp, now)
+            elif isinstance(p, Bye):
+                log.info('event=rtcp-bye port=%d reason=%s', self.rtcp_port, p.reason or '-')
+                continue
+            reports = getattr(p, 'reports', ())
+            for block in reports:
+                if block.ssrc == my_ssrc:
+                    self._remote_report = block
+                    rtt = round_trip(block, arrival_ntp)
+                    if rtt is not None:
+                        self._rtt = rtt
+        cb = self.on_rtcp
+        if cb is not None:
+            try:
+                cb(packets)
+            except Exception:
+                log.exception('event=rtcp-callback-error port=%d', self.rtcp_port)
+
+    # --- the clock's work --------------------------------------------------------------------
+    def _tick_in(self, tick: int) -> None:
+        if not self._consuming or self.closed:
+            return
+        pkt = self._jitter.pop()
+        pcm = None
+        if pkt is not None:
+            codec = self.codec
+            if pkt.payload_type != codec.payload_type:
+                codec = CODECS_BY_PT.get(pkt.payload_type, codec)
+            if self._need_pcm:
+                pcm = codec.decode(pkt.payload)
+            if self._echo:
+                self._pending = (pkt.payload, codec, pcm)
+            peer = self._peer
+            if peer is not None:
+                peer._pending = (pkt.payload, codec, pcm)
+        if self._need_pcm:
+            frame = pcm if pcm is not None else SILENCE_FRAME
+            g = self._goertzel
+            if g is not None:
+                for digit in g.feed(frame):
+                    self._emit_dtmf(digit, g.on_frames * 20, 'inband')
+            for cb in self._listeners:
+                try:
+                    cb(frame)
+                except Exception:
+                    self._error('listener')
+            self._in_frame = frame
+
+    def _tick_out(self, tick: int) -> None:
+        send_ok = _SENDS[self.direction] and self._rtp_addr is not None and not self.closed
+        out_pcm = None
+        busy = False
+        if self._dtmf_iter is not None or self._dtmf_jobs:
+            item = self._next_dtmf_item()
+            if item is not None:
+                busy = True
+                if item[0] == 'event':
+                    if send_ok:
+                        self._send_event(item[1], item[2], item[3], tick)
+                else:
+                    out_pcm = item[1]
+                    if send_ok:
+                        self._send_audio(self.codec.encode(out_pcm), tick)
+        src = self._source
+        if src is not None:
+            frame = self._read_source(src)
+            if frame is not None and not busy:
+                busy = True
+                out_pcm = frame
+                if send_ok:
+                    self._send_audio(self.codec.encode(frame), tick)
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            if not busy:
+                payload, codec, pcm = pending
+                if codec is not self.codec:
+                    if pcm is None:
+                        pcm = codec.decode(payload)
+                    payload = self.codec.encode(pcm)
+                if send_ok:
+                    self._send_audio(payload, tick)
+                if self._record_both:
+                    out_pcm = pcm if pcm is not None else codec.decode(payload)
+        rec = self._recorder
+        if rec is not None:
+            frame = self._in_frame if self._in_frame is not None else SILENCE_FRAME
+            if self._record_both and out_pcm is not None:
+                frame = _mix(frame, out_pcm)
+            try:
+                rec.write(frame)
+            except OSError:
+                log.exception('event=record-error port=%d path=%s', self.local_port, rec.path)
+                self._recorder = None
+                rec.abort()
+                self._refresh()
+        self._in_frame = None
+
+    def _read_source(self, src):
+        for _ in range(3):
+            try:
+                frame = src.read()
+            except Exception:
+                log.exception('event=source-error port=%d source=%r', self.local_port, src)
+                frame = None
+            if frame is not None:
+                if frame.shape != (FRAME_SAMPLES,) or frame.dtype != np.int16:
+                    frame = _fit(frame)
+                return frame
+            if self._source is not src:
+                return None
+            self._source = None
+            log.debug('event=source-done port=%d source=%r', self.local_port, src)
+            cb = self.on_source_done
+            if cb is not None:
+                try:
+                    cb(src)
+                except Exception:
+                    log.exception('event=source-done-callback-error port=%d', self.local_port)
+            if self._source is None:
+                self._refresh()
+                return None
+            src = self._source   # the callback queued the next one: no gap
+        return None
+
+    def _gap(self, tick: int) -> bool:
+        """Move the timestamp over ticks we did not send; True when a marker is due."""
+        last = self._last_tx_tick
+        self._last_tx_tick = tick
+        if last is None:
+            return True
+        if tick - last > 1:
+            self._sender.advance_ts(FRAME_SAMPLES * (tick - last - 1))
+            return True
+        return False
+
+    def _send_audio(self, payload: bytes, tick: int) -> None:
+        marker = self._gap(tick)
+        data = self._sender.packet(payload, self.codec.payload_type, len(payload), marker)
+        self._rtp_tr.sendto(data, self._rtp_addr)
+
+    def _send_event(self, payload: bytes, marker: bool, first: bool, tick: int) -> None:
+        self._gap(tick)
+        if first:
+            self._event_ts = self._sender.timestamp
+        data = self._sender.packet_at(payload, self.dtmf_pt, self._event_ts, marker)
+        self._sender.advance_ts(FRAME_SAMPLES)
+        self._rtp_tr.sendto(data, self._rtp_addr)
+
+    def _rtcp_tick(self, now: float) -> None:
+        if self.closed or self._rtcp_addr is None or self._rtcp_tr is None:
+            return
+        self._rtcp_tr.sendto(self._rtcp_report(now), self._rtcp_addr)
+        self.rtcp_sent += 1
+
+    def _rtcp_report(self, now: float, bye: str | None = None) -> bytes:
+        rx = self._rx
+        blocks = [rx.report_block(now)] if rx is not None and rx.received else []
+        s = self._sender
+        if s.packets_sent > self._sr_packets:
+            self._sr_packets = s.packets_sent
+            first = build_sr(s.ssrc, self.engine.ntp(now), s.timestamp, s.packets_sent,
+                             s.octets_sent, blocks)
+        else:
+            first = build_rr(s.ssrc, blocks)
+        return build_compound(first, self.engine.cname, s.ssrc, bye)
+
+    def _error(self, what: str) -> None:
+        self._errors += 1
+        if self._errors <= 10 or self._errors % 1000 == 0:
+            log.exception('event=media-%s-error port=%d count=%d', what, self.local_port,
+                          self._errors)
+
+    # --- status and teardown -----------------------------------------------------------------
+    def stats(self) -> dict:
+        rx = self._rx.stats() if self._rx is not None else None
+        rr = self._remote_report
+        return {
+            'local': f'{self.local_host}:{self.local_port}',
+            'remote': _fmt(self._rtp_addr),
+            'codec': self.codec.name,
+            'direction': self.direction,
+            'ssrc': self._sender.ssrc,
+            'packets_sent': self._sender.packets_sent,
+            'octets_sent': self._sender.octets_sent,
+            'packets_received': self.packets_received,
+            'octets_received': self.octets_received,
+            'lost': rx['lost'] if rx else 0,
+            'fraction_lost': rx['fraction_lost'] if rx else 0.0,
+            'jitter_ms': rx['jitter_ms'] if rx else 0.0,
+            'rtt_ms': None if self._rtt is None else round(self._rtt * 1000.0, 3),
+            'remote_lost': rr.cumulative_lost if rr else None,
+            'remote_fraction_lost': rr.fraction_lost / 256.0 if rr else None,
+            'remote_jitter_ms': round(rr.jitter * 1000.0 / self.codec.clock_rate, 3) if rr else None,
+            'late': self._jitter.late,
+            'duplicates': self._jitter.duplicates,
+            'malformed': self.malformed,
+            'foreign': self.foreign,
+            'unknown_pt': self.unknown_pt,
+            'dtmf_received': self.dtmf_received,
+            'rtcp_sent': self.rtcp_sent,
+            'rtcp_received': self.rtcp_received,
+        }
+
+    async def wait_closed(self) -> None:
+        """After close(): until both sockets are really closed (the ports are free)."""
+        for proto in self._protocols:
+            await proto.lost
+
+    async def aclose(self) -> None:
+        self.close()
+        await self.wait_closed()
+
+    def close(self) -> None:
+        """Stop everything: RTCP BYE, unbridge, finish a recording, release the ports."""
+        if self.closed:
+            return
+        if self._rtcp_addr is not None and self._rtcp_tr is not None:
+            try:
+                self._rtcp_tr.sendto(self._rtcp_report(self.engine.loop_time(), bye=''),
+                                     self._rtcp_addr)
+            except Exception:
+                log.debug('event=rtcp-bye-failed port=%d', self.local_port)
+        self.unbridge()
+        if self._recorder is not None:
+            try:
+                self.stop_recording()
+            except OSError:
+                log.exception('event=record-error port=%d', self.local_port)
+        self.closed = True
+        self._source = None
+        self._listeners = ()
+        for _it, fut in self._dtmf_jobs:
+            if not fut.done():
+                fut.set_result(False)
+        if self._dtmf_future is not None and not self._dtmf_future.done():
+            self._dtmf_future.set_result(False)
+        self._dtmf_jobs.clear()
+        self._dtmf_iter = None
+        self._dtmf_future = None
+        for tr in (self._rtp_tr, self._rtcp_tr):
+            if tr is not None:
+                tr.close()
+        self.engine._remove(self)
+        s = self.stats()
+        log.info('event=endpoint-close port=%d sent=%d received=%d lost=%d jitter_ms=%s',
+                 self.local_port, s['packets_sent'], s['packets_received'], s['lost'],
+                 s['jitter_ms'])
+
+
+def _fmt(addr) -> str:
+    if not addr:
+        return '-'
+    return f'{addr[0]}:{addr[1]}'

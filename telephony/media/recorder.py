@@ -1,0 +1,149 @@
+"""Crash-safe WAV recording: 16-bit 8 kHz mono written as it goes.
+
+The file grows as `<path>.part`; the RIFF and data sizes in its header are
+rewritten (and the file flushed) once per second of audio, so a crash leaves
+a playable file up to the last second.  close() finalises the header and
+renames the file to its real name.  recover_partial() repairs a leftover
+`.part` file from its length (call it on server start).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import struct
+
+import numpy as np
+
+from .codecs import SAMPLE_RATE
+
+__all__ = ['WavRecorder', 'recover_partial', 'recover_all', 'wav_header', 'PART_SUFFIX']
+
+log = logging.getLogger('telephony.media')
+PART_SUFFIX = '.part'
+HEADER_BYTES = 44
+
+
+def wav_header(data_bytes: int, sample_rate: int = SAMPLE_RATE, channels: int = 1,
+               bits: int = 16) -> bytes:
+    block = channels * bits // 8
+    return struct.pack('<4sI4s4sIHHIIHH4sI', b'RIFF', 36 + data_bytes, b'WAVE', b'fmt ', 16, 1,
+                       channels, sample_rate, sample_rate * block, block, bits, b'data',
+                       data_bytes)
+
+
+class WavRecorder:
+    def __init__(self, path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
+                 header_every_samples: int | None = None) -> None:
+        self.path = os.fspath(path)
+        self.part_path = self.path + PART_SUFFIX
+        self.sample_rate = sample_rate
+        self._every = header_every_samples or sample_rate   # once per second of audio
+        self._file = open(self.part_path, 'wb')
+        self._file.write(wav_header(0, sample_rate))
+        self._file.flush()
+        self.samples = 0
+        self._since_header = 0
+        self.closed = False
+        self.duration: float | None = None
+
+    def write(self, pcm: np.ndarray) -> None:
+        """Append int16 samples (normally one 160-sample frame)."""
+        if self.closed:
+            return
+        if pcm.dtype != np.int16:
+            pcm = pcm.astype(np.int16)
+        if not pcm.flags.c_contiguous:
+            pcm = np.ascontiguousarray(pcm)
+        self._file.write(memoryview(pcm).cast('B'))
+        n = len(pcm)
+        self.samples += n
+        self._since_header += n
+        if self._since_header >= self._every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Rewrite the header sizes for everything written so far and flush to the OS."""
+        if self.closed:
+            return
+        f = self._file
+        f.flush()
+        data = self.samples * 2
+        f.seek(4)
+        f.write(struct.pack('<I', 36 + data))
+        f.seek(40)
+        f.write(struct.pack('<I', data))
+        f.seek(0, os.SEEK_END)
+        f.flush()
+        self._since_header = 0
+
+    def close(self) -> float:
+        """Finish the file and give it its real name.  Returns the duration in seconds."""
+        if self.closed:
+            return self.duration or 0.0
+        try:
+            self.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+            self.closed = True
+        os.replace(self.part_path, self.path)
+        self.duration = self.samples / self.sample_rate
+        return self.duration
+
+    def abort(self) -> None:
+        """Stop and delete the partial file."""
+        if not self.closed:
+            self._file.close()
+            self.closed = True
+            try:
+                os.unlink(self.part_path)
+            except OSError:
+                pass
+        self.duration = 0.0
+
+    def __enter__(self) -> 'WavRecorder':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def recover_partial(path_part: str | os.PathLike) -> str:
+    """Fix the header sizes of a leftover `.part` recording from its length and
+    rename it to its final name, which is returned.  ValueError if it is not a
+    16-bit PCM WAV of ours."""
+    path_part = os.fspath(path_part)
+    if not path_part.endswith(PART_SUFFIX):
+        raise ValueError(f'not a partial recording: {path_part}')
+    final = path_part[:-len(PART_SUFFIX)]
+    with open(path_part, 'r+b') as f:
+        head = f.read(HEADER_BYTES)
+        if len(head) < HEADER_BYTES or head[:4] != b'RIFF' or head[8:12] != b'WAVE' \
+                or head[36:40] != b'data':
+            raise ValueError(f'not a recording header: {path_part}')
+        size = os.fstat(f.fileno()).st_size
+        data = (size - HEADER_BYTES) & ~1
+        f.truncate(HEADER_BYTES + data)
+        f.seek(4)
+        f.write(struct.pack('<I', 36 + data))
+        f.seek(40)
+        f.write(struct.pack('<I', data))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path_part, final)
+    log.info('event=recording-recovered path=%s bytes=%d', final, data)
+    return final
+
+
+def recover_all(folder: str | os.PathLike) -> list[str]:
+    """recover_partial() every `*.part` recording under folder; returns the final paths."""
+    out = []
+    for root, _dirs, files in os.walk(os.fspath(folder)):
+        for name in files:
+            if name.endswith(PART_SUFFIX):
+                p = os.path.join(root, name)
+                try:
+                    out.append(recover_partial(p))
+                except (OSError, ValueError) as e:
+                    log.warning('event=recording-recover-failed path=%s error=%s', p, e)
+    return out

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from telephony.media.sources import Player, Silence, ToneSource
+
+
+def drain(src, limit=100000):
+    out = []
+    for _ in range(limit):
+        f = src.read()
+        if f is None:
+            return out
+        assert f.dtype == np.int16 and f.shape == (160,)
+        out.append(f)
+    raise AssertionError('source did not end')
+
+
+def dominant_freq(pcm):
+    spec = np.abs(np.fft.rfft(pcm.astype(float)))
+    return np.argmax(spec) * 8000 / len(pcm)
+
+
+def test_player_frames_and_padding():
+    pcm = np.arange(400, dtype=np.int16)
+    frames = drain(Player(pcm))
+    assert len(frames) == 3
+    joined = np.concatenate(frames)
+    assert np.array_equal(joined[:400], pcm) and not joined[400:].any()
+
+
+def test_player_does_not_copy_full_frames():
+    pcm = np.arange(320, dtype=np.int16)
+    f = Player(pcm).read()
+    assert np.shares_memory(f, pcm)
+
+
+def test_player_loops_seamlessly():
+    pcm = np.arange(1, 251, dtype=np.int16)     # 250 samples, not a multiple of 160
+    p = Player(pcm, loop=True)
+    out = np.concatenate([p.read() for _ in range(10)])
+    assert np.array_equal(out, np.tile(pcm, 7)[:1600])
+    assert p.loops >= 5
+
+
+def test_player_empty():
+    assert Player(np.zeros(0, np.int16)).read() is None
+    assert Player(np.zeros(0, np.int16), loop=True).read() is None
+
+
+def test_silence():
+    assert len(drain(Silence(100))) == 5
+    assert len(drain(Silence(30))) == 2
+    s = Silence()
+    assert all(not s.read().any() for _ in range(1000))
+
+
+def test_endless_tone_frequency_and_level():
+    t = ToneSource([1000], amplitude=8000)
+    pcm = np.concatenate([t.read() for _ in range(50)])
+    assert dominant_freq(pcm) == pytest.approx(1000, abs=5)
+    assert np.abs(pcm).max() == pytest.approx(8000, abs=2)
+
+
+def test_tone_cadence_and_repetitions():
+    # 425 Hz, 1 s on, 4 s off, twice: 1 s + 4 s + 1 s = 6 s
+    t = ToneSource([425], duration_ms=1000, interval_ms=4000, loop=2)
+    pcm = np.concatenate(drain(t))
+    assert len(pcm) == 6 * 8000
+    assert np.abs(pcm[:8000]).mean() > 1000
+    assert not pcm[8000:40000].any()
+    assert np.abs(pcm[40000:]).mean() > 1000
+    assert dominant_freq(pcm[:8000]) == pytest.approx(425, abs=5)
+
+
+def test_dual_tone():
+    t = ToneSource([350, 440], duration_ms=500, loop=1)
+    pcm = np.concatenate(drain(t))
+    spec = np.abs(np.fft.rfft(pcm.astype(float)))
+    peaks = sorted(np.argsort(spec)[-2:] * 8000 / len(pcm))
+    assert peaks == pytest.approx([350, 440], abs=5)
+
+
+def test_endless_cadence_repeats():
+    t = ToneSource([440], duration_ms=100, interval_ms=100)   # loop=0: endless
+    frames = [t.read() for _ in range(100)]
+    assert all(f is not None for f in frames)
+    loud = [bool(np.abs(f).max() > 100) for f in frames]
+    assert loud[:10] == [True] * 5 + [False] * 5 and loud[10:20] == loud[:10]
