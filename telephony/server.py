@@ -14,7 +14,7 @@ from .calls.manager import CallManager
 from .config import Settings
 from .dialplan.demo import APPS
 from .media.engine import MediaEngine
-from .media.recorder import recover_partial
+from .media.recorder import recover_all
 from .sip.access import Authenticator
 from .sip.message import make_response
 from .sip.registrar import Registrar, RegisterError
@@ -98,8 +98,7 @@ class Server:
 
     async def start(self) -> None:
         await self.db.open()
-        for part in self.calls.recordings_dir.glob('*.part'):
-            recover_partial(str(part))  # recordings cut short by a crash stay playable
+        recover_all(self.calls.recordings_dir)  # recordings cut short by a crash stay playable
         await self.media.start()
         await self.stack.start()
         self._tasks.append(asyncio.create_task(self._sweep()))
