@@ -75,8 +75,18 @@ class Call:
         if leg.state == HANGUP:
             self._on_hangup()
 
+    def set_dtmf_collect(self, enable: bool) -> None:
+        self.dtmf_enabled = enable
+        ep, neg = self.leg.endpoint, self.leg.negotiated
+        if ep is not None:
+            # Goertzel costs a decode per frame: only for peers without telephone-event
+            ep.inband_dtmf = enable and neg is not None and neg.dtmf_pt is None
+
     def _on_dtmf(self, leg: Leg, digit: str, ms: int) -> None:
         log.info('event=dtmf call=%s digit=%s duration=%s', self.id, digit, ms)
+        partner = self.bridged_with
+        if partner is not None and partner.leg.endpoint is not None:
+            partner.leg.endpoint.send_dtmf(digit, max(ms, 50))  # keys reach the other side
         if self.dtmf_enabled:
             self.digits.put_nowait((digit, ms))
             self.emit('call_dtmf', {'digit': digit, 'duration': ms})

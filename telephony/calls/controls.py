@@ -144,7 +144,7 @@ class ControlQueue:
         elif name == 'record_stop':
             call.record_stop(discard=p.get('discard', False))
         elif name == 'dtmf_collect':
-            call.dtmf_enabled = p.get('enable', True)
+            call.set_dtmf_collect(p.get('enable', True))
         elif name == 'dtmf_send':
             if leg.endpoint is not None:
                 leg.endpoint.send_dtmf(p['digits'], p.get('duration', 100))

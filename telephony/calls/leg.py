@@ -99,6 +99,8 @@ class Leg:
         resp = make_response(self.invite, status, reason, to_tag=self.local_tag)
         if 100 < status < 300:
             resp.set('Contact', self.stack.contact(self.peer))
+            for rr in self.invite.get_all('Record-Route'):  # §12.1.1: proxies stay on the path
+                resp.add('Record-Route', rr)
         for name, value in extra:
             resp.add(name, value)
         if sd is not None:
