@@ -11,6 +11,7 @@ import sys
 from .config import Settings, split_hostport
 
 USER_RE = re.compile(r'^[A-Za-z0-9_.\-]{1,64}$')
+NAME_RE = re.compile(r'^[a-zA-Z0-9]{2,20}$')   # Q-loud username syntax
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -46,9 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     ls = sip.add_parser('list', help='list SIP accounts')
     _common(ls)
 
+    user = sub.add_parser('user', help='API users').add_subparsers(dest='usercmd', required=True)
+    uadd = user.add_parser('add', help='create an API user')
+    _common(uadd)
+    uadd.add_argument('name')
+    uadd.add_argument('--password', required=True)
+    uadd.add_argument('--email', default=None)
+    uadd.add_argument('--admin', action='store_true')
+
     args = parser.parse_args(argv)
     if args.cmd == 'serve':
         return serve_main(args)
+    if args.cmd == 'user':
+        return asyncio.run(user_main(args))
     return asyncio.run(sip_main(args))
 
 
@@ -84,11 +95,35 @@ async def _serve(settings: Settings) -> int:
     return 0
 
 
-async def sip_main(args) -> int:
+async def _open_db(args):
     from .store.db import Database
     settings = _settings(args)
     db = Database.for_data_dir(settings.data_dir, settings.database_url or None)
     await db.open()
+    return settings, db
+
+
+async def user_main(args) -> int:
+    settings, db = await _open_db(args)
+    try:
+        if not NAME_RE.match(args.name):
+            print('error: name must be 2-20 letters or digits', file=sys.stderr)
+            return 2
+        if not 5 <= len(args.password) <= 50:
+            print('error: password must be 5 to 50 characters', file=sys.stderr)
+            return 2
+        if await db.user_by(username=args.name) is not None:
+            print('error: user exists', file=sys.stderr)
+            return 1
+        user = await db.create_user(args.name, args.password, args.email, args.admin)
+        print(user.uuid)
+    finally:
+        await db.close()
+    return 0
+
+
+async def sip_main(args) -> int:
+    settings, db = await _open_db(args)
     try:
         if args.sipcmd == 'add':
             if not USER_RE.match(args.user):

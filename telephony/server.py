@@ -10,12 +10,14 @@ from pathlib import Path
 import uvicorn
 
 from .api.app import create_app
+from .api.events import SessionStore
 from .calls.manager import CallManager
 from .config import Settings
 from .dialplan.demo import APPS
 from .media.engine import MediaEngine
 from .media.recorder import recover_all
 from .sip.access import Authenticator
+from .sip.auth import RateLimiter
 from .sip.message import make_response
 from .sip.registrar import Registrar, RegisterError
 from .sip.ua import SipStack
@@ -40,6 +42,8 @@ class Server:
         self.calls = CallManager(self, APPS if settings.demo else {})
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
+        self.sessions = SessionStore()
+        self.login_limiter = RateLimiter(max_failures=5, window=60.0, block_for=60.0)
         self.http: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task] = []
         self.started = time.time()
@@ -111,6 +115,7 @@ class Server:
         while not self.http.started:
             await asyncio.sleep(0.01)
         self.http_port = self.http.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f'http://{s.http_host}:{self.http_port}'
 
     async def stop(self) -> None:
         for call in list(self.calls.calls.values()):

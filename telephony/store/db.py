@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..sip.auth import ha1
-from .schema import metadata, sip_accounts
+from .passwords import hash_password
+from .schema import metadata, sip_accounts, users
+
+
+@dataclass
+class User:
+    uuid: str
+    username: str
+    email: str | None
+    password_hash: str
+    admin: bool
 
 
 @dataclass
@@ -70,3 +81,27 @@ class Database:
             rows = (await conn.execute(select(sip_accounts))).mappings().all()
         return [SipAccount(r['user'], r['domain'], r['ha1_md5'], r['ha1_sha256'],
                            r['description']) for r in rows]
+
+    # --- API users ----------------------------------------------------------------
+    async def create_user(self, username: str, password: str, email: str | None = None,
+                          admin: bool = False) -> User:
+        user = User(str(uuid.uuid1()), username, email, hash_password(password), admin)
+        async with self.engine.begin() as conn:
+            await conn.execute(users.insert().values(
+                uuid=user.uuid, username=username, email=email,
+                password_hash=user.password_hash, admin=int(admin), created=time.time()))
+        return user
+
+    async def user_by(self, *, uuid_: str | None = None, username: str | None = None,
+                      email: str | None = None) -> User | None:
+        q = select(users)
+        if uuid_ is not None:
+            q = q.where(users.c.uuid == uuid_)
+        elif username is not None:
+            q = q.where(users.c.username == username)
+        else:
+            q = q.where(users.c.email == email)
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(q)).mappings().first()
+        return None if r is None else User(r['uuid'], r['username'], r['email'],
+                                           r['password_hash'], bool(r['admin']))

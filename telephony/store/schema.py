@@ -16,3 +16,14 @@ sip_accounts = Table(
     Column('created', Float, nullable=False),
     UniqueConstraint('user', 'domain'),
 )
+
+# API users. Passwords are scrypt hashes (see store/passwords.py).
+users = Table(
+    'users', metadata,
+    Column('uuid', String(36), primary_key=True),
+    Column('username', String(20), nullable=False, unique=True),
+    Column('email', String(255), nullable=True, unique=True),
+    Column('password_hash', String(200), nullable=False),
+    Column('admin', Integer, nullable=False, default=0),
+    Column('created', Float, nullable=False),
+)

@@ -1,0 +1,104 @@
+"""What every Q-loud JSON call shares (§2): status answers, session lookup, field syntax.
+
+API calls answer HTTP 200 with `status` in the body. A field that breaks the
+document's regex is `wrong-syntax`, a missing one `missing-element`; both come
+from the Pydantic models through `validation_answer`.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from ..events import Session
+
+if TYPE_CHECKING:
+    from ...server import Server
+
+UUID_RE = r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+PHONE_RE = r'^\+[0-9]{3,20}$'
+
+
+class ApiError(Exception):
+    """Answered as HTTP 200 {"status": status, "message": message}."""
+
+    def __init__(self, status: str, message: str = ''):
+        super().__init__(message or status)
+        self.status = status
+        self.message = message
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields are ignored, as a tolerant server does."""
+    model_config = ConfigDict(extra='ignore')
+
+
+def ok(**fields: Any) -> dict:
+    return {'status': 'ok', **fields}
+
+
+def answer(status: str, message: str = '') -> JSONResponse:
+    body = {'status': status}
+    if message:
+        body['message'] = message
+    return JSONResponse(body, status_code=200)
+
+
+def validation_answer(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    missing = [e for e in errors if e.get('type') == 'missing']
+    first = (missing or errors or [{}])[0]
+    where = '.'.join(str(p) for p in first.get('loc', ()) if p not in ('body', 'query'))
+    if missing:
+        return answer('missing-element', f'{where} is required')
+    return answer('wrong-syntax', f'{where}: {first.get("msg", "invalid")}'.strip(': '))
+
+
+def server_of(request: Request) -> 'Server':
+    return request.app.state.server
+
+
+def session_id(request: Request) -> str | None:
+    auth = request.headers.get('authorization', '')
+    if auth[:7].lower() == 'bearer ':
+        return auth[7:].strip()
+    return request.query_params.get('sid') or request.cookies.get('sid')
+
+
+def get_session(request: Request) -> Session:
+    """Dependency: a valid session, authenticated or not."""
+    s = server_of(request).sessions.get(session_id(request))
+    if s is None:
+        raise ApiError('no-session', 'no valid session id in the request')
+    return s
+
+
+def get_user_session(request: Request) -> Session:
+    """Dependency: a session authenticated with a user."""
+    s = get_session(request)
+    if s.user is None:
+        raise ApiError('no-auth', 'the session is not authenticated')
+    return s
+
+
+def dkey(object_uuid: str, sid: str) -> str:
+    """§2.3: base64url(MD5(lowercase object uuid + sid))."""
+    digest = hashlib.md5((object_uuid.lower() + sid).encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def download_session(request: Request, object_uuid: str) -> Session | None:
+    """A session by sid, or by did + dkey for this one object (file downloads only)."""
+    server = server_of(request)
+    s = server.sessions.get(session_id(request))
+    if s is None:
+        did, key = request.query_params.get('did'), request.query_params.get('dkey')
+        cand = server.sessions.by_did.get(did or '')
+        if cand is not None and key and key.rstrip('=') == dkey(object_uuid, cand.sid).rstrip('='):
+            s = cand
+    return s if s is not None and s.user is not None else None
