@@ -20,6 +20,8 @@ class Settings:
     rtp_port_min: int = 20000
     rtp_port_max: int = 30000
     demo: bool = True               # serve echo@, hello@, record@, dtmf@
+    digest_algorithms: str = 'MD5'  # challenges offered, preferred first, e.g. 'SHA-256,MD5'
+                                    # (baresip 1.0 fails on any non-MD5 challenge)
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':

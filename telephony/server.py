@@ -38,7 +38,9 @@ class Server:
         self.registrar = Registrar()
         self._domains: set[str] = {settings.domain}
         self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,
-                                  lambda: self._domains, lambda: self.stack.now())
+                                  lambda: self._domains, lambda: self.stack.now(),
+                                  algorithms=[a.strip() for a in settings.digest_algorithms.split(',')
+                                              if a.strip()])
         self.calls = CallManager(self, APPS if settings.demo else {})
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register

@@ -25,10 +25,21 @@ class AuthOutcome:
     response: object | None   # the response to send when not authenticated
 
 
+# Digest challenges offered, preferred first (RFC 8760 section 2.4); Settings.digest_algorithms
+# overrides it.  MD5 only by default because deployed clients fail on a challenge they
+# cannot compute instead of skipping it: libre/baresip 1.0 rejects the whole 401/407 when
+# any WWW-Authenticate names a non-MD5 algorithm (REGISTER fails with ENOSYS, "Function
+# not implemented"), and SIPp 3.6 aborts ("authentication must use MD5 or AKAv1-MD5") when
+# the first one is SHA-256.  With "SHA-256,MD5" both are offered and verified.
+DEFAULT_ALGORITHMS = ('MD5',)
+
+
 class Authenticator:
     def __init__(self, secret: bytes, default_domain: str, lookup: AccountLookup,
-                 domains: Callable[[], set[str]], clock: Callable[[], float]):
+                 domains: Callable[[], set[str]], clock: Callable[[], float],
+                 algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS):
         self.secret = secret
+        self.algorithms = tuple(algorithms)
         self.default_domain = default_domain
         self.lookup = lookup
         self.domains = domains
@@ -43,7 +54,7 @@ class Authenticator:
 
     def _digest(self, realm: str) -> DigestServer:
         if realm not in self._servers:
-            self._servers[realm] = DigestServer(self.secret, realm)
+            self._servers[realm] = DigestServer(self.secret, realm, algorithms=self.algorithms)
         return self._servers[realm]
 
     def _challenge(self, req: Request, realm: str, stale: bool = False):
