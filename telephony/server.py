@@ -22,6 +22,7 @@ from .sip.message import make_response
 from .sip.registrar import Registrar, RegisterError
 from .sip.ua import SipStack
 from .store.db import Database
+from .store.objects import ObjectStore
 
 log = logging.getLogger('telephony')
 
@@ -45,6 +46,7 @@ class Server:
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
         self.sessions = SessionStore()
+        self.objects = ObjectStore(self.db, self.data_dir, self.sessions)
         self.login_limiter = RateLimiter(max_failures=5, window=60.0, block_for=60.0)
         self.http: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task] = []
@@ -105,6 +107,7 @@ class Server:
     async def start(self) -> None:
         await self.db.open()
         recover_all(self.calls.recordings_dir)  # recordings cut short by a crash stay playable
+        await self.objects.recover()            # ... and recordings/conversions in progress finish
         await self.media.start()
         await self.stack.start()
         self._tasks.append(asyncio.create_task(self._sweep()))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ..sip.auth import ha1
 from .passwords import hash_password
 from .schema import metadata, sip_accounts, users
+from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
 
 
 @dataclass
