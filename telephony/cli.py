@@ -9,8 +9,10 @@ import signal
 import sys
 
 from .config import Settings, split_hostport
+from .store.phones import FLAGS as PHONE_FLAGS
 
 USER_RE = re.compile(r'^[A-Za-z0-9_.\-]{1,64}$')
+PHONE_RE = re.compile(r'^\+[0-9]{3,20}$')
 NAME_RE = re.compile(r'^[a-zA-Z0-9]{2,20}$')   # Q-loud username syntax
 
 
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument('--password', required=True)
     add.add_argument('--domain', default=None)
     add.add_argument('--description', default='')
+    add.add_argument('--user', dest='owner', default=None, metavar='NAME',
+                     help='API user who owns the account (sees it under /api/sip)')
     rm = sip.add_parser('delete', help='delete a SIP account')
     _common(rm)
     rm.add_argument('user')
@@ -55,9 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     uadd.add_argument('--email', default=None)
     uadd.add_argument('--admin', action='store_true')
 
+    phone = sub.add_parser('phone', help='phone numbers').add_subparsers(dest='phonecmd',
+                                                                          required=True)
+    padd = phone.add_parser('add', help='assign a number to a user, unlocked, without the pool')
+    _common(padd)
+    padd.add_argument('number', help='+E.164 number, e.g. +4930555123')
+    padd.add_argument('--user', required=True, help='owner (API user name)')
+    for flag in PHONE_FLAGS:
+        padd.add_argument(f'--{flag.replace("_", "-")}', action='store_true')
+
     args = parser.parse_args(argv)
     if args.cmd == 'serve':
         return serve_main(args)
+    if args.cmd == 'phone':
+        return asyncio.run(phone_main(args))
     if args.cmd == 'user':
         return asyncio.run(user_main(args))
     return asyncio.run(sip_main(args))
@@ -122,6 +137,29 @@ async def user_main(args) -> int:
     return 0
 
 
+async def phone_main(args) -> int:
+    from .store.phones import Phone, PhoneStore
+    settings, db = await _open_db(args)
+    try:
+        if not PHONE_RE.match(args.number):
+            print('error: number must look like +4930555123 (3-20 digits)', file=sys.stderr)
+            return 2
+        owner = await db.user_by(username=args.user)
+        if owner is None:
+            print(f'error: no user {args.user}', file=sys.stderr)
+            return 1
+        store = PhoneStore(db)
+        if await store.get(args.number) is not None:
+            print(f'error: {args.number} is taken', file=sys.stderr)
+            return 1
+        # flags not given are off: an operator says exactly what the number does
+        await store.add(Phone(args.number, owner.uuid, **{f: getattr(args, f) for f in PHONE_FLAGS}))
+        print(args.number)
+    finally:
+        await db.close()
+    return 0
+
+
 async def sip_main(args) -> int:
     settings, db = await _open_db(args)
     try:
@@ -132,8 +170,15 @@ async def sip_main(args) -> int:
             if not 5 <= len(args.password) <= 50:
                 print('error: password must be 5 to 50 characters', file=sys.stderr)
                 return 2
+            owner = None
+            if args.owner is not None:
+                found = await db.user_by(username=args.owner)
+                if found is None:
+                    print('error: no such API user', file=sys.stderr)
+                    return 1
+                owner = found.uuid
             acct = await db.put_sip_account(args.user, args.domain or settings.domain,
-                                            args.password, args.description)
+                                            args.password, args.description, owner)
             print(f'{acct.user}@{acct.domain}')
         elif args.sipcmd == 'delete':
             if not await db.delete_sip_account(args.user, args.domain or settings.domain):

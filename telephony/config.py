@@ -22,6 +22,13 @@ class Settings:
     demo: bool = True               # serve echo@, hello@, record@, dtmf@
     digest_algorithms: str = 'MD5'  # challenges offered, preferred first, e.g. 'SHA-256,MD5'
                                     # (baresip 1.0 fails on any non-MD5 challenge)
+    phone_pool: str = '+4930555000-+4930555099'  # numbers POST /api/phone hands out
+    phone_limit: int = 10           # numbers per user
+    trunk: str = ''                 # outbound trunk HOST:PORT for /api/call/dial ('' = none)
+    trunk_transport: str = 'UDP'
+    trunk_user: str = ''            # digest credentials the trunk may ask for
+    trunk_password: str = ''
+    trunk_domain: str = ''          # host part of To/From towards the trunk ('' = trunk host)
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':

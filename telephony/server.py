@@ -11,6 +11,7 @@ import uvicorn
 
 from .api.app import create_app
 from .api.events import SessionStore
+from .api.qloud.sip import publish_bindings
 from .calls.manager import CallManager
 from .config import Settings
 from .dialplan.demo import APPS
@@ -21,8 +22,10 @@ from .sip.auth import RateLimiter
 from .sip.message import make_response
 from .sip.registrar import Registrar, RegisterError
 from .sip.ua import SipStack
+from .store.calls import CallHistory
 from .store.db import Database
 from .store.objects import ObjectStore
+from .store.phones import PhoneStore
 
 log = logging.getLogger('telephony')
 
@@ -47,6 +50,8 @@ class Server:
         self.stack.on_register = self.on_register
         self.sessions = SessionStore()
         self.objects = ObjectStore(self.db, self.data_dir, self.sessions)
+        self.phones = PhoneStore(self.db)
+        self.call_history = CallHistory(self.db)
         self.login_limiter = RateLimiter(max_failures=5, window=60.0, block_for=60.0)
         self.http: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task] = []
@@ -79,6 +84,7 @@ class Server:
         if (req.to.uri.user or '') != outcome.user:
             return self.stack.respond(txn, make_response(req, 403, 'Not Your Address'))
         aor = self.aor(outcome.user)
+        before = self.registrar.lookup(aor, self.stack.now())
         try:
             bindings = self.registrar.update(aor, req, peer, self.stack.now())
         except RegisterError as exc:
@@ -92,12 +98,20 @@ class Server:
             resp.add('Contact', f'<{b.contact}>;expires={b.remaining(now)}')
         log.info('event=register aor=%s contacts=%d from=%s:%s', aor, len(bindings), *peer.addr)
         self.stack.respond(txn, resp)
+        # sip_register for the bindings this REGISTER made or refreshed, sip_unregister for
+        # the ones it removed
+        kept = {b.contact for b in bindings}
+        await publish_bindings(
+            self, [b for b in bindings if b.call_id == req.call_id and b.cseq == req.cseq.seq],
+            [b for b in before if b.contact not in kept])
 
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
-            for b in self.registrar.sweep(self.stack.now()):
+            gone = self.registrar.sweep(self.stack.now())
+            for b in gone:
                 log.info('event=registration-expired aor=%s contact=%s', b.aor, b.contact)
+            await publish_bindings(self, unregistered=gone)
 
     # --- lifecycle ----------------------------------------------------------------------
     def status(self) -> dict:

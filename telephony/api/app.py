@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from .qloud import announcement, recording, session
+from .qloud import announcement, call, event, phone, recording, session, sip
 from .qloud.common import ApiError, answer, validation_answer
 
 if TYPE_CHECKING:
@@ -39,6 +39,6 @@ def create_app(server: 'Server') -> FastAPI:
     async def health() -> dict:
         return {'status': 'ok', **server.status()}
 
-    for module in (session, announcement, recording):
+    for module in (session, phone, call, event, sip, announcement, recording):
         app.include_router(module.router)
     return app

@@ -103,6 +103,10 @@ class SessionStore:
             self.delete(s)
         return len(old)
 
+    def listening(self, user: str) -> bool:
+        """Does any session of the user take call events (is a call API client there)?"""
+        return any(self.by_sid[sid].call_events for sid in self.by_user.get(user, ()))
+
     def publish(self, user: str | None, name: str, fields: dict[str, Any], call: bool = False) -> None:
         """Deliver an event to every session of `user` (call events only where switched on)."""
         if user is None:

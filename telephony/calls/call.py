@@ -20,15 +20,26 @@ if TYPE_CHECKING:
     from .manager import CallManager
 
 log = logging.getLogger('telephony.calls')
+_ABSENT = object()
 
 
 class Call:
-    def __init__(self, manager: 'CallManager', leg: Leg):
+    def __init__(self, manager: 'CallManager', leg: Leg, owner: str | None = None,
+                 api: bool = False, from_: str = '', to: str = '', clip: str | None = None,
+                 clir: bool = False):
         self.manager = manager
         self.leg = leg
         self.id = leg.id
+        self.owner = owner          # the user whose objects (recordings) this call makes
+        self.api = api              # driven through the owner's call API: events, GET /api/call
         self.queue = ControlQueue(self)
         self.create_time = time.time()
+        # The GET /api/call view (§3.24); `update()` emits only what changed.
+        self.info: dict = {'incoming': leg.incoming, 'to': to, 'from': from_, 'clir': clir,
+                           'status': leg.state, 'create_time': int(self.create_time),
+                           'record_on': False}
+        if clip:
+            self.info['clip'] = clip
         self.dtmf_enabled = False
         self.digits: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self.bridged_with: Call | None = None
@@ -59,19 +70,40 @@ class Call:
 
     # --- state and events -------------------------------------------------------------
     def emit(self, kind: str, fields: dict) -> None:
+        self.manager.publish(self, kind, fields)
         for listener in list(self.listeners):
             try:
                 listener(kind, fields)
             except Exception:
                 log.exception('event=listener-error call=%s', self.id)
 
+    def update(self, **fields) -> None:
+        """Change the call view; a call_update event carries only the fields that changed."""
+        changed = {k: v for k, v in fields.items() if self.info.get(k, _ABSENT) != v}
+        if not changed:
+            return
+        for k, v in changed.items():
+            if v == '' and k in ('current_control_id', 'bridge'):
+                self.info.pop(k, None)   # absent in GET, "" in the event
+            else:
+                self.info[k] = v
+        self.emit('call_update', changed)
+
     def control_changed(self) -> None:
         cur = self.queue.current
-        self.emit('call_update', {'current_control_id': cur.id if cur else '',
-                                  'last_control_id': self.queue.last_id or ''})
+        fields = {'current_control_id': cur.id if cur else ''}
+        if self.queue.last_id is not None:
+            fields['last_control_id'] = self.queue.last_id
+        self.update(**fields)
 
     def _on_leg_state(self, leg: Leg) -> None:
-        self.emit('call_update', {'status': leg.state})
+        fields: dict = {'status': leg.state}
+        if leg.state == 'answered':
+            fields['answer_time'] = int(time.time())
+        elif leg.state == HANGUP:
+            fields['hangup_time'] = int(time.time())
+            fields['hangup_cause'] = leg.hangup_cause or 16
+        self.update(**fields)
         if leg.state == HANGUP:
             self._on_hangup()
 
@@ -111,6 +143,7 @@ class Call:
         self.recording_path = Path(path) if path else self.manager.recording_path(str(uuid.uuid4()))
         ep.start_recording(str(self.recording_path))
         self._record_timer = asyncio.get_running_loop().call_later(limit, self.record_stop)
+        self.update(record_on=True)
 
     def record_stop(self, discard: bool = False) -> Path | None:
         path, self.recording_path = self.recording_path, None
@@ -120,12 +153,13 @@ class Call:
         if path is None or self.leg.endpoint is None:
             return None
         duration = self.leg.endpoint.stop_recording()
+        self.update(record_on=False)
         if discard:
             path.unlink(missing_ok=True)
             return None
         self.recordings.append(path)
         log.info('event=recording call=%s path=%s duration=%.2f', self.id, path, duration or 0)
-        self.emit('call_update', {'recording': path.stem})
+        self.manager.keep_recording(self, path)
         return path
 
     # --- bridging ---------------------------------------------------------------------------
@@ -137,8 +171,8 @@ class Call:
         self.leg.endpoint.bridge(other.leg.endpoint)
         self.bridged_with, other.bridged_with = other, self
         self.hangup_both = other.hangup_both = hangup_both
-        self.emit('call_update', {'bridge': other.id})
-        other.emit('call_update', {'bridge': self.id})
+        self.update(bridge=other.id)
+        other.update(bridge=self.id)
 
     def split(self) -> None:
         other = self.bridged_with
@@ -147,5 +181,5 @@ class Call:
         if self.leg.endpoint is not None:
             self.leg.endpoint.unbridge()
         self.bridged_with = other.bridged_with = None
-        self.emit('call_update', {'bridge': ''})
-        other.emit('call_update', {'bridge': ''})
+        self.update(bridge='')
+        other.update(bridge='')

@@ -11,6 +11,7 @@ import uuid
 from typing import TYPE_CHECKING, Callable
 
 from .. import sdp
+from ..sip.auth import DigestClient
 from ..sip.dialog import Dialog
 from ..sip.message import Request, Response, gen_branch, gen_call_id, gen_tag, make_response
 from ..sip.transaction import ClientTransaction, Peer, ServerTransaction
@@ -45,7 +46,8 @@ class Leg:
         self.invite: Request | None = None
         self.txn: ServerTransaction | ClientTransaction | None = None
         self._local_offer: sdp.SessionDescription | None = None
-        self._reinvite_txn: ServerTransaction | None = None
+        self.credentials: tuple[str, str] | None = None
+        self._auth_sent = False
         # who drives the leg listens here
         self.on_state: Callable[['Leg'], None] = lambda leg: None
         self.on_dtmf: Callable[['Leg', str, int], None] = lambda leg, d, ms: None
@@ -252,8 +254,10 @@ class Leg:
     # --- outbound (UAC) -----------------------------------------------------------
     @classmethod
     async def outbound(cls, stack: 'SipStack', target: Uri, peer: Peer, from_uri: str,
-                       display: str | None = None, headers=()) -> 'Leg':
+                       display: str | None = None, headers=(),
+                       credentials: tuple[str, str] | None = None) -> 'Leg':
         leg = cls(stack, False, peer)
+        leg.credentials = credentials
         await leg._ensure_endpoint()
         invite = Request('INVITE', target)
         invite.add('Via', f'{stack.via(peer)};branch={gen_branch()}')
@@ -284,6 +288,8 @@ class Leg:
 
     def _on_invite_response(self, resp: Response) -> None:
         code = resp.status
+        if code in (401, 407) and self._retry_with_auth(resp):
+            return
         if code < 200:
             if code == 100:
                 return
@@ -310,6 +316,31 @@ class Leg:
             cause = parse_reason_cause(resp.get('Reason'))
             self.hangup_cause = cause if cause is not None else cause_for_sip_status(code)
             self._end()
+
+    def _retry_with_auth(self, resp: Response) -> bool:
+        """Answer a trunk's digest challenge once; a second challenge means wrong credentials."""
+        if self.credentials is None or self._auth_sent or self.state == HANGUP:
+            return False
+        name = 'WWW-Authenticate' if resp.status == 401 else 'Proxy-Authenticate'
+        challenges = resp.get_all(name) or [v for k, v in resp.headers if k == name]
+        if not challenges:
+            return False
+        try:
+            challenge = DigestClient.choose_challenge(challenges)
+            value = DigestClient().build_authorization(challenge, 'INVITE', str(self.invite.uri),
+                                                       *self.credentials)
+        except ValueError as exc:
+            log.info('event=trunk-auth-error leg=%s reason=%s', self.id, exc)
+            return False
+        self._auth_sent = True
+        invite = self.invite.copy()
+        invite.remove('Via')
+        invite.add('Via', f'{self.stack.via(self.peer)};branch={gen_branch()}', first=True)
+        invite.set('CSeq', f'{self.invite.cseq.seq + 1} INVITE')
+        invite.set('Authorization' if resp.status == 401 else 'Proxy-Authorization', value)
+        self.invite = invite
+        self.txn = self.stack.send_request(invite, self.peer, self)
+        return True
 
     def _take_answer(self, resp: Response) -> None:
         try:

@@ -1,7 +1,8 @@
 """The call manager: takes new INVITEs, decides who may make them, and starts an application.
 
-Routing for now is the demo dial plan plus registered accounts; the dial plan
-rules of later issues replace `route()`.
+Routing: the demo services, then the user's phone numbers (their switches
+pick the application), then SIP accounts (callers must authenticate). The
+dial plan rules of later issues extend `on_invite`.
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from ..media.audiofile import load_audio
-from ..sip.message import Request
+from ..sip.message import Request, make_response
 from ..sip.transaction import Peer, ServerTransaction
 from ..sip.uri import parse_uri
+from ..store.phones import Phone
 from .call import Call
 from .controls import Control
 from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger('telephony.calls')
 
 App = Callable[[Call], Awaitable[None]]
+API_ANSWER_TIMEOUT = 60.0   # an API call nobody touches is given up (cause 18, no user responding)
 
 
 class CallManager:
@@ -44,35 +47,112 @@ class CallManager:
 
     def forget(self, call: Call) -> None:
         self.calls.pop(call.id, None)
+        if call.api:
+            asyncio.get_running_loop().create_task(self._archive(call))
 
-    def _track(self, leg: Leg) -> Call:
-        call = Call(self, leg)
+    async def _archive(self, call: Call) -> None:
+        try:
+            await self.server.call_history.add(call.id, call.owner, call.create_time, call.info)
+        except Exception:
+            log.exception('event=archive-failed call=%s', call.id)
+
+    def _track(self, leg: Leg, **kw) -> Call:
+        call = Call(self, leg, **kw)
         self.calls[call.id] = call
         return call
 
+    def publish(self, call: Call, kind: str, fields: dict) -> None:
+        """Call events go to the owner's sessions that asked for them (GET /api/call/event)."""
+        if not call.api:
+            return
+        if kind == 'call_dtmf':
+            payload = {'call': call.id, **fields}
+        else:
+            payload = {'call': {call.id: fields}}
+        self.server.sessions.publish(call.owner, kind, payload, call=True)
+
+    def keep_recording(self, call: Call, path: Path) -> None:
+        """A finished recording of an API user's call becomes a recording object."""
+        objects = getattr(self.server, 'objects', None)
+        if call.owner is None or objects is None:
+            return
+
+        async def store():
+            try:
+                uuid = await objects.add_recording(call.owner, str(path), from_=call.info['from'],
+                                                   to=call.info['to'], call=call.id)
+            except Exception:
+                log.exception('event=recording-store-failed call=%s path=%s', call.id, path)
+                return
+            call.update(recording=uuid)
+        asyncio.get_running_loop().create_task(store())
+
     # --- inbound ------------------------------------------------------------------------------
     async def on_invite(self, req: Request, txn: ServerTransaction, peer: Peer) -> None:
-        target = (req.uri.user or '').lower()
-        app = self.apps.get(target)
-        caller = None
-        if app is None:
-            # Everything beyond the demo services needs a known caller: no open relay.
-            outcome = await self.server.auth.check(req, peer)
-            if outcome.response is not None:
-                return self.stack.respond(txn, outcome.response)
-            caller = outcome.user
-        leg = Leg.inbound(self.stack, req, txn, peer)
-        call = self._track(leg)
-        log.info('event=invite call=%s from=%s to=%s caller=%s', call.id, req.from_.uri, req.uri,
-                 caller or '-')
+        target = req.uri.user or ''
+        app = self.apps.get(target.lower())
         if app is not None:
-            return self._start(call, app)
+            return self._start(self._inbound(req, txn, peer), app)
+        phone = await self._phone(target)
+        if phone is not None:
+            return await self._to_number(req, txn, peer, phone)
+        # Everything else needs a known caller: no open relay.
+        outcome = await self.server.auth.check(req, peer)
+        if outcome.response is not None:
+            return self.stack.respond(txn, outcome.response)
+        call = self._inbound(req, txn, peer)
         bindings = self.server.registrar.lookup(self.server.aor(target), self.stack.now())
         if not bindings:
             known = await self.server.db_account(target)
-            leg.hangup(cause=20 if known else 1)  # 480 subscriber absent / 404 unallocated
+            call.leg.hangup(cause=20 if known else 1)  # 480 subscriber absent / 404 unallocated
             return
-        self._start(call, lambda c: self.forward(c, bindings, caller))
+        self._start(call, lambda c: self.forward(c, bindings, outcome.user))
+
+    def _inbound(self, req: Request, txn: ServerTransaction, peer: Peer, **kw) -> Call:
+        leg = Leg.inbound(self.stack, req, txn, peer)
+        call = self._track(leg, **kw)
+        log.info('event=invite call=%s from=%s to=%s', call.id, req.from_.uri, req.uri)
+        return call
+
+    async def _phone(self, target: str) -> Phone | None:
+        if not target or not target.lstrip('+').isdigit():
+            return None
+        number = target if target.startswith('+') else f'+{target}'
+        return await self.server.phones.get(number)
+
+    async def _to_number(self, req: Request, txn: ServerTransaction, peer: Peer, phone: Phone) -> None:
+        """An inbound call to one of our numbers: its switches decide (§3.9)."""
+        from ..dialplan import numbers
+        from ivr.voicemail import voicemail
+        caller = req.from_.uri.user or 'anonymous'
+        clir = 'id' in (req.get('Privacy') or '').lower() or caller.lower() == 'anonymous'
+        shown = 'anonymous' if clir else caller
+        not_yet = numbers.unsupported(phone)
+        if not_yet:
+            log.info('event=number-feature-missing number=%s feature=%s', phone.number, not_yet)
+            return self.stack.respond(txn, make_response(req, 480, f'{not_yet} Not Available Yet'))
+        if phone.unlock_code:
+            return self._start(self._inbound(req, txn, peer), lambda c: numbers.unlock(c, phone))
+        if phone.call_api_only:
+            if not self.server.sessions.listening(phone.owner):
+                return self.stack.respond(txn, make_response(req, 480, 'No Call API Client'))
+            call = self._inbound(req, txn, peer, owner=phone.owner, api=True, from_=shown,
+                                 to=phone.number, clir=clir)
+            call.emit('call_update', dict(call.info))   # a new call: every field
+            self._give_up_unless_touched(call)
+            return
+        if phone.recording_enable:
+            call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
+                                 clir=clir)
+            return self._start(call, lambda c: voicemail(c, phone))
+        self.stack.respond(txn, make_response(req, 480, 'Number Not In Service'))
+
+    def _give_up_unless_touched(self, call: Call) -> None:
+        def check():
+            if call.leg.state in ('calling',) and call.queue.current is None \
+                    and call.queue.last_id is None and not call.queue.pending:
+                call.leg.hangup(cause=18)
+        asyncio.get_running_loop().call_later(API_ANSWER_TIMEOUT, check)
 
     def _start(self, call: Call, app: App) -> None:
         async def run():
@@ -82,6 +162,27 @@ class CallManager:
                 log.exception('event=app-error call=%s', call.id)
                 call.leg.hangup(cause=41)
         asyncio.get_running_loop().create_task(run())
+
+    # --- outbound through the trunk (POST /api/call/dial) ----------------------------------------
+    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> Call:
+        s = self.server.settings
+        host, _, port = s.trunk.rpartition(':')
+        domain = s.trunk_domain or host
+        shown = clip or from_
+        headers = [('P-Asserted-Identity', f'<sip:{from_}@{domain}>')]
+        if clir:
+            from_uri, display = 'sip:anonymous@anonymous.invalid', 'Anonymous'
+            headers.append(('Privacy', 'id'))
+        else:
+            from_uri, display = f'sip:{shown}@{domain}', None
+        peer = Peer(s.trunk_transport.upper(), (host, int(port)))
+        creds = (s.trunk_user, s.trunk_password) if s.trunk_user else None
+        leg = await Leg.outbound(self.stack, parse_uri(f'sip:{to}@{domain}'), peer, from_uri,
+                                 display, headers, creds)
+        call = self._track(leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir)
+        call.emit('call_update', dict(call.info))
+        log.info('event=dial call=%s from=%s to=%s trunk=%s', call.id, from_, to, s.trunk)
+        return call
 
     # --- forwarding to registered contacts (B2BUA) ------------------------------------------------
     async def forward(self, inbound: Call, bindings, caller: str | None) -> None:
@@ -93,7 +194,7 @@ class CallManager:
         answered: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
 
         def on_out(kind: str, fields: dict, c: Call) -> None:
-            status = fields.get('status')
+            status = fields.get('status') if kind == 'call_update' else None
             if status in (RINGING, PROGRESS) and inbound.leg.state not in (RINGING, ANSWERED, HANGUP):
                 asyncio.ensure_future(inbound.leg.ring())
             elif status == ANSWERED and not answered.done():
@@ -121,4 +222,3 @@ class CallManager:
             winner.leg.hangup()
             return
         await inbound.run(Control.make('bridge', call=winner.id, hangup_both=True))
-

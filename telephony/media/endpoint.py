@@ -120,6 +120,7 @@ class RtpEndpoint:
         # consumers and producers
         self._listeners: tuple[Callable[[np.ndarray], None], ...] = ()
         self._recorder: WavRecorder | None = None
+        self._carry: np.ndarray | None = None   # decoded samples beyond the last 20 ms frame
         self._record_both = False
         self._source = None
         self._echo = False
@@ -481,7 +482,8 @@ class RtpEndpoint:
     def _tick_in(self, tick: int) -> None:
         if not self._consuming or self.closed:
             return
-        pkt = self._jitter.pop()
+        carry = self._carry
+        pkt = None if carry is not None and len(carry) >= FRAME_SAMPLES else self._jitter.pop()
         pcm = None
         if pkt is not None:
             codec = self.codec
@@ -495,7 +497,7 @@ class RtpEndpoint:
             if peer is not None:
                 peer._pending = (pkt.payload, codec, pcm)
         if self._need_pcm:
-            frame = pcm if pcm is not None else SILENCE_FRAME
+            frame = self._reframe(pcm)
             g = self._goertzel
             if g is not None:
                 for digit in g.feed(frame):
@@ -506,6 +508,32 @@ class RtpEndpoint:
                 except Exception:
                     self._error('listener')
             self._in_frame = frame
+
+    def _reframe(self, pcm: np.ndarray | None) -> np.ndarray:
+        """One 20 ms frame for listeners and recorders whatever the peer's ptime.
+
+        A 30 ms packet leaves 10 ms over for the next tick; when the carry holds a whole
+        frame, the next packet is left in the jitter buffer for a later tick.
+        """
+        carry = self._carry
+        if pcm is None:
+            if carry is None:
+                return SILENCE_FRAME
+            if len(carry) >= FRAME_SAMPLES:
+                self._carry = carry[FRAME_SAMPLES:] if len(carry) > FRAME_SAMPLES else None
+                return carry[:FRAME_SAMPLES]
+            self._carry = None
+            return _fit(carry)   # the peer paused: flush what is left, padded
+        if carry is not None:
+            pcm = np.concatenate((carry, pcm))
+        if len(pcm) == FRAME_SAMPLES:
+            self._carry = None
+            return pcm
+        if len(pcm) < FRAME_SAMPLES:
+            self._carry = pcm     # 10 ms packets: wait for the rest of the frame
+            return SILENCE_FRAME if carry is None else _fit(pcm)
+        self._carry = pcm[FRAME_SAMPLES:]
+        return pcm[:FRAME_SAMPLES]
 
     def _tick_out(self, tick: int) -> None:
         send_ok = _SENDS[self.direction] and self._rtp_addr is not None and not self.closed

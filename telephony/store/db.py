@@ -6,11 +6,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..sip.auth import ha1
 from .passwords import hash_password
+from . import calls as _calls, phones as _phones  # noqa: F401  (register their tables)
 from .schema import metadata, sip_accounts, users
 from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
 
@@ -31,6 +33,7 @@ class SipAccount:
     ha1_md5: str
     ha1_sha256: str
     description: str = ''
+    owner: str | None = None      # API user uuid; None for operator (CLI) accounts
 
 
 class Database:
@@ -46,23 +49,62 @@ class Database:
     async def open(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def close(self) -> None:
         await self.engine.dispose()
 
     # --- SIP accounts ---------------------------------------------------------
     async def put_sip_account(self, user: str, domain: str, password: str,
-                              description: str = '') -> SipAccount:
+                              description: str = '', owner: str | None = None) -> SipAccount:
         """Create or replace an account; the realm of the digest is the domain."""
         acct = SipAccount(user, domain, ha1(user, domain, password, 'MD5'),
-                          ha1(user, domain, password, 'SHA-256'), description)
+                          ha1(user, domain, password, 'SHA-256'), description, owner)
         async with self.engine.begin() as conn:
             await conn.execute(delete(sip_accounts).where(
                 sip_accounts.c.user == user, sip_accounts.c.domain == domain))
             await conn.execute(sip_accounts.insert().values(
                 user=user, domain=domain, ha1_md5=acct.ha1_md5, ha1_sha256=acct.ha1_sha256,
-                description=description, created=time.time()))
+                description=description, created=time.time(), owner=owner))
         return acct
+
+    async def create_sip_account(self, user: str, domain: str, password: str,
+                                 description: str, owner: str | None) -> SipAccount | None:
+        """Create an account; None if user@domain exists already (never replaces)."""
+        acct = SipAccount(user, domain, ha1(user, domain, password, 'MD5'),
+                          ha1(user, domain, password, 'SHA-256'), description, owner)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(sip_accounts.insert().values(
+                    user=user, domain=domain, ha1_md5=acct.ha1_md5, ha1_sha256=acct.ha1_sha256,
+                    description=description, created=time.time(), owner=owner))
+        except IntegrityError:
+            return None
+        return acct
+
+    async def update_sip_account(self, user: str, domain: str, *, password: str | None = None,
+                                 description: str | None = None) -> bool:
+        """Change password (new HA1 values) and/or description; False if there is no account."""
+        values: dict = {}
+        if password is not None:
+            values.update(ha1_md5=ha1(user, domain, password, 'MD5'),
+                          ha1_sha256=ha1(user, domain, password, 'SHA-256'))
+        if description is not None:
+            values['description'] = description
+        where = (sip_accounts.c.user == user, sip_accounts.c.domain == domain)
+        async with self.engine.begin() as conn:
+            if not values:
+                return (await conn.execute(select(sip_accounts.c.id).where(*where))).first() \
+                    is not None
+            res = await conn.execute(update(sip_accounts).where(*where).values(**values))
+        return res.rowcount > 0
+
+    async def sip_user_names(self, domain: str, prefix: str) -> set[str]:
+        """Account user names in `domain` that start with `prefix` (for picking a free one)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(sip_accounts.c.user).where(
+                sip_accounts.c.domain == domain))).all()
+        return {r[0] for r in rows if r[0].startswith(prefix)}
 
     async def delete_sip_account(self, user: str, domain: str) -> bool:
         async with self.engine.begin() as conn:
@@ -74,14 +116,16 @@ class Database:
         async with self.engine.connect() as conn:
             r = (await conn.execute(select(sip_accounts).where(
                 sip_accounts.c.user == user, sip_accounts.c.domain == domain))).mappings().first()
-        return None if r is None else SipAccount(
-            r['user'], r['domain'], r['ha1_md5'], r['ha1_sha256'], r['description'])
+        return None if r is None else _sip_account(r)
 
-    async def sip_accounts(self) -> list[SipAccount]:
+    async def sip_accounts(self, owner: str | None = None) -> list[SipAccount]:
+        """All accounts, or those of one API user (by uuid), oldest first."""
+        q = select(sip_accounts).order_by(sip_accounts.c.created, sip_accounts.c.id)
+        if owner is not None:
+            q = q.where(sip_accounts.c.owner == owner)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(sip_accounts))).mappings().all()
-        return [SipAccount(r['user'], r['domain'], r['ha1_md5'], r['ha1_sha256'],
-                           r['description']) for r in rows]
+            rows = (await conn.execute(q)).mappings().all()
+        return [_sip_account(r) for r in rows]
 
     # --- API users ----------------------------------------------------------------
     async def create_user(self, username: str, password: str, email: str | None = None,
@@ -106,3 +150,15 @@ class Database:
             r = (await conn.execute(q)).mappings().first()
         return None if r is None else User(r['uuid'], r['username'], r['email'],
                                            r['password_hash'], bool(r['admin']))
+
+
+def _sip_account(r) -> SipAccount:
+    return SipAccount(r['user'], r['domain'], r['ha1_md5'], r['ha1_sha256'], r['description'],
+                      r['owner'])
+
+
+def _add_missing_columns(conn) -> None:
+    """Columns added after a table was first created (create_all never alters a table)."""
+    have = {c['name'] for c in inspect(conn).get_columns('sip_accounts')}
+    if 'owner' not in have:
+        conn.execute(text('ALTER TABLE sip_accounts ADD COLUMN owner VARCHAR(36)'))

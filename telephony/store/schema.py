@@ -14,6 +14,7 @@ sip_accounts = Table(
     Column('ha1_sha256', String(64), nullable=False),
     Column('description', String(100), nullable=False, default=''),
     Column('created', Float, nullable=False),
+    Column('owner', String(36), nullable=True),   # API user uuid; NULL for operator (CLI) accounts
     UniqueConstraint('user', 'domain'),
 )
 

@@ -47,9 +47,20 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path):
-    server = ServerProcess(tmp_path / 'data').start()
-    a = Api(server)
-    yield a
-    a.close()
-    server.stop()
+def start_api(tmp_path):
+    """Factory: a server with extra TELEPHONY_* settings in its environment."""
+    started: list[Api] = []
+
+    def start(**env: str) -> Api:
+        a = Api(ServerProcess(tmp_path / f'data{len(started)}', env=env).start())
+        started.append(a)
+        return a
+    yield start
+    for a in started:
+        a.close()
+        a.server.stop()
+
+
+@pytest.fixture
+def api(start_api):
+    return start_api()

@@ -51,7 +51,7 @@ def answer(status: str, message: str = '') -> JSONResponse:
 
 def validation_answer(exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
-    missing = [e for e in errors if e.get('type') == 'missing']
+    missing = [e for e in errors if e.get('type') in ('missing', 'union_tag_not_found')]
     first = (missing or errors or [{}])[0]
     where = '.'.join(str(p) for p in first.get('loc', ()) if p not in ('body', 'query'))
     if missing:

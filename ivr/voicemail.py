@@ -1,0 +1,35 @@
+"""Voice mail for a number with recording_enable (§3.9): announcement, tone, message."""
+from __future__ import annotations
+
+import asyncio
+
+from telephony.calls.call import Call
+from telephony.calls.controls import Control as C
+from telephony.prompts import prompt_path
+from telephony.store.phones import Phone
+
+MESSAGE_LIMIT = 180  # seconds
+
+
+async def voicemail(call: Call, phone: Phone) -> None:
+    server = call.manager.server
+    greeting = None
+    if phone.announcement and getattr(server, 'objects', None) is not None:
+        greeting = await server.objects.playable(phone.owner, phone.announcement)
+    await call.run(C.make('answer'), C.make('dtmf_collect', enable=True),
+                   C.make('play', path=greeting or prompt_path('voicemail-greeting')))
+    if phone.play_announcement_only:
+        await call.run(C.make('hangup'))
+        return
+    await call.run(C.make('tone', frequency=1000, duration=250, loop=1),
+                   C.make('record_start', limit=MESSAGE_LIMIT))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MESSAGE_LIMIT
+    while not call.leg.ended:
+        digit = await call.next_digit(timeout=max(0.0, deadline - loop.time()))
+        if digit is None or digit == '#':
+            break
+    if call.leg.ended:
+        return  # the hangup closed the recording and stored it
+    await call.run(C.make('record_stop'), C.make('play', path=prompt_path('goodbye')),
+                   C.make('hangup'))
