@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger('telephony.calls')
 _ABSENT = object()
+_BLANK_WHEN_ABSENT = ('current_control_id', 'bridge')   # "" in events, absent in GET
 
 
 class Call:
@@ -79,11 +80,12 @@ class Call:
 
     def update(self, **fields) -> None:
         """Change the call view; a call_update event carries only the fields that changed."""
-        changed = {k: v for k, v in fields.items() if self.info.get(k, _ABSENT) != v}
+        changed = {k: v for k, v in fields.items()
+                   if self.info.get(k, '' if k in _BLANK_WHEN_ABSENT else _ABSENT) != v}
         if not changed:
             return
         for k, v in changed.items():
-            if v == '' and k in ('current_control_id', 'bridge'):
+            if v == '' and k in _BLANK_WHEN_ABSENT:
                 self.info.pop(k, None)   # absent in GET, "" in the event
             else:
                 self.info[k] = v

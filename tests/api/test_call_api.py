@@ -206,7 +206,7 @@ def test_control_errors_have_documented_statuses(api, tmp_path):
 def test_dial_out_through_the_trunk_and_bridge(start_api, tmp_path):
     sipp = Sipp(tmp_path)
     trunk_port = free_port()
-    trunk, tcmd, twork = sipp.start('', scenario='uas_answer.xml', port=trunk_port, calls=2,
+    trunk, tcmd, twork = sipp.start('', scenario='uas_trunk.xml', port=trunk_port, calls=2,
                                     extra=['-rtp_echo'], global_timeout=120)
     api = start_api(TELEPHONY_TRUNK=f'127.0.0.1:{trunk_port}')
     api.add_user('joe')
@@ -265,4 +265,47 @@ def test_dial_out_through_the_trunk_and_bridge(start_api, tmp_path):
         assert_sipp_ok(sipp.wait(caller, ccmd, cwork, timeout=60), calls=1)
         assert_sipp_ok(sipp.wait(trunk, tcmd, twork, timeout=60), calls=2)
     finally:
+        sipp.stop_all()
+
+
+def test_hangup_cause_maps_to_sip_and_clir_hides_the_caller(start_api, tmp_path):
+    from tests.integration.rawsip import UdpPeer, new_call_id, request, sdp_offer
+    sipp = Sipp(tmp_path)
+    trunk_port = free_port()
+    trunk, tcmd, twork = sipp.start('', scenario='uas_trunk.xml', port=trunk_port, calls=1,
+                                    global_timeout=60)
+    api = start_api(TELEPHONY_TRUNK=f'127.0.0.1:{trunk_port}', TELEPHONY_TRUNK_DOMAIN='trunk.test')
+    api.add_user('joe')
+    api.cli('phone', 'add', NUMBER, '--user', 'joe', '--call-enable')
+    c = api.login('joe')
+    c.get('/api/call/event')
+    events = Events(c)
+    peer = UdpPeer(api.server.sip_port)
+    try:
+        # cause 17 (user busy) on an unanswered inbound call is a 486 with a Q.850 Reason
+        cid = new_call_id()
+        peer.send(request('INVITE', f'sip:{NUMBER}@127.0.0.1', port=peer.port, call_id=cid,
+                          body=sdp_offer(40002), content_type='application/sdp'))
+        uuid = new_call(events)
+        control(c, uuid, {'control': 'hangup', 'hangup_cause': 17})
+        final, _ = peer.final(cid)
+        assert final.status == 486 and 'Q.850;cause=17' in final.header('Reason')
+        events.call_update(uuid, status='hangup', hangup_cause=17)
+
+        # CLIR: the trunk sees an anonymous From, the real number only in P-Asserted-Identity
+        r = c.post('/api/call/dial', json={'to': '+4922100099', 'from': NUMBER,
+                                           'clip': '+4930999000', 'clir': True}).json()
+        events.call_update(r['uuid'], status='answered')
+        info = c.get('/api/call', params={'uuid': r['uuid']}).json()['call'][r['uuid']]
+        assert info['clip'] == '+4930999000' and info['clir'] is True
+        control(c, r['uuid'], {'control': 'hangup'})
+        result = sipp.wait(trunk, tcmd, twork, timeout=60)
+        assert_sipp_ok(result, calls=1)
+        invite = result.messages[result.messages.index('INVITE sip:+4922100099@trunk.test'):]
+        invite = invite[:invite.index('\n\n')] if '\n\n' in invite else invite
+        assert 'From: "Anonymous" <sip:anonymous@anonymous.invalid>' in invite
+        assert f'P-Asserted-Identity: <sip:{NUMBER}@trunk.test>' in invite
+        assert 'Privacy: id' in invite and '+4930999000' not in invite
+    finally:
+        peer.close()
         sipp.stop_all()
