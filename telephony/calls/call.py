@@ -48,6 +48,7 @@ class Call:
         self.recording_path: Path | None = None
         self.recordings: list[Path] = []
         self._record_timer: asyncio.TimerHandle | None = None
+        self.record_begun: asyncio.Task | None = None   # the recording object being created
         self.ended = asyncio.get_running_loop().create_future()
         self.listeners: list[Callable[[str, dict], None]] = []
         leg.on_state = self._on_leg_state
@@ -146,6 +147,7 @@ class Call:
         ep.start_recording(str(self.recording_path))
         self._record_timer = asyncio.get_running_loop().call_later(limit, self.record_stop)
         self.update(record_on=True)
+        self.manager.begin_recording(self, self.recording_path)
 
     def record_stop(self, discard: bool = False) -> Path | None:
         path, self.recording_path = self.recording_path, None
@@ -158,6 +160,7 @@ class Call:
         self.update(record_on=False)
         if discard:
             path.unlink(missing_ok=True)
+            self.manager.keep_recording(self, path, discard=True)
             return None
         self.recordings.append(path)
         log.info('event=recording call=%s path=%s duration=%.2f', self.id, path, duration or 0)

@@ -71,20 +71,36 @@ class CallManager:
             payload = {'call': {call.id: fields}}
         self.server.sessions.publish(call.owner, kind, payload, call=True)
 
-    def keep_recording(self, call: Call, path: Path) -> None:
-        """A finished recording of an API user's call becomes a recording object."""
+    def begin_recording(self, call: Call, path: Path) -> None:
+        """An API user's recording exists as an object (status `record`) from its first
+        frame, so a crash mid-recording still leaves a recording the user can fetch."""
         objects = getattr(self.server, 'objects', None)
+        if call.owner is None or objects is None:
+            return
+        call.record_begun = asyncio.get_running_loop().create_task(objects.begin_recording(
+            call.owner, str(path), from_=call.info['from'], to=call.info['to'], call=call.id))
+
+    def keep_recording(self, call: Call, path: Path, discard: bool = False) -> None:
+        """A finished recording becomes a recording object (ok or empty), or goes."""
+        objects = getattr(self.server, 'objects', None)
+        begun = call.record_begun
         if call.owner is None or objects is None:
             return
 
         async def store():
             try:
+                uuid = await begun if begun is not None else None
+                if discard:
+                    if uuid is not None:
+                        await objects.finish_recording(uuid, discard=True)
+                    return
                 uuid = await objects.add_recording(call.owner, str(path), from_=call.info['from'],
-                                                   to=call.info['to'], call=call.id)
+                                                   to=call.info['to'], call=call.id, uuid=uuid)
             except Exception:
                 log.exception('event=recording-store-failed call=%s path=%s', call.id, path)
                 return
             call.update(recording=uuid)
+        call.record_begun = None
         asyncio.get_running_loop().create_task(store())
 
     # --- inbound ------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def test_recordings_of_a_call(api, tmp_path):
     # POST: description (required here), object_modify
     assert c.post(f'/api/recording/{loud}', json={'description': 'Anruf Herr Mueller'}).json() \
         == {'status': 'ok'}
-    mod = ev.wait('object_modify', object=loud)
+    mod = ev.wait('object_modify', object=loud, description='Anruf Herr Mueller')
     assert mod['type'] == 'recording' and mod['description'] == 'Anruf Herr Mueller'
     assert c.get(f'/api/recording/{loud}').json()['recording']['description'] == \
         'Anruf Herr Mueller'

@@ -1,0 +1,60 @@
+"""A recording in progress survives a crash of the server as a playable recording."""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+
+import soundfile as sf
+
+from tests.api.conftest import Api
+from tests.api.test_call_api import NUMBER, Events, control, new_call
+from tests.integration.conftest import ServerProcess, Sipp
+
+
+def test_recording_survives_a_server_crash(tmp_path):
+    data = tmp_path / 'data'
+    first = Api(ServerProcess(data).start())
+    sipp = Sipp(tmp_path)
+    try:
+        first.add_user('joe')
+        first.cli('phone', 'add', NUMBER, '--user', 'joe', '--call-enable')
+        c = first.login('joe')
+        c.get('/api/call/event')
+        events = Events(c)
+        sipp.start(f'127.0.0.1:{first.server.sip_port}', scenario='uac_api.xml', service=NUMBER,
+                   calls=1, global_timeout=120)
+        uuid = new_call(events)
+        control(c, uuid, {'control': 'ring'}, {'control': 'answer'},
+                {'control': 'record_start', 'limit': 120})
+        ev = events.wait(lambda e: e['event'] == 'object_new' and e.get('type') == 'recording',
+                         what='the recording object')
+        rec = ev['object']
+        assert c.get(f'/api/recording/{rec}').json()['recording']['status'] == 'record'
+        # the caller speaks from about 3 s after answer: let 3 s of speech reach the file,
+        # then kill -9 the server
+        part = next((data / 'recordings').glob('*.part'))
+        deadline = time.monotonic() + 30
+        while part.stat().st_size < 6 * 16000:
+            assert time.monotonic() < deadline, 'the recording does not grow'
+            time.sleep(0.1)  # polling interval
+        os.kill(first.server.proc.pid, signal.SIGKILL)
+        first.server.proc.wait(10)
+    finally:
+        first.close()
+        first.server.stop()
+        sipp.stop_all()
+
+    second = Api(ServerProcess(data).start())
+    try:
+        c = second.login('joe')
+        info = c.get(f'/api/recording/{rec}').json()['recording']
+        assert info['status'] == 'ok' and info['duration'] >= 5.0, info
+        wav = c.get(f'/api/recording/{rec}/crash.wav')
+        assert wav.status_code == 200
+        pcm, rate = sf.read(io.BytesIO(wav.content), dtype='int16')
+        assert rate == 8000 and len(pcm) / rate >= 5.0
+    finally:
+        second.close()
+        second.server.stop()
