@@ -6,10 +6,14 @@ catch) passes the event; the caller marks it with `filter_error`.
 from __future__ import annotations
 
 import re
+import re._parser as sre_parse  # the stdlib's own regex parser, to inspect a pattern's shape
 from typing import Any
 
 OPS = {'equal', 'rematch', 'greater', 'lesser', 'contain', 'filter', 'and', 'or', 'not'}
 MAX_DEPTH = 32
+MAX_PATTERN = 500   # characters, as for dial plan caller patterns
+MAX_SUBJECT = 1000  # longer strings never match: bounds the work per event
+_REPEATS = (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT)
 
 
 class FilterError(ValueError):
@@ -46,12 +50,40 @@ def validate(f: Any, depth: int = 0) -> None:
     if op == 'rematch':
         if not isinstance(value, str):
             raise FilterError('rematch value must be a string')
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise FilterError(f'bad regular expression: {exc}') from None
+        check_pattern(value)
     if op in ('greater', 'lesser') and (not isinstance(value, (int, float)) or isinstance(value, bool)):
         raise FilterError(f'{op} value must be a number')
+
+
+def check_pattern(value: str) -> None:
+    """Refuse patterns that can backtrack for ever, like (a|a)*b or (a+)+: `re` has no
+    time limit, and one such filter on one session would stall the whole event loop."""
+    if len(value) > MAX_PATTERN:
+        raise FilterError(f'regular expression longer than {MAX_PATTERN} characters')
+    try:
+        parsed = sre_parse.parse(value)
+    except re.error as exc:
+        raise FilterError(f'bad regular expression: {exc}') from None
+    if _nested_repeat(parsed, inside=False):
+        raise FilterError('regular expression repeats a group that itself repeats or '
+                          'alternates; write it without nested repetition')
+
+
+def _nested_repeat(items, inside: bool) -> bool:
+    for op, arg in items:
+        if op in _REPEATS:
+            if inside or _nested_repeat(arg[2], inside=True):
+                return True
+        elif op is sre_parse.BRANCH:
+            if inside or any(_nested_repeat(b, inside) for b in arg[1]):
+                return True
+        elif op is sre_parse.SUBPATTERN:
+            if _nested_repeat(arg[-1], inside):
+                return True
+        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            if _nested_repeat(arg[1], inside):
+                return True
+    return False
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -89,7 +121,8 @@ def _eval(f: dict, ev: Any) -> bool:
     if op == 'equal':
         return _same(field, f['value'])
     if op == 'rematch':
-        return isinstance(field, str) and re.fullmatch(f['value'], field) is not None
+        return isinstance(field, str) and len(field) <= MAX_SUBJECT \
+            and re.fullmatch(f['value'], field) is not None
     if op == 'greater':
         return _number(field) and field > f['value']
     if op == 'lesser':

@@ -210,3 +210,20 @@ def test_a_filter_failing_at_run_time_passes_the_event_with_filter_error():
     s.filter = {'op': 'or', 'args': [T, {'op': 'rematch', 'key': 'type', 'value': '(['}]}
     s.push({'event': 'object_new', 'time': 1, 'type': 'sensor'})
     assert 'filter_error' not in s.pending(1)[0]
+
+
+def test_patterns_that_could_backtrack_for_ever_are_refused():
+    from telephony.api.filters import FilterError, validate
+    import pytest
+    for bad in ('(a|a)*b', '(a+)+', '((a)*)*', '(x|y)+z', 'a' * 501):
+        with pytest.raises(FilterError):
+            validate({'op': 'rematch', 'key': 'k', 'value': bad})
+    for good in ('sensor|box', r'\+49.*', '(ab)*', '[ab]*c', '(?:x|y)z'):
+        validate({'op': 'rematch', 'key': 'k', 'value': good})
+
+
+def test_rematch_ignores_huge_subjects():
+    from telephony.api.filters import matches
+    f = {'op': 'rematch', 'key': 'k', 'value': 'a*'}
+    assert matches(f, {'k': 'a' * 1000})
+    assert not matches(f, {'k': 'a' * 1001})
