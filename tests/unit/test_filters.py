@@ -215,7 +215,7 @@ def test_a_filter_failing_at_run_time_passes_the_event_with_filter_error():
 def test_patterns_that_could_backtrack_for_ever_are_refused():
     from telephony.api.filters import FilterError, validate
     import pytest
-    for bad in ('(a|a)*b', '(a+)+', '((a)*)*', '(x|y)+z', 'a' * 501):
+    for bad in ('(aa|a)*b', '(a+)+', '((a)*)*', '(xy|x)+z', 'a' * 501):
         with pytest.raises(FilterError):
             validate({'op': 'rematch', 'key': 'k', 'value': bad})
     for good in ('sensor|box', r'\+49.*', '(ab)*', '[ab]*c', '(?:x|y)z'):
