@@ -24,6 +24,9 @@ class Settings:
                                     # (baresip 1.0 fails on any non-MD5 challenge)
     phone_pool: str = '+4930555000-+4930555099'  # numbers POST /api/phone hands out
     phone_limit: int = 10           # numbers per user
+    sip_account_limit: int = 10     # SIP accounts per user (POST /api/sip)
+    upload_max_bytes: int = 20_000_000     # announcement uploads (too-large above)
+    upload_max_seconds: int = 900
     trunk: str = ''                 # outbound trunk HOST:PORT for /api/call/dial ('' = none)
     trunk_transport: str = 'UDP'
     trunk_user: str = ''            # digest credentials the trunk may ask for

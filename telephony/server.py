@@ -49,7 +49,9 @@ class Server:
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
         self.sessions = SessionStore()
-        self.objects = ObjectStore(self.db, self.data_dir, self.sessions)
+        self.objects = ObjectStore(self.db, self.data_dir, self.sessions,
+                                   max_upload_bytes=settings.upload_max_bytes,
+                                   max_upload_seconds=settings.upload_max_seconds)
         self.phones = PhoneStore(self.db)
         self.call_history = CallHistory(self.db)
         self.login_limiter = RateLimiter(max_failures=5, window=60.0, block_for=60.0)

@@ -30,7 +30,6 @@ log = logging.getLogger('telephony.api.sip')
 
 router = APIRouter(prefix='/api/sip', tags=['sip'])
 
-DEFAULT_ACCOUNT_LIMIT = 10   # per user; settings.sip_account_limit overrides
 PASSWORD_RE = r'^.{5,50}$'
 DESCRIPTION_RE = r'^.{0,100}$'
 LINE_200_RE = r'^[^\r\n]{0,200}$'      # §3.21 says ^.{0,200}$; a header value has no line break
@@ -143,7 +142,7 @@ async def create_account(body: NewAccount, request: Request,
     me = await server.db.user_by(uuid_=s.user)
     if me is None:
         raise ApiError('no-auth', 'the session user no longer exists')
-    limit = int(getattr(server.settings, 'sip_account_limit', DEFAULT_ACCOUNT_LIMIT))
+    limit = server.settings.sip_account_limit
     async with _create_locks.setdefault(s.user, asyncio.Lock()):
         if len(await server.db.sip_accounts(owner=s.user)) >= limit:
             raise ApiError('quota-exceeded', f'at most {limit} SIP accounts per user')
