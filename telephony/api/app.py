@@ -17,6 +17,27 @@ if TYPE_CHECKING:
 log = logging.getLogger('telephony.api')
 
 
+JSON_ALIASES = (b'', b'application/x-www-form-urlencoded', b'text/plain')
+
+
+class JsonByDefault:
+    """Q-loud clients (and `curl -d`) often send JSON without saying so: under /api
+    (not the Cisco /api/v1 dialect, which really is form-encoded) a body labelled
+    form-encoded, text or nothing is read as JSON."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] == 'http' and scope['path'].startswith('/api/') \
+                and not scope['path'].startswith('/api/v1/'):
+            headers = [(k, v) for k, v in scope['headers'] if k != b'content-type']
+            ctype = next((v for k, v in scope['headers'] if k == b'content-type'), b'')
+            if ctype.split(b';')[0].strip().lower() in JSON_ALIASES:
+                scope = dict(scope, headers=headers + [(b'content-type', b'application/json')])
+        await self.app(scope, receive, send)
+
+
 def create_app(server: 'Server') -> FastAPI:
     app = FastAPI(title='telephony', version='0.1', openapi_url='/api/openapi.json',
                   docs_url='/api/docs', redoc_url=None)
@@ -39,6 +60,7 @@ def create_app(server: 'Server') -> FastAPI:
     async def health() -> dict:
         return {'status': 'ok', **server.status()}
 
+    app.add_middleware(JsonByDefault)
     for module in (session, phone, call, event, sip, announcement, recording):
         app.include_router(module.router)
     return app

@@ -57,3 +57,10 @@ def test_failed_logins_are_throttled(api):
     # even the right password waits out the block
     assert c.post('/api/session', json={'username': 'joe', 'password': 'secret12345'}).json()[
         'status'] == 'resource-throttle'
+
+
+def test_json_body_without_a_json_content_type(api):
+    api.add_user('joe')
+    r = api.client().post('/api/session', content=b'{"username":"joe","password":"secret12345"}',
+                          headers={'content-type': 'application/x-www-form-urlencoded'})
+    assert r.json()['auth'] is True
