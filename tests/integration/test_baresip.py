@@ -109,6 +109,10 @@ def test_two_baresips_call_each_other_through_the_server(server, peers):
     closed = bob.wait_event('CALL_CLOSED', after=mark_b)
     assert 'peer' in closed.get('param', ''), f'bob closed for another reason: {closed}'
     server.wait_no_calls()
+    # the server log shows the B2BUA: alice's inbound leg and the leg to bob both hung up
+    invite = server.wait_event('invite')[-1]
+    hung_up = {e.get('leg') for e in server.events('leg-state') if e.get('state') == 'hangup'}
+    assert invite['call'] in hung_up and len(hung_up) >= 2, server.log_tail()
 
     assert_holds_tone(alice.recording('dec'), BOB_HZ, ALICE_HZ, WANT_SECONDS)
     assert_holds_tone(bob.recording('dec'), ALICE_HZ, BOB_HZ, WANT_SECONDS)

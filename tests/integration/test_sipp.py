@@ -50,9 +50,10 @@ def test_uac_pcap_is_recorded_by_record(server, sipp):
     # the caller hung up: the recording is kept and completed (no .part left)
     rec_event = server.wait_event('recording', timeout=20)[-1]
     server.wait_no_calls()
-    files = wait_for(server.recordings, 10, 'a .wav under DATA/recordings')
+    rec_dir = server.data_dir / 'recordings'
+    files = wait_for(lambda: not list(rec_dir.glob('*.part')) and server.recordings(), 10,
+                     'a finished .wav (no .part left) under DATA/recordings')
     rec_path = files[-1]
-    assert not rec_path.name.endswith('.part')
     assert rec_event.get('path', '').endswith(rec_path.name), (rec_event, rec_path)
     recorded, rate = read_wav(rec_path)
     if rate != RATE:
