@@ -19,6 +19,10 @@ class Settings:
     rtp_host: str = ''              # empty: same as sip_host
     rtp_port_min: int = 20000
     rtp_port_max: int = 30000
+    max_calls: int = 5000           # legs at once; new INVITEs beyond get 503
+    max_pending_invites: int = 200  # INVITEs still being routed before new ones get 503
+    overload_lag_ms: int = 60       # media clock lateness that means the loop is saturated
+    overload_retry_after: int = 5   # seconds, in the 503's Retry-After
     demo: bool = True               # serve echo@, hello@, record@, dtmf@
     digest_algorithms: str = 'MD5'  # challenges offered, preferred first, e.g. 'SHA-256,MD5'
                                     # (baresip 1.0 fails on any non-MD5 challenge)

@@ -48,6 +48,8 @@ class Server:
         self.calls = CallManager(self, APPS if settings.demo else {})
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
+        self.stack.shed = self.shed
+        self._overloaded = False
         self.sessions = SessionStore()
         self.objects = ObjectStore(self.db, self.data_dir, self.sessions,
                                    max_upload_bytes=settings.upload_max_bytes,
@@ -115,10 +117,30 @@ class Server:
                 log.info('event=registration-expired aor=%s contact=%s', b.aor, b.contact)
             await publish_bindings(self, unregistered=gone)
 
+    # --- overload --------------------------------------------------------------------
+    def shed(self) -> int | None:
+        """Seconds for Retry-After when a new call must be refused, else None.
+
+        Overload is a late media clock (the loop is saturated: every call's audio
+        would suffer), too many INVITEs still being routed, or the call limit. The
+        lag test has hysteresis, so the gate does not flap at the threshold.
+        """
+        s = self.settings
+        lag = self.media.clock.lag
+        if self._overloaded:
+            self._overloaded = lag > s.overload_lag_ms / 2000
+        else:
+            self._overloaded = lag > s.overload_lag_ms / 1000
+        if self._overloaded or self.stack.pending_invites >= s.max_pending_invites \
+                or len(self.calls.calls) >= s.max_calls:
+            return s.overload_retry_after
+        return None
+
     # --- lifecycle ----------------------------------------------------------------------
     def status(self) -> dict:
         return {'calls': len(self.calls.calls), 'uptime': round(time.time() - self.started, 1),
-                'registrations': sum(len(v) for v in self.registrar.bindings.values())}
+                'registrations': sum(len(v) for v in self.registrar.bindings.values()),
+                'shed': self.stack.stats['shed'], 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}
 
     async def start(self) -> None:
         await self.db.open()

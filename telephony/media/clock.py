@@ -53,6 +53,7 @@ class MediaClock:
         self.ticks = 0            # ticks run
         self.skipped = 0          # ticks given up
         self.late_runs = 0        # wake-ups that ran more than one tick
+        self.lag = 0.0            # smoothed lateness of wake-ups, seconds: the loop's load
 
     # subscribers --------------------------------------------------------------------------
     def add(self, callback: Callable[[int], None]) -> None:
@@ -125,8 +126,11 @@ class MediaClock:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            now = loop.time()
+            late = now - (self.start_time + self.next_tick * self.period)
+            self.lag += 0.2 * (max(0.0, late) - self.lag)
             try:
-                self.run_ticks(loop.time())
+                self.run_ticks(now)
             except Exception:   # never let the clock die
                 log.exception('event=media-clock-error tick=%d', self.next_tick)
                 self.next_tick += 1

@@ -40,7 +40,10 @@ class SipStack:
         # Set by the server: REGISTER handling, new INVITEs, and the overload gate.
         self.on_register: Callable[[Request, ServerTransaction, Peer], Awaitable[None]] | None = None
         self.on_invite: Callable[[Request, ServerTransaction, Peer], Awaitable[None]] | None = None
-        self.stats = {'parse_errors': 0, 'dropped': 0}
+        # Overload gate: returns seconds for Retry-After when a new call must be refused.
+        self.shed: Callable[[], int | None] = lambda: None
+        self.pending_invites = 0   # new INVITEs still being routed (auth, database, app start)
+        self.stats = {'parse_errors': 0, 'dropped': 0, 'shed': 0}
 
     @property
     def port(self) -> int:
@@ -221,6 +224,13 @@ class SipStack:
         if req.to.tag:
             return self._in_dialog(req, txn)
         if method == 'INVITE':
+            retry = self.shed()
+            if retry is not None:
+                # refuse early and cheaply; calls already up keep their share of the loop
+                self.stats['shed'] += 1
+                resp = make_response(req, 503, 'Overloaded')
+                resp.add('Retry-After', str(retry))
+                return self.respond(txn, resp)
             self.respond(txn, make_response(req, 100))  # stops retransmits while we decide
             return self._spawn(self.on_invite, req, txn, peer)
         if method == 'REGISTER':
@@ -246,6 +256,8 @@ class SipStack:
         if handler is None:
             return self.respond(txn, make_response(req, 503))
 
+        invite = req.method == 'INVITE'
+
         async def run():
             try:
                 await handler(req, txn, peer)
@@ -253,6 +265,11 @@ class SipStack:
                 log.exception('event=handler-error method=%s call_id=%s', req.method, req.call_id)
                 if txn.last_response is None or txn.last_response.status < 200:
                     self.respond(txn, make_response(req, 500))
+            finally:
+                if invite:
+                    self.pending_invites -= 1
+        if invite:
+            self.pending_invites += 1
         self._loop.create_task(run())
 
     def _on_cancel(self, req: Request, txn: ServerTransaction) -> None:
