@@ -37,7 +37,8 @@ class Server:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.db = Database.for_data_dir(self.data_dir, settings.database_url or None)
-        self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max)
+        self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max,
+                                 media_timeout=settings.media_timeout)
         self.stack = SipStack(settings.sip_host, settings.sip_port, self.media)
         self.registrar = Registrar()
         self._domains: set[str] = {settings.domain}

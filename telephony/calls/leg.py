@@ -71,7 +71,12 @@ class Leg:
         if self.endpoint is None:
             self.endpoint = await self.stack.media.create_endpoint()
             self.endpoint.on_dtmf = lambda digit, ms: self.on_dtmf(self, digit, ms)
+            self.endpoint.on_media_timeout = self._media_timeout
         return self.endpoint
+
+    def _media_timeout(self) -> None:
+        if self.state == ANSWERED:
+            self.hangup(cause=102)   # recovery on timer expiry, as FreeSWITCH's MEDIA_TIMEOUT
 
     def _apply(self, neg: sdp.Negotiated) -> None:
         from ..media.codecs import CODECS_BY_NAME

@@ -121,6 +121,8 @@ class RtpEndpoint:
         self._listeners: tuple[Callable[[np.ndarray], None], ...] = ()
         self._recorder: WavRecorder | None = None
         self._carry: np.ndarray | None = None   # decoded samples beyond the last 20 ms frame
+        self._last_rx = 0.0                     # loop time of the last RTP/RTCP from the peer
+        self.on_media_timeout: Callable[[], None] | None = None
         self._record_both = False
         self._source = None
         self._echo = False
@@ -182,6 +184,7 @@ class RtpEndpoint:
         self.codec = codec
         self.dtmf_pt = dtmf_pt
         self.direction = direction
+        self._last_rx = self.engine.loop_time()   # the timeout counts from (re)negotiation
         log.info('event=media-configure port=%d remote=%s codec=%s dtmf_pt=%s direction=%s',
                  self.local_port, _fmt(remote), codec.name, dtmf_pt, direction)
         self._refresh()
@@ -395,8 +398,8 @@ class RtpEndpoint:
         elif not self._latched:
             self._latched = True
         self.packets_received += 1
+        self._last_rx = now = self.engine.loop_time()
         self.octets_received += len(pkt.payload)
-        now = self.engine.loop_time()
         rx = self._rx
         if rx is None or rx.ssrc != pkt.ssrc:
             rx = self._new_rx(pkt.ssrc)
@@ -453,7 +456,7 @@ class RtpEndpoint:
         if not self._rtcp_latched:
             self._rtcp_addr = (addr[0], addr[1])
             self._rtcp_latched = True
-        now = self.engine.loop_time()
+        self._last_rx = now = self.engine.loop_time()   # a muted phone still sends RTCP
         arrival_ntp = self.engine.ntp(now)
         my_ssrc = self._sender.ssrc
         for p in packets:
@@ -636,7 +639,19 @@ class RtpEndpoint:
         self._sender.advance_ts(FRAME_SAMPLES)
         self._rtp_tr.sendto(data, self._rtp_addr)
 
+    def _check_media_timeout(self, now: float) -> None:
+        """A peer that should be sending and has sent nothing for media_timeout seconds is
+        gone (crashed phone, lost BYE): report it so the call does not live for ever."""
+        limit = self.engine.media_timeout
+        if not limit or self.closed or self.remote is None or not _RECVS[self.direction]:
+            return
+        if now - self._last_rx > limit and self.on_media_timeout is not None:
+            self._last_rx = now   # report once per timeout period
+            log.info('event=media-timeout port=%d seconds=%d', self.local_port, limit)
+            self.on_media_timeout()
+
     def _rtcp_tick(self, now: float) -> None:
+        self._check_media_timeout(now)
         if self.closed or self._rtcp_addr is None or self._rtcp_tr is None:
             return
         self._rtcp_tr.sendto(self._rtcp_report(now), self._rtcp_addr)

@@ -40,7 +40,7 @@ def _bind(host: str, port: int) -> socket.socket:
 class MediaEngine:
     def __init__(self, host: str = '127.0.0.1', port_min: int = 20000, port_max: int = 30000,
                  *, max_catchup: int = 5, cname: str | None = None,
-                 rtcp_interval: float = 5.0) -> None:
+                 rtcp_interval: float = 5.0, media_timeout: float = 0.0) -> None:
         if port_min & 1:
             port_min += 1
         if port_max - port_min < 1:
@@ -49,6 +49,7 @@ class MediaEngine:
         self.port_min = port_min
         self.port_max = port_max
         self.clock = MediaClock(max_catchup=max_catchup)
+        self.media_timeout = media_timeout   # seconds without RTP/RTCP before a call is dead; 0: off
         self.cname = cname or f'{secrets.token_hex(8)}@{host}'
         self.endpoints: set[RtpEndpoint] = set()
         self._active: set[RtpEndpoint] = set()
