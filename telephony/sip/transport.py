@@ -80,12 +80,25 @@ class SipTransport:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        _, self.udp = await loop.create_datagram_endpoint(
-            lambda: _Udp(self.handler), local_addr=(self.host, self.port))
-        self.port = self.udp.transport.get_extra_info('sockname')[1]
-        self.tcp_server = await loop.create_server(
-            lambda: TcpConnection(self.handler, self.bad_frame_handler, self.tcp_conns),
-            self.host, self.port, reuse_address=True)
+        # Port 0: UDP picks an ephemeral port and TCP must listen on the same one, which
+        # may already be the source port of some outgoing TCP connection (EADDRINUSE even
+        # with SO_REUSEADDR); then pick another.
+        attempts = 50 if self.port == 0 else 1
+        for attempt in range(attempts):
+            _, udp = await loop.create_datagram_endpoint(
+                lambda: _Udp(self.handler), local_addr=(self.host, self.port))
+            port = udp.transport.get_extra_info('sockname')[1]
+            try:
+                self.tcp_server = await loop.create_server(
+                    lambda: TcpConnection(self.handler, self.bad_frame_handler, self.tcp_conns),
+                    self.host, port, reuse_address=True)
+            except OSError:
+                udp.transport.close()
+                if attempt == attempts - 1:
+                    raise
+                continue
+            self.udp, self.port = udp, port
+            return
 
     async def stop(self) -> None:
         if self.udp and self.udp.transport:
