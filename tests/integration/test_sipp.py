@@ -13,12 +13,19 @@ import pytest
 
 from . import rawsip
 from .baresip import Baresip, account_line
-from .conftest import SCENARIOS, assert_sipp_ok, free_port, wait_for
+from .conftest import ROOT, SCENARIOS, assert_sipp_ok, free_port, wait_for
 from .media import (RATE, active_span, envelope_correlation, frame_energy, pcap_audio,
                     read_wav, rms, rtp_events, write_tone)
 
 DTMF_SEQUENCE = ['1', '3', '5', '7', '9', '*', '#']   # as played by dtmf_2833.xml
-RECORD_PROMPT_WAIT_MS = 7000   # -d for uac_pcap.xml: record's prompt (~5 s) and beep first
+BEEP_SECONDS = 0.25            # record's tone after its prompt
+
+
+def record_prompt_wait_ms() -> int:
+    """-d for uac_pcap.xml against record: its prompt and beep first, plus a second."""
+    import soundfile
+    return int((soundfile.info(str(ROOT / 'prompts' / 'record.wav')).duration
+                + BEEP_SECONDS + 1.0) * 1000)
 
 
 def target(server) -> str:
@@ -44,7 +51,7 @@ def test_uac_pcap_is_recorded_by_record(server, sipp):
     assert abs(len(source) / RATE - 7.08) < 0.01           # 236 packets x 30 ms
 
     result = sipp.run(target(server), scenario='uac_pcap.xml', service='record',
-                      extra=['-d', str(RECORD_PROMPT_WAIT_MS)], timeout=90)
+                      extra=['-d', str(record_prompt_wait_ms())], timeout=90)
     assert_sipp_ok(result, calls=1, server=server)
 
     # the caller hung up: the recording is kept and completed (no .part left)
