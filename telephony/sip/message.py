@@ -559,7 +559,13 @@ def _parse_request(data: bytes, start: str, lines, body_start: int) -> Request:
 
 
 def _parse_response(data: bytes, start: str, lines, body_start: int) -> Response:
-    parts = start.split(None, 2)
+    # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (RFC 3261 §7.2).  Split on
+    # SP only: str.split() also splits on Unicode spaces (U+3000, U+0085, ...) that are
+    # legal UTF-8 in a Reason-Phrase, and it ate a phrase's leading spaces (found by
+    # fuzzing: 'SIP/2.0 100  ' came back with reason '' instead of ' ').
+    version, _, rest = start.partition(' ')
+    code, sp, reason = rest.lstrip(' ').partition(' ')
+    parts = [version, code, reason] if sp else [version, code] if code else [version]
     if len(parts) < 2 or parts[0].upper() != 'SIP/2.0':
         raise SipParseError('Malformed Status-Line')
     code = parts[1]
