@@ -445,15 +445,16 @@ def _parse_headers(lines: list[str]) -> tuple[list[tuple[str, str]], str | None]
 def _validate(msg: SipMessage, is_request: bool) -> tuple[bool, tuple[str, str | None] | None]:
     """Check the headers the core relies on, filling the parse cache.
 
-    Returns (answerable, problem): answerable means Via, From, To, Call-ID and
-    CSeq are all present so a response can be built; problem is the first
+    Returns (answerable, problem): answerable means Via and CSeq are present, which
+    is all a 400 needs to reach the sender and be matched to its request (RFC 4475
+    §3.3.1: ideally 400 even without From, To or Call-ID); problem is the first
     (reason, detail) found, or None.
     """
     counts: dict[str, int] = {}
     for n, v in msg.headers:
         if n in _COUNTED and v:
             counts[n] = counts.get(n, 0) + 1
-    answerable = all(name in counts for name in _MANDATORY)
+    answerable = 'Via' in counts and 'CSeq' in counts
     for name in _MANDATORY:
         if name not in counts:
             return answerable, (f'Missing {name}', None)

@@ -78,7 +78,7 @@ EXPECT = {
     # §3.3 application layer
     # The RFC says "ideally" 400, but with no From/To/Call-ID no valid response
     # can be built, so it is not answerable by our definition.
-    'insuf': Expect('error-drop', section='3.3.1 missing required headers'),
+    'insuf': Expect('error-answerable', 400, 'Missing From', '3.3.1 missing required headers: ideally 400'),
     'unkscm': Expect('error-answerable', 416, 'Unsupported URI Scheme',
                      '3.3.2 unknown Request-URI scheme'),
     'novelsc': Expect('error-answerable', 416, 'Unsupported URI Scheme',

@@ -451,13 +451,25 @@ class TestParseErrors:
         resp = make_response(err.request, err.status, err.reason)
         assert resp.to_bytes().startswith(f'SIP/2.0 400 {reason}\r\n'.encode())
 
-    @pytest.mark.parametrize('header', [b'Via', b'From', b'To', b'Call-ID', b'CSeq'])
+    @pytest.mark.parametrize('header', [b'Via', b'CSeq'])
     def test_missing_mandatory_not_answerable(self, header):
+        # without Via there is nowhere to answer, without CSeq nothing to match
         lines = [ln for ln in invite().split(b'\r\n') if not ln.startswith(header + b':')]
         with pytest.raises(SipParseError) as info:
             parse_message(b'\r\n'.join(lines))
         assert info.value.reason == f'Missing {header.decode()}'
         assert info.value.request is None
+
+    @pytest.mark.parametrize('header', [b'From', b'To', b'Call-ID'])
+    def test_missing_mandatory_answered_400(self, header):
+        lines = [ln for ln in invite().split(b'\r\n') if not ln.startswith(header + b':')]
+        with pytest.raises(SipParseError) as info:
+            parse_message(b'\r\n'.join(lines))
+        err = info.value
+        assert err.reason == f'Missing {header.decode()}' and err.status == 400
+        resp = make_response(err.request, 400, err.reason)
+        assert resp.to_bytes().startswith(f'SIP/2.0 400 Missing {header.decode()}'.encode())
+        assert resp.get('Via') and resp.get('CSeq')
 
     def test_version_505(self):
         with pytest.raises(SipParseError) as info:
