@@ -219,7 +219,7 @@ class CallManager:
                 answered.set_result(None)
 
         for b in bindings:
-            leg = await Leg.outbound(self.stack, parse_uri(b.contact), b.peer, from_uri, display)
+            leg = await Leg.outbound(self.stack, parse_uri(b.contact), b.target(), from_uri, display)
             out = self._track(leg)
             out.listeners.append(lambda k, f, c=out: on_out(k, f, c))
             outs.append(out)

@@ -5,10 +5,12 @@ restart costs at most one refresh interval, and REGISTER never waits on disk.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from .message import Request, SipParseError
 from .transaction import Peer
+from .uri import UriError, parse_uri
 
 DEFAULT_EXPIRES = 3600
 MIN_EXPIRES = 30
@@ -27,6 +29,26 @@ class Binding:
 
     def remaining(self, now: float) -> int:
         return max(0, int(self.expires_at - now))
+
+    def target(self) -> Peer:
+        """Where to send a request for this contact.
+
+        The Contact itself (RFC 3261), so a third party can register a phone, except
+        when the phone is behind NAT (its Contact names a private address other than
+        the one the REGISTER came from) or uses a connection (TCP), which we reuse.
+        """
+        try:
+            uri = parse_uri(self.contact)
+            host = ipaddress.ip_address(uri.host.strip('[]'))
+        except (UriError, ValueError):
+            return self.peer   # no address we can use without DNS on the call path
+        source = self.peer.addr[0]
+        transport = (uri.params.get('transport') or self.peer.transport).upper()
+        if transport == 'TCP' or self.peer.reliable:
+            return self.peer if str(host) == source else Peer('TCP', (str(host), uri.port or 5060))
+        if host.is_private and not host.is_loopback and str(host) != source:
+            return self.peer
+        return Peer('UDP', (str(host), uri.port or 5060))
 
 
 class RegisterError(Exception):

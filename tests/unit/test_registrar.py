@@ -59,3 +59,23 @@ def test_query_without_contact_lists_bindings():
     reg = Registrar()
     reg.update('a@l', register(), PEER, 0.0)
     assert len(reg.update('a@l', register(contact=None, cseq=2), PEER, 1.0)) == 1
+
+
+def test_target_is_the_contact_unless_nat_or_a_connection():
+    reg = Registrar()
+
+    def target(contact, peer=PEER):
+        reg.bindings.clear()
+        (b,) = reg.update('a@l', register(contact), peer, 0.0)
+        return b.target()
+    # a third party registered this phone: the Contact says where it listens
+    assert target('<sip:a@127.0.0.1:5099>') == Peer('UDP', ('127.0.0.1', 5099))
+    assert target('<sip:a@93.184.216.34>') == Peer('UDP', ('93.184.216.34', 5060))
+    # behind NAT: a private Contact from a different source address
+    nat = Peer('UDP', ('198.51.100.7', 40123))
+    assert target('<sip:a@192.168.1.20:5060>', nat) == nat
+    # over TCP the phone's own connection is reused
+    tcp = Peer('TCP', ('127.0.0.1', 50123), conn=object())
+    assert target('<sip:a@127.0.0.1:5080;transport=tcp>', tcp) is tcp
+    # a host name: no DNS on the call path, use where the REGISTER came from
+    assert target('<sip:a@phone.example.com>') == PEER
