@@ -141,7 +141,8 @@ class Server:
     def status(self) -> dict:
         return {'calls': len(self.calls.calls), 'uptime': round(time.time() - self.started, 1),
                 'registrations': sum(len(v) for v in self.registrar.bindings.values()),
-                'shed': self.stack.stats['shed'], 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}
+                'shed': self.stack.stats['shed'], 'overloaded': self._overloaded,
+                'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}
 
     async def start(self) -> None:
         await self.db.open()
