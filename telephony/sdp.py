@@ -156,6 +156,12 @@ def _parse_attribute(value: str) -> tuple[str, str | None]:
     return (name.strip(), rest if sep else None)
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit() is also true for '²' or '٣', which int() refuses (found by fuzzing:
+    # 'a=rtpmap:² PCMU/8000' raised ValueError out of parse_sdp).
+    return text.isascii() and text.isdigit()
+
+
 def _apply_media_attribute(m: MediaDescription, name: str, value: str | None) -> bool:
     """Interpret a known media attribute; False means 'keep as a generic attribute'."""
     if name in DIRECTIONS and value is None:
@@ -166,14 +172,14 @@ def _apply_media_attribute(m: MediaDescription, name: str, value: str | None) ->
     if name == "rtpmap":
         pt_s, _, enc = value.strip().partition(" ")
         parts = enc.strip().split("/")
-        if not pt_s.isdigit() or len(parts) < 2 or not parts[1].isdigit() or not parts[0]:
+        if not _digits(pt_s) or len(parts) < 2 or not _digits(parts[1]) or not parts[0]:
             return False  # tolerate junk rather than failing the whole call
-        channels = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+        channels = int(parts[2]) if len(parts) > 2 and _digits(parts[2]) else None
         m.rtpmap[int(pt_s)] = (parts[0], int(parts[1]), channels)
         return True
     if name == "fmtp":
         pt_s, _, params = value.strip().partition(" ")
-        if not pt_s.isdigit():
+        if not _digits(pt_s):
             return False
         m.fmtp[int(pt_s)] = params.strip()
         return True
