@@ -32,8 +32,17 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The bench also needs Kamailio and wrk (Debian) and pyVoIP (the `bench` extra); the venv's
+# own packages come from `install`. BENCH_ARGS: e.g. --quick, --only a,c, --no-refs.
+BENCH_DEBS := kamailio wrk
 bench: install
-	$(BIN)/python -m bench.run
+	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@$(BIN)/python -c 'import pyVoIP, httpx' 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/python -m compileall -q telephony ivr
