@@ -123,25 +123,26 @@ class Server:
         """Seconds for Retry-After when a new call must be refused, else None.
 
         Overload is a late media clock (the loop is saturated: every call's audio
-        would suffer), too many INVITEs still being routed, or the call limit. The
-        lag test has hysteresis, so the gate does not flap at the threshold.
+        would suffer), too many INVITEs still being routed, or the call limit.
         """
         s = self.settings
-        lag = self.media.clock.lag
-        if self._overloaded:
-            self._overloaded = lag > s.overload_lag_ms / 2000
-        else:
-            self._overloaded = lag > s.overload_lag_ms / 1000
-        if self._overloaded or self.stack.pending_invites >= s.max_pending_invites \
+        if self.overloaded() or self.stack.pending_invites >= s.max_pending_invites \
                 or len(self.calls.calls) >= s.max_calls:
             return s.overload_retry_after
         return None
+
+    def overloaded(self) -> bool:
+        """The loop is saturated; with hysteresis, so the gate does not flap."""
+        lag, limit = self.media.clock.lag, self.settings.overload_lag_ms / 1000
+        self._overloaded = lag > (limit / 2 if self._overloaded else limit)
+        return self._overloaded
 
     # --- lifecycle ----------------------------------------------------------------------
     def status(self) -> dict:
         return {'calls': len(self.calls.calls), 'uptime': round(time.time() - self.started, 1),
                 'registrations': sum(len(v) for v in self.registrar.bindings.values()),
-                'shed': self.stack.stats['shed'], 'overloaded': self._overloaded,
+                'shed': self.stack.stats['shed'], 'overloaded': self.overloaded(),
+                'pending_invites': self.stack.pending_invites,
                 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}
 
     async def start(self) -> None:

@@ -128,7 +128,8 @@ class MediaClock:
         while True:
             now = loop.time()
             late = now - (self.start_time + self.next_tick * self.period)
-            self.lag += 0.2 * (max(0.0, late) - self.lag)
+            # ~0.7 s time constant: a burst of work is not overload, a saturated loop is
+            self.lag += 0.03 * (max(0.0, late) - self.lag)
             try:
                 self.run_ticks(now)
             except Exception:   # never let the clock die
