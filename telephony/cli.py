@@ -71,11 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == 'serve':
         return serve_main(args)
-    if args.cmd == 'phone':
-        return asyncio.run(phone_main(args))
-    if args.cmd == 'user':
-        return asyncio.run(user_main(args))
-    return asyncio.run(sip_main(args))
+    command = {'phone': phone_add, 'user': user_add, 'sip': sip_command}[args.cmd]
+    return asyncio.run(_provision(args, command))
 
 
 def serve_main(args) -> int:
@@ -110,83 +107,77 @@ async def _serve(settings: Settings) -> int:
     return 0
 
 
-async def _open_db(args):
+class Fail(Exception):
+    """A provisioning command's refusal: message to stderr, exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+async def _provision(args, command) -> int:
+    """Run command(settings, db, args) on the database the server uses."""
     from .store.db import Database
     settings = _settings(args)
     db = Database.for_data_dir(settings.data_dir, settings.database_url or None)
     await db.open()
-    return settings, db
-
-
-async def user_main(args) -> int:
-    settings, db = await _open_db(args)
     try:
-        if not NAME_RE.match(args.name):
-            print('error: name must be 2-20 letters or digits', file=sys.stderr)
-            return 2
-        if not 5 <= len(args.password) <= 50:
-            print('error: password must be 5 to 50 characters', file=sys.stderr)
-            return 2
-        if await db.user_by(username=args.name) is not None:
-            print('error: user exists', file=sys.stderr)
-            return 1
-        user = await db.create_user(args.name, args.password, args.email, args.admin)
-        print(user.uuid)
+        await command(settings, db, args)
+    except Fail as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return exc.code
     finally:
         await db.close()
     return 0
 
 
-async def phone_main(args) -> int:
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise Fail(message, 2)
+
+
+def _check_password(password: str) -> None:
+    _check(5 <= len(password) <= 50, 'password must be 5 to 50 characters')
+
+
+async def _owner(db, name: str) -> str:
+    user = await db.user_by(username=name)
+    if user is None:
+        raise Fail(f'no API user {name}')
+    return user.uuid
+
+
+async def user_add(settings, db, args) -> None:
+    _check(bool(NAME_RE.match(args.name)), 'name must be 2-20 letters or digits')
+    _check_password(args.password)
+    if await db.user_by(username=args.name) is not None:
+        raise Fail('user exists')
+    print((await db.create_user(args.name, args.password, args.email, args.admin)).uuid)
+
+
+async def phone_add(settings, db, args) -> None:
     from .store.phones import Phone, PhoneStore
-    settings, db = await _open_db(args)
-    try:
-        if not PHONE_RE.match(args.number):
-            print('error: number must look like +4930555123 (3-20 digits)', file=sys.stderr)
-            return 2
-        owner = await db.user_by(username=args.user)
-        if owner is None:
-            print(f'error: no user {args.user}', file=sys.stderr)
-            return 1
-        store = PhoneStore(db)
-        if await store.get(args.number) is not None:
-            print(f'error: {args.number} is taken', file=sys.stderr)
-            return 1
-        # flags not given are off: an operator says exactly what the number does
-        await store.add(Phone(args.number, owner.uuid, **{f: getattr(args, f) for f in PHONE_FLAGS}))
-        print(args.number)
-    finally:
-        await db.close()
-    return 0
+    _check(bool(PHONE_RE.match(args.number)), 'number must look like +4930555123 (3-20 digits)')
+    owner = await _owner(db, args.user)
+    store = PhoneStore(db)
+    if await store.get(args.number) is not None:
+        raise Fail(f'{args.number} is taken')
+    # flags not given are off: an operator says exactly what the number does
+    await store.add(Phone(args.number, owner, **{f: getattr(args, f) for f in PHONE_FLAGS}))
+    print(args.number)
 
 
-async def sip_main(args) -> int:
-    settings, db = await _open_db(args)
-    try:
-        if args.sipcmd == 'add':
-            if not USER_RE.match(args.user):
-                print('error: user must be 1-64 of A-Z a-z 0-9 _ . -', file=sys.stderr)
-                return 2
-            if not 5 <= len(args.password) <= 50:
-                print('error: password must be 5 to 50 characters', file=sys.stderr)
-                return 2
-            owner = None
-            if args.owner is not None:
-                found = await db.user_by(username=args.owner)
-                if found is None:
-                    print('error: no such API user', file=sys.stderr)
-                    return 1
-                owner = found.uuid
-            acct = await db.put_sip_account(args.user, args.domain or settings.domain,
-                                            args.password, args.description, owner)
-            print(f'{acct.user}@{acct.domain}')
-        elif args.sipcmd == 'delete':
-            if not await db.delete_sip_account(args.user, args.domain or settings.domain):
-                print('error: no such account', file=sys.stderr)
-                return 1
-        else:
-            for a in await db.sip_accounts():
-                print(f'{a.user}@{a.domain}\t{a.description}')
-    finally:
-        await db.close()
-    return 0
+async def sip_command(settings, db, args) -> None:
+    domain = args.domain if getattr(args, 'domain', None) else settings.domain
+    if args.sipcmd == 'add':
+        _check(bool(USER_RE.match(args.user)), 'user must be 1-64 of A-Z a-z 0-9 _ . -')
+        _check_password(args.password)
+        owner = await _owner(db, args.owner) if args.owner is not None else None
+        acct = await db.put_sip_account(args.user, domain, args.password, args.description, owner)
+        print(f'{acct.user}@{acct.domain}')
+    elif args.sipcmd == 'delete':
+        if not await db.delete_sip_account(args.user, domain):
+            raise Fail('no such account')
+    else:
+        for a in await db.sip_accounts():
+            print(f'{a.user}@{a.domain}\t{a.description}')

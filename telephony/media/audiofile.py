@@ -90,13 +90,20 @@ def cache_info() -> dict:
 
 
 def save_wav(path: str | os.PathLike, pcm: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write a 16-bit mono WAV atomically: a temporary file in the same folder, then rename."""
+    """Write a 16-bit mono WAV atomically."""
+    write_atomic(path, lambda f: sf.write(f, np.asarray(pcm, dtype=np.int16), sample_rate,
+                                          subtype='PCM_16', format='WAV'))
+
+
+def write_atomic(path: str | os.PathLike, write) -> None:
+    """Call write(file) on a temporary file in the same folder, then rename it into place:
+    a reader (or a crash) never sees half a file."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
     try:
         with os.fdopen(fd, 'wb') as f:
-            sf.write(f, np.asarray(pcm, dtype=np.int16), sample_rate, subtype='PCM_16', format='WAV')
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -38,6 +38,7 @@ import soundfile as sf
 import soxr
 from sqlalchemy import Column, Float, Index, String, Table, delete, select, update
 
+from ..media.audiofile import write_atomic
 from ..media.recorder import PART_SUFFIX, recover_partial
 from ..media.vad import has_speech
 from .schema import metadata
@@ -177,29 +178,13 @@ def is_empty(pcm: np.ndarray) -> bool:
 
 def write_wav(path: Path, pcm: np.ndarray) -> None:
     """16-bit mono 8 kHz WAV, written to a temporary name in the same folder and renamed."""
-    _atomic(path, lambda f: sf.write(f, np.asarray(pcm, dtype=np.int16), RATE,
+    write_atomic(path, lambda f: sf.write(f, np.asarray(pcm, dtype=np.int16), RATE,
                                      subtype='PCM_16', format='WAV'))
 
 
 def write_ogg(path: Path, pcm: np.ndarray) -> None:
-    _atomic(path, lambda f: sf.write(f, np.asarray(pcm, dtype=np.int16), RATE,
+    write_atomic(path, lambda f: sf.write(f, np.asarray(pcm, dtype=np.int16), RATE,
                                      format='OGG', subtype='VORBIS'))
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix='.' + path.name + '.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def read_pcm(path: Path) -> np.ndarray:
@@ -422,7 +407,7 @@ class ObjectStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         gen = self._next_gen(obj.uuid)
         staged = self.dir / f'{obj.uuid}.{gen}-{secrets.token_hex(4)}.upload'
-        await asyncio.to_thread(_atomic, staged, lambda f: f.write(data))
+        await asyncio.to_thread(write_atomic, staged, lambda f: f.write(data))
         await self._start(obj, gen, {'kind': 'upload', 'file': staged.name})
 
     async def text2speech(self, owner: str, uuid: str, text: str, locale: str = 'de-DE',

@@ -1,7 +1,6 @@
 import asyncio
 import logging
 
-import pytest
 
 from telephony.media.clock import MediaClock, due_ticks
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from telephony.media.rtcp import (Bye, ReceiverReport, ReceiverStats, ReportBlock, RtcpError,
-                                  SenderReport, SourceDescription, build_bye, build_compound,
+                                  SenderReport, SourceDescription, build_compound,
                                   build_rr, build_sdes, build_sr, ntp_compact, ntp_from_seconds,
                                   parse_rtcp, round_trip)
 
