@@ -274,6 +274,19 @@ def udp_snmp() -> dict[str, int]:
     return {k: int(v) for k, v in zip(lines[0][1:], lines[1][1:])}
 
 
+def cpu_busy_snapshot() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open('/proc/stat') as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals) - idle, sum(vals)
+
+
+def loadavg() -> float:
+    with open('/proc/loadavg') as f:
+        return float(f.read().split()[0])
+
+
 def machine() -> dict:
     model = ''
     with open('/proc/cpuinfo') as f:

@@ -69,10 +69,15 @@ def probe(t: CpsTarget, rate: int, seconds: float, workdir: Path) -> dict:
         res['shed_503'] = shed1 - shed0
     if not res['pass']:
         res['sipp_errors_tail'] = run.tail('errors.log', 1500)
+    t.idle()
+    if t.health is not None:
+        try:
+            res['calls_left_after_drain'] = t.health().get('calls')
+        except OSError:
+            pass
     log(f'cps {t.name} rate={rate}: pass={res["pass"]} ok={run.successful}/{calls} '
         f'failed={run.failed} retrans={total_retr} wall={run.wall:.1f}s cpu={cpu:.0f}% '
         + ' '.join(k for k, v in checks.items() if not v))
-    t.idle()
     return res
 
 

@@ -52,6 +52,9 @@ def render(r: dict) -> str:
         f"Python {mach['python']}; load average at start {mach.get('loadavg_at_start', '?')}",
         f"- git revision: `{m['git']}`; server log level {m.get('server_log_level', 'INFO')}",
         f"- tools: {m.get('tools', '')}",
+        '- per figure, minutes and the whole machine\'s CPU busy % (bench included; both cores = 100): '
+        + ', '.join(f"({k}) {v['minutes']} min {v['machine_busy_pct']:.0f} %"
+                    for k, v in sorted(m.get('machine_load', {}).items())),
         '',
         '| figure | result | issue 4 target | how it is measured |',
         '|---|---|---|---|',

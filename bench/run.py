@@ -24,22 +24,22 @@ import traceback
 from pathlib import Path
 
 from . import api_tput, cps, latency, media, report
-from .common import (BENCH, HOST, ROOT, LineReader, git_revision, install_cleanup, log, machine,
-                     spawn, stop, wait_for)
+from .common import (BENCH, HOST, ROOT, LineReader, cpu_busy_snapshot, git_revision,
+                     install_cleanup, loadavg, log, machine, spawn, stop, wait_for)
 from .sipp import finish_uac, make_loop_pcap, read_stat, start_uac
 from .targets import BENCH_NUMBER, Kamailio, PyVoipPhone, SippUas, TelephonyServer
 
 RESULTS = BENCH / 'results'
 
 FULL = {
-    'a': {'probe_s': 10, 'confirm_s': 30, 'precision': 0.1, 'budget_s': 300,
+    'a': {'probe_s': 8, 'confirm_s': 30, 'precision': 0.1, 'budget_s': 300,
           'start': {'telephony': 200, 'sipp_uas': 1000, 'kamailio_tm': 1000, 'kamailio_sl': 1000,
                     'pyvoip': 10},
           'max': {'telephony': 20000, 'sipp_uas': 30000, 'kamailio_tm': 30000, 'kamailio_sl': 30000,
                   'pyvoip': 400},
           'pyvoip_probe_s': 5, 'pyvoip_confirm_s': 10},
     'b': {'ladder': [50, 100, 200, 400, 800], 'pair_ladder_extra': [1000], 'samples': 10,
-          'window': 15.0, 'ramp_rate': 50.0, 'budget_s': 480},
+          'window': 12.0, 'ramp_rate': 80.0, 'budget_s': 420},
     'c': {'digits': 200},
     'd': {'trials': 200},
     'e': {'calls': 100, 'seconds': 10, 'connections': 10, 'ramp_rate': 50.0},
@@ -79,7 +79,7 @@ def figure_a(work: Path, p: dict, refs: bool, log_level: str, out: dict, obs: li
     server = fresh_server(work, 'server-a', log_level)
     try:
         t = cps.CpsTarget('telephony', server.sip_target, 'echo', server.pid,
-                          idle=lambda: server.wait_idle(60), health=server.health)
+                          idle=lambda: server.wait_idle(20), health=server.health)
         res = run(t, 'telephony')
         h = server.health()
         res['health_after'] = h
@@ -322,6 +322,7 @@ def main(argv=None) -> int:
     order = [f for f in ('c', 'd', 'a', 'b', 'e') if f in only]
     for f in order:
         log(f'--- figure ({f})')
+        busy0, la0, t0 = cpu_busy_snapshot(), loadavg(), time.monotonic()
         try:
             if f == 'a':
                 figure_a(work, params['a'], args.refs, args.log_level, out, obs)
@@ -334,6 +335,12 @@ def main(argv=None) -> int:
         except Exception as e:
             log(traceback.format_exc())
             out['figures'].setdefault(f, {})['error'] = f'{type(e).__name__}: {e}'
+        busy1 = cpu_busy_snapshot()
+        # the whole machine's CPU use during the figure (bench + anything else running)
+        out['meta'].setdefault('machine_load', {})[f] = {
+            'minutes': round((time.monotonic() - t0) / 60, 1), 'loadavg_before': la0,
+            'loadavg_after': loadavg(),
+            'machine_busy_pct': round(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 1)}
     out['meta']['duration_min'] = round((time.time() - started) / 60, 1)
     name = f'{stamp}-{out["meta"]["mode"]}.json'
     out['meta']['result_file'] = name

@@ -26,6 +26,7 @@ READY_RE = re.compile(r'telephony ready sip=[^:\s]+:(?P<sip>\d+) \(udp\+tcp\) '
 BENCH_USER = 'bench'
 BENCH_PASSWORD = 'bench-secret-12345'
 BENCH_NUMBER = '+4930555001'
+RTP_RANGE = {'TELEPHONY_RTP_PORT_MIN': '10000', 'TELEPHONY_RTP_PORT_MAX': '19999'}
 
 
 class TelephonyServer:
@@ -36,7 +37,9 @@ class TelephonyServer:
         self.data = self.workdir / 'data'
         self.log_path = self.workdir / 'server.log'
         self.log_level = log_level
-        self.env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+        # RTP ports of their own: a test suite's servers on this host use the default
+        # 20000-30000, and a full range makes every new call fail (and scan the range).
+        self.env = {**os.environ, 'PYTHONUNBUFFERED': '1', **RTP_RANGE, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.sip_port = self.http_port = 0
 
