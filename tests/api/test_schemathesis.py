@@ -5,7 +5,8 @@ server with `Authorization: Bearer <sid>` of a logged-in user.  The checks: no H
 status code is one the schema lists, the Content-Type is one it lists, and the body matches
 the schema.  Q-loud answers every call with HTTP 200 and {"status": ...} (wrong-syntax for
 a bad field), downloads answer the file or 404 with an empty body, so a rejected request is
-not a failure here: a crash or an answer the schema does not describe is.
+not a failure here: a crash or an answer the schema does not describe is.  The schema
+requires `status` in every JSON answer (telephony/api/app.py describe_status_answers).
 
 Adjustments that keep the run bounded and meaningful:
   - GET /api/event is a long poll (timeout up to 300 s, 55 by default): a valid generated
@@ -118,6 +119,23 @@ def test_api_answers_conform_to_the_schema(qloud):
             failures += run_operation(operation, mode, api, sid)
     assert operations >= 30, f'only {operations} operations in the schema'
     assert not failures, '\n\n'.join(failures)
+
+
+def test_schema_holds_every_json_answer_to_a_status(qloud):
+    """What makes the response check above mean something: each 200 JSON answer must have
+    a `status` string, not just be "any object"."""
+    api, _ = qloud
+    spec = httpx.get(f'{api.base}/api/openapi.json', timeout=10).json()
+    described = 0
+    for path, ops in spec['paths'].items():
+        for method, op in ops.items():
+            content = op['responses']['200'].get('content', {})
+            if 'application/json' in content:
+                schema = content['application/json']['schema']
+                assert 'status' in schema.get('required', []), (method, path, schema)
+                assert schema['properties']['status']['type'] == 'string'
+                described += 1
+    assert described >= 30
 
 
 def test_session_survived_the_run(qloud):
