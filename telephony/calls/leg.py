@@ -218,6 +218,10 @@ class Leg:
             self.endpoint.close()
         if self.dialog is not None:
             self.stack.remove_dialog(self.dialog)
+        if self.incoming and self.txn is not None:
+            # the INVITE transaction lingers 32 s to absorb retransmissions; it must not
+            # keep the whole call (endpoint, recordings, queue) alive that long
+            self.txn.user = None
         self._set_state(HANGUP)
 
     def on_reinvite(self, req: Request, txn: ServerTransaction) -> None:

@@ -35,7 +35,7 @@ class Peer:
 
 @dataclass
 class Outgoing:
-    message: SipMessage
+    message: SipMessage | bytes   # bytes: a stored answer sent again
     peer: Peer
 
 
@@ -167,14 +167,31 @@ class ClientTransaction(Transaction):
 
 
 class ServerTransaction(Transaction):
+    """Once a final answer is given, only its bytes are kept: the transaction lingers up
+    to 32 s to absorb retransmissions, and at a thousand calls a second whole parsed
+    messages would cost hundreds of megabytes."""
+
     def __init__(self, layer, request: Request, peer: Peer, now: float):
         super().__init__(layer, peer)
-        self.request = request
+        self.request: Request | None = request
         self.method = request.method
         self.key = server_key(request)
-        self.last_response: Response | None = None
+        self.last_response: Response | None = None   # the latest provisional answer
+        self.final: int | None = None                # status of the final answer
+        self._wire: bytes | None = None              # the final answer, as sent
+        self._accepted_key: tuple | None = None
         self.interval = T1
         self.state = 'proceeding' if self.method == 'INVITE' else 'trying'
+
+    @property
+    def answered(self) -> bool:
+        return self.final is not None
+
+    def _resend(self) -> None:
+        if self._wire is not None:
+            self._send(self._wire)
+        elif self.last_response is not None:
+            self._send(self.last_response)
 
     def on_retransmission(self, req: Request, now: float) -> None:
         if req.method == 'ACK':
@@ -184,36 +201,39 @@ class ServerTransaction(Transaction):
                 self.timers.pop('H', None)
                 self._set('I', now + (0 if self.peer.reliable else T4))
             return
-        if self.last_response is not None and self.state in ('proceeding', 'completed', 'accepted'):
-            self._send(self.last_response)
+        if self.state in ('proceeding', 'completed', 'accepted'):
+            self._resend()
 
     def respond(self, resp: Response, now: float) -> None:
-        if self.state in ('terminated', 'confirmed'):
-            return
-        if self.state == 'completed' or (self.state == 'accepted' and resp.status >= 300):
+        if self.final is not None or self.state in ('terminated', 'confirmed'):
             return  # a final answer was already given
-        self.last_response = resp
-        self._send(resp)
         code = resp.status
         if code < 200:
+            self.last_response = resp
+            self._send(resp)
             if self.state == 'trying':
                 self.state = 'proceeding'
             return
+        self.final = code
+        self._wire = resp.to_bytes()
+        self.last_response = None
+        self._send(self._wire)
         if self.method == 'INVITE':
             if code < 300:
-                # RFC 6026: stay to absorb INVITE retransmits and to resend the 2xx until ACK.
+                # RFC 6026: stay to absorb INVITE retransmits and to resend the 2xx until ACK;
+                # the request stays for the ack-timeout report.
                 self.state = 'accepted'
-                self.layer._accepted[(resp.call_id, resp.cseq.seq)] = self
-                if not self.peer.reliable:
-                    self._set('G', now + T1)
-                self._set('H', now + 64 * T1)
+                self._accepted_key = (resp.call_id, resp.cseq.seq)
+                self.layer._accepted[self._accepted_key] = self
             else:
                 self.state = 'completed'
-                if not self.peer.reliable:
-                    self._set('G', now + T1)
-                self._set('H', now + 64 * T1)
+                self.request = None
+            if not self.peer.reliable:
+                self._set('G', now + T1)
+            self._set('H', now + 64 * T1)
         else:
             self.state = 'completed'
+            self.request = None
             self._set('J', now + (0 if self.peer.reliable else 64 * T1))
 
     def acked(self, now: float) -> None:
@@ -221,12 +241,12 @@ class ServerTransaction(Transaction):
         self.timers.pop('G', None)
         self.timers.pop('H', None)
         self.state = 'accepted-acked'
+        self.request = None
         self._set('L', now + 64 * T1)
 
     def fire(self, name: str, now: float) -> None:
         if name == 'G':
-            if self.last_response is not None:
-                self._send(self.last_response)
+            self._resend()
             self.interval = min(self.interval * 2, T2)
             self._set('G', now + self.interval)
         elif name == 'H':
@@ -320,10 +340,9 @@ class TransactionLayer:
         else:
             if self._servers.get(txn.key) is txn:
                 del self._servers[txn.key]
-            if txn.last_response is not None and txn.method == 'INVITE':
-                k = (txn.request.call_id, txn.request.cseq.seq)
-                if self._accepted.get(k) is txn:
-                    del self._accepted[k]
+            k = txn._accepted_key
+            if k is not None and self._accepted.get(k) is txn:
+                del self._accepted[k]
 
     def counts(self) -> dict[str, int]:
         return {'client': len(self._clients), 'server': len(self._servers)}

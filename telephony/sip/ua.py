@@ -147,7 +147,8 @@ class SipStack:
         while layer.outbox or layer.events:
             out, layer.outbox = layer.outbox, []
             for o in out:
-                self.transport.send(o.message.to_bytes(), o.peer)
+                m = o.message
+                self.transport.send(m if isinstance(m, bytes) else m.to_bytes(), o.peer)
             events, layer.events = layer.events, []
             for ev in events:
                 try:
@@ -263,7 +264,7 @@ class SipStack:
                 await handler(req, txn, peer)
             except Exception:
                 log.exception('event=handler-error method=%s call_id=%s', req.method, req.call_id)
-                if txn.last_response is None or txn.last_response.status < 200:
+                if not txn.answered:
                     self.respond(txn, make_response(req, 500))
             finally:
                 if invite:
@@ -280,7 +281,7 @@ class SipStack:
         leg = inv.user
         if leg is not None:
             leg.on_cancel()
-        elif inv.last_response is None or inv.last_response.status < 200:
+        elif not inv.answered:
             self.respond(inv, make_response(inv.request, 487))
 
     def _in_dialog(self, req: Request, txn: ServerTransaction) -> None:

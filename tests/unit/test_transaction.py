@@ -20,7 +20,8 @@ def req(method='INVITE', branch='z9hG4bK-1', cseq=1, to_tag='', body=b'') -> Req
 
 
 def sent(layer):
-    out = [o.message for o in layer.outbox]
+    out = [parse_message(o.message) if isinstance(o.message, bytes) else o.message
+           for o in layer.outbox]
     layer.outbox.clear()
     return out
 
