@@ -143,6 +143,7 @@ class Server:
                 'registrations': sum(len(v) for v in self.registrar.bindings.values()),
                 'shed': self.stack.stats['shed'], 'overloaded': self.overloaded(),
                 'pending_invites': self.stack.pending_invites,
+                'auth_blocked': self.auth.refused,
                 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}
 
     async def start(self) -> None:

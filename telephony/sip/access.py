@@ -16,6 +16,8 @@ from .transaction import Peer
 
 log = logging.getLogger('telephony.auth')
 
+BLOCKED_LOG_EVERY = 60.0  # seconds
+
 AccountLookup = Callable[[str, str], Awaitable[object | None]]  # (user, domain) -> account with ha1_*
 
 
@@ -46,6 +48,22 @@ class Authenticator:
         self.clock = clock
         self.limiter = RateLimiter()
         self._servers: dict[str, DigestServer] = {}
+        self._blocked_logged: dict[str, float] = {}   # ip -> when we last logged its block
+        self.refused = 0   # requests refused unheard because their address is blocked
+        self._blocked_refused: dict[str, int] = {}
+
+    def _log_blocked(self, ip: str, method: str, now: float) -> None:
+        """One line per address and minute: a cracker must not flood the log too."""
+        last = self._blocked_logged.get(ip)
+        if last is not None and now - last < BLOCKED_LOG_EVERY:
+            self._blocked_refused[ip] = self._blocked_refused.get(ip, 0) + 1
+            return
+        if len(self._blocked_logged) > 10000:
+            self._blocked_logged.clear()
+            self._blocked_refused.clear()
+        refused = self._blocked_refused.pop(ip, 0)
+        self._blocked_logged[ip] = now
+        log.info('event=auth-blocked ip=%s method=%s refused_since_last=%d', ip, method, refused)
 
     def realm_for(self, req: Request) -> str:
         """The account domain the request names, else the default domain."""
@@ -69,7 +87,8 @@ class Authenticator:
         now = self.clock()
         ip = peer.addr[0]
         if self.limiter.blocked(ip, now):
-            log.info('event=auth-blocked ip=%s method=%s', ip, req.method)
+            self.refused += 1
+            self._log_blocked(ip, req.method, now)
             return AuthOutcome(None, make_response(req, 403, 'Too Many Failed Attempts'))
         realm = self.realm_for(req)
         header = req.get('Proxy-Authorization' if req.method != 'REGISTER' else 'Authorization') \
