@@ -64,7 +64,17 @@ class Leg:
     def _set_state(self, state: str) -> None:
         if self.state != state:
             self.state = state
-            log.info('event=leg-state leg=%s state=%s', self.id, state)
+            if state == HANGUP:
+                # one line at the end says how the call went, media figures included
+                st = self.endpoint.stats() if self.endpoint is not None else {}
+                log.info('event=leg-state leg=%s state=hangup cause=%s sent=%s received=%s '
+                         'lost=%s jitter_ms=%s', self.id, self.hangup_cause,
+                         st.get('packets_sent', 0), st.get('packets_received', 0),
+                         st.get('lost', 0), st.get('jitter_ms', 0))
+            elif state == ANSWERED:
+                log.info('event=leg-state leg=%s state=answered', self.id)
+            else:
+                log.debug('event=leg-state leg=%s state=%s', self.id, state)
             self.on_state(self)
 
     async def _ensure_endpoint(self) -> 'RtpEndpoint':

@@ -185,7 +185,7 @@ class RtpEndpoint:
         self.dtmf_pt = dtmf_pt
         self.direction = direction
         self._last_rx = self.engine.loop_time()   # the timeout counts from (re)negotiation
-        log.info('event=media-configure port=%d remote=%s codec=%s dtmf_pt=%s direction=%s',
+        log.debug('event=media-configure port=%d remote=%s codec=%s dtmf_pt=%s direction=%s',
                  self.local_port, _fmt(remote), codec.name, dtmf_pt, direction)
         self._refresh()
 
@@ -747,7 +747,7 @@ class RtpEndpoint:
                 tr.close()
         self.engine._remove(self)
         s = self.stats()
-        log.info('event=endpoint-close port=%d sent=%d received=%d lost=%d jitter_ms=%s',
+        log.debug('event=endpoint-close port=%d sent=%d received=%d lost=%d jitter_ms=%s',
                  self.local_port, s['packets_sent'], s['packets_received'], s['lost'],
                  s['jitter_ms'])
 

@@ -152,7 +152,7 @@ class MediaEngine:
             self._next_bucket = (b + 37) % self.rtcp_ticks  # spread the reports
             self._buckets[b].add(ep)
             self._bucket_of[ep] = b
-            log.info('event=endpoint-create host=%s port=%d', self.host, port)
+            log.debug('event=endpoint-create host=%s port=%d', self.host, port)
             return ep
         raise OSError(errno.EADDRINUSE,
                       f'no free RTP port pair in {self.port_min}-{self.port_max}') from last_error
