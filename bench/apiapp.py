@@ -2,7 +2,7 @@
 process: it logs in as the bench user, uploads an announcement, and works every incoming call
 to the bench number with one control request:
 
-    answer, record_start (the caller's audio to a recording), play the announcement (x N)
+    answer, record_start (the caller's audio to a recording), play the announcement (5 min)
 
 i.e. the server plays an announcement back and records the incoming audio, through the same
 control queue every application uses.
@@ -24,15 +24,33 @@ import time
 from .apiclient import LongPoll, control, login, new_call_uuid, prompt_wav, upload_announcement
 
 
+def long_prompt(name: str, seconds: float) -> bytes:
+    """The prompt repeated (with 0.5 s pauses) for `seconds`, as one WAV: one `play` lasts a
+    whole call (a request with dozens of `play` controls costs a lookup per control)."""
+    import io
+    import wave
+    with wave.open(io.BytesIO(prompt_wav(name))) as w:
+        rate, width, frames = w.getframerate(), w.getsampwidth(), w.readframes(w.getnframes())
+    one = frames + b'\0' * (width * rate // 2)
+    reps = max(1, int(seconds * rate * width / len(one)) + 1)
+    out = io.BytesIO()
+    with wave.open(out, 'wb') as w:
+        w.setnchannels(1)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(one * reps)
+    return out.getvalue()
+
+
 async def main(args) -> int:
     c = await login(args.http)
-    announcement = await upload_announcement(c, prompt_wav(args.prompt))
+    announcement = await upload_announcement(c, long_prompt(args.prompt, args.seconds))
     stats = {'calls': 0, 'answered': 0, 'errors': 0, 'error_samples': [], 'answer_ms': []}
     pending: set[asyncio.Task] = set()
     controls = [{'control': 'answer', 'id': 'answer'}]
     if args.record:
         controls.append({'control': 'record_start', 'limit': 3600, 'id': 'record'})
-    controls += [{'control': 'play', 'object': announcement}] * args.plays
+    controls.append({'control': 'play', 'object': announcement, 'id': 'announcement'})
 
     async def work(uuid: str, t_event: float) -> None:
         try:
@@ -84,7 +102,7 @@ def cli() -> int:
     p.add_argument('--http', required=True)
     p.add_argument('--stats', default='')
     p.add_argument('--prompt', default='hello')
-    p.add_argument('--plays', type=int, default=60)
+    p.add_argument('--seconds', type=float, default=300.0, help='length of the announcement')
     p.add_argument('--no-record', dest='record', action='store_false')
     p.add_argument('--max-seconds', type=float, default=1800)
     args = p.parse_args()

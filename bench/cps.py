@@ -5,13 +5,14 @@ number of calls. A rate holds when:
 
 - SIPp exits 0 with every call successful and 0 failed;
 - the run took no longer than the calls need at that rate (+15 % + 2 s): the target kept up;
-- retransmissions do not grow: in total at most max(2, 0.2 % of the calls), and the second half
-  of the run has no more than the first half + max(2, 0.1 % of the calls).
+- retransmissions do not grow: in total at most max(3, 0.5 % of the calls), and the second half
+  of the run has no more than 1.5 x the first half + max(3, 0.1 % of the calls).
 
 The search doubles the rate from `start` until a probe fails, bisects between the last rate that
 held and the first that did not (to `precision`), then confirms the rate found over `confirm`
 seconds, stepping down 10 % (at most `retries` times) if the confirmation fails. Between probes
-the target is given time to drain (our server: until /health shows no call).
+the target is given time to drain (our server: until /health shows no call, at most 20 s). A
+failed probe is repeated once at the same rate; only two failures in a row count as a failure.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .sipp import run_uac
 
 class CpsTarget:
     def __init__(self, name: str, sip_target: str, service: str, pid: int, tree: bool = False,
-                 idle=None, health=None, extra_pids: tuple[int, ...] = ()):
+                 idle=None, health=None, extra_pids: tuple[int, ...] = (), reset=None):
         self.name = name
         self.sip_target = sip_target
         self.service = service
@@ -33,6 +34,7 @@ class CpsTarget:
         self.idle = idle or (lambda: time.sleep(1.0) or True)
         self.health = health
         self.extra_pids = extra_pids
+        self.reset = reset      # called after a failed probe (a target that does not recover)
 
 
 def probe(t: CpsTarget, rate: int, seconds: float, workdir: Path) -> dict:
@@ -53,8 +55,8 @@ def probe(t: CpsTarget, rate: int, seconds: float, workdir: Path) -> dict:
         'exit_0': run.returncode == 0,
         'all_successful': run.successful == calls and run.failed == 0,
         'kept_pace': run.wall <= expected_wall * 1.15 + 2.0,
-        'retrans_bounded': total_retr <= max(2, 0.002 * calls),
-        'retrans_not_growing': second <= first + max(2, 0.001 * calls),
+        'retrans_bounded': total_retr <= max(3, 0.005 * calls),
+        'retrans_not_growing': second <= 1.5 * first + max(3, 0.001 * calls),
     }
     res = {'rate': rate, 'calls': calls, 'seconds': seconds, 'wall_s': round(run.wall, 2),
            'successful': run.successful, 'failed': run.failed, 'retransmissions': total_retr,
@@ -91,18 +93,28 @@ def _shed(t: CpsTarget):
 
 
 def search(t: CpsTarget, workdir: Path, *, start: int, max_rate: int, probe_s: float,
-           confirm_s: float, precision: float = 0.1, retries: int = 2, min_rate: int = 1,
+           confirm_s: float, precision: float = 0.1, retries: int = 3, min_rate: int = 1,
            budget_s: float = 300.0) -> dict:
     t0 = time.monotonic()
     probes: list[dict] = []
     n = 0
 
-    def run(rate: int, seconds: float) -> bool:
+    def run(rate: int, seconds: float, repeat: bool = True) -> bool:
+        """A probe; a failure is believed only if a second probe at the same rate fails too
+        (one scheduling hiccup on a shared 2-core box must not end the search)."""
         nonlocal n
-        n += 1
-        r = probe(t, rate, seconds, workdir / f'{t.name}-{n:02d}-{rate}')
-        probes.append(r)
-        return r['pass']
+        for attempt in ((1, 2) if repeat else (1,)):
+            n += 1
+            r = probe(t, rate, seconds, workdir / f'{t.name}-{n:02d}-{rate}')
+            r['attempt'] = attempt
+            probes.append(r)
+            if r['pass']:
+                return True
+            if t.reset is not None:
+                t.reset()
+            if time.monotonic() - t0 > budget_s:
+                break
+        return False
 
     lo, hi = 0, None
     rate = start
@@ -135,15 +147,16 @@ def search(t: CpsTarget, workdir: Path, *, start: int, max_rate: int, probe_s: f
     confirmed = None
     cpu = None
     tries = 0
-    while lo and tries <= retries:
+    found = lo
+    while lo and tries <= retries and time.monotonic() - t0 < budget_s * 1.5:
         tries += 1
-        if run(lo, confirm_s):
+        if run(lo, confirm_s, repeat=False):
             confirmed = lo
             cpu = probes[-1]['cpu_percent']
             break
         hi = lo
         lo = nice_rate(lo * 0.9) if lo > min_rate else 0
-    return {'target': t.name, 'cps': confirmed or 0, 'cpu_percent': cpu,
+    return {'target': t.name, 'cps': confirmed or 0, 'cpu_percent': cpu, 'probe_rate': found,
             'first_failed_rate': hi, 'confirm_s': confirm_s, 'probe_s': probe_s,
             'capped_at_max': confirmed == max_rate, 'probes': probes,
             'elapsed_s': round(time.monotonic() - t0, 1)}

@@ -64,6 +64,7 @@ def render(r: dict) -> str:
     if a:
         lines.append(
             f"| (a) calls per second | **{_f(a['cps'])} calls/s** held {a['confirm_s']:.0f} s, "
+            + ('' if a['cps'] else f"(none confirmed; {_f(a.get('probe_rate'))} held a {a['probe_s']:.0f} s probe) ") +
             f"server CPU {_f(a.get('cpu_percent'))} % "
             + ('(the search\'s maximum: not the limit) ' if a.get('capped_at_max') or not a.get('first_failed_rate')
                else f"(first failing rate {_f(a.get('first_failed_rate'))}) ") +
@@ -127,7 +128,8 @@ def render(r: dict) -> str:
         if ref.get('error'):
             lines.append(f'| {label} | (a) calls/s | not measured: {ref["error"]} | | |')
             continue
-        lines.append(f"| {label} | (a) calls/s | {_f(ref['cps'])} (CPU {_f(ref.get('cpu_percent'))} %) "
+        shown = _f(ref['cps']) if ref['cps'] else f"unconfirmed ({_f(ref.get('probe_rate'))} held {ref['probe_s']:.0f} s)"
+        lines.append(f"| {label} | (a) calls/s | {shown} (CPU {_f(ref.get('cpu_percent'))} %) "
                      f"| {_f(ours_cps)} | {_ratio(ours_cps, ref['cps'])} |")
     if b:
         pair_max = b.get('pair_max_calls')

@@ -133,7 +133,7 @@ class Kamailio:
         self.port = free_port('udp')
         defines = {'sl': [], 'tm': ['-A', 'WITH_TM'], 'registrar': ['-A', 'WITH_REGISTRAR']}[self.mode]
         cmd = ['kamailio', '-DD', '-E', '-f', BENCH / 'kamailio.cfg', '-l', f'udp:{HOST}:{self.port}',
-               '-n', str(self.children), '-m', '128', '-M', '8', '-Y', self.workdir,
+               '-n', str(self.children), '-m', '1024', '-M', '16', '-Y', self.workdir,
                '-P', self.workdir / 'kamailio.pid', *defines]
         logf = open(self.workdir / f'kamailio-{self.mode}.log', 'a')
         self.proc = spawn(cmd, cwd=self.workdir, stdout=logf, stderr=subprocess.STDOUT)
