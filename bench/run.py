@@ -32,9 +32,9 @@ from .targets import BENCH_NUMBER, Kamailio, PyVoipPhone, SippUas, TelephonyServ
 RESULTS = BENCH / 'results'
 
 FULL = {
-    'a': {'probe_s': 8, 'confirm_s': 30, 'precision': 0.1, 'budget_s': 300,
-          'start': {'telephony': 200, 'sipp_uas': 2000, 'kamailio_tm': 1000, 'kamailio_sl': 2000,
-                    'pyvoip': 10},
+    'a': {'probe_s': 8, 'confirm_s': 30, 'precision': 0.1, 'budget_s': 200,
+          'start': {'telephony': 200, 'sipp_uas': 2000, 'kamailio_tm': 2000, 'kamailio_sl': 2000,
+                    'pyvoip': 20},
           'max': {'telephony': 20000, 'sipp_uas': 30000, 'kamailio_tm': 30000, 'kamailio_sl': 30000,
                   'pyvoip': 400},
           'pyvoip_probe_s': 5, 'pyvoip_confirm_s': 10},
