@@ -43,7 +43,7 @@ class ControlQueue:
         self.current: Control | None = None
         self.last_id: str | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task | None = None   # holds the running ring/answer task alive
 
     def enqueue(self, controls: list[Control], queue: str = 'append') -> None:
         loop = asyncio.get_running_loop()
@@ -73,8 +73,7 @@ class ControlQueue:
         if self._timer:
             self._timer.cancel()
             self._timer = None
-        if self._task and not self._task.done():
-            self._task.cancel()
+        # a ring/progress/answer in flight is left to finish: half an answer is worse
         ep = self.call.leg.endpoint
         if ep is not None and ctl.control in ('silence', 'tone', 'play'):
             ep.source = None
