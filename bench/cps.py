@@ -71,7 +71,8 @@ def probe(t: CpsTarget, rate: int, seconds: float, workdir: Path) -> dict:
         res['shed_503'] = shed1 - shed0
     if not res['pass']:
         res['sipp_errors_tail'] = run.tail('errors.log', 1500)
-    t.idle()
+    if res['pass'] or t.reset is None:     # a failed target with a reset is replaced instead
+        t.idle()
     if t.health is not None:
         try:
             res['calls_left_after_drain'] = t.health().get('calls')
