@@ -83,6 +83,7 @@ async def run(args) -> dict:
         if d.ended.done() and d.ended.result() == 'remote':
             remote_hangups += 1
         per_stream.append({'received': p['received'], 'expected': p['expected'], 'lost': p['lost'],
+                           'foreign_packets': d.rtp.foreign(),
                            'p99_gap_ms': round(1000 * (percentile(p['gaps'], 99) or 0), 2),
                            'max_gap_ms': round(1000 * max(p['gaps'], default=0), 2)})
     result.update({

@@ -342,6 +342,9 @@ def main(argv=None) -> int:
     ap.add_argument('--no-doc', dest='doc', action='store_false', help='do not touch docs/benchmarks.md')
     ap.add_argument('--log-level', default='INFO', help="the server's log level (its default: INFO)")
     ap.add_argument('--keep-work', action='store_true', help='keep the working directory')
+    ap.add_argument('--merge', default='', metavar='JSON',
+                    help='take the figures not run now from this earlier result (e.g. '
+                         'bench/results/latest.json), so the table shows a complete set')
     args = ap.parse_args(argv)
     install_cleanup()
     params = QUICK if args.quick else FULL
@@ -381,6 +384,20 @@ def main(argv=None) -> int:
             'loadavg_after': loadavg(),
             'machine_busy_pct': round(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 1)}
     out['meta']['duration_min'] = round((time.time() - started) / 60, 1)
+    if args.merge:
+        prev = json.loads(Path(args.merge).read_text())
+        merged = {}
+        for f in 'abcde':
+            if f in only or f not in prev.get('figures', {}):
+                continue
+            out['figures'][f] = prev['figures'][f]
+            if f in prev.get('references', {}):
+                out['references'][f] = prev['references'][f]
+            if f in prev['meta'].get('machine_load', {}):
+                out['meta'].setdefault('machine_load', {})[f] = prev['meta']['machine_load'][f]
+            merged[f] = f"{prev['meta']['date']} ({prev['meta'].get('result_file', '')}, git {prev['meta']['git']})"
+        out['meta']['merged'] = merged
+        out['observations'] = prev.get('observations', []) + out['observations']
     name = f'{stamp}-{out["meta"]["mode"]}.json'
     out['meta']['result_file'] = name
     (RESULTS / name).write_text(json.dumps(out, indent=1, default=str))

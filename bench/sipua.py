@@ -98,6 +98,7 @@ class RtpStream:
         self.t = array('d')
         self.seq = array('l')
         self.pt = array('b')
+        self.ssrc_of = array('L')
         self.loud = array('b')
         self.on_packet = None          # callback(t, seq, pt, payload)
         # sending
@@ -135,6 +136,7 @@ class RtpStream:
             self.t.append(t)
             self.seq.append(seq)
             self.pt.append(pt)
+            self.ssrc_of.append(int.from_bytes(data[8:12], 'big'))
             if self.keep_loudness:
                 self.loud.append(1 if is_loud(pt, payload) else 0)
             cb = self.on_packet
@@ -182,13 +184,32 @@ class RtpStream:
         self.sock.close()
 
     # -- analysis ----------------------------------------------------------------------------
+    def stream_ssrc(self) -> int | None:
+        """The SSRC of the stream we measure: our own if it comes back (an echo), else the
+        most frequent one. Anything else that reaches the socket (a load generator's packets
+        aimed at a port it did not bind, that we happen to hold) is foreign and not counted."""
+        if not self.ssrc_of:
+            return None
+        if self.ssrc in self.ssrc_of:
+            return self.ssrc
+        counts: dict[int, int] = {}
+        for x in self.ssrc_of:
+            counts[x] = counts.get(x, 0) + 1
+        return max(counts, key=counts.get)
+
+    def foreign(self) -> int:
+        want = self.stream_ssrc()
+        return sum(1 for x in self.ssrc_of if x != want)
+
     def window(self, t0: float, t1: float, pts: tuple[int, ...] = (PT_PCMA, PT_PCMU)):
-        """(arrival times, unwrapped sequence numbers) of audio packets arriving in [t0, t1]."""
+        """(arrival times, unwrapped sequence numbers) of the stream's audio packets arriving
+        in [t0, t1]."""
         ts, seqs = [], []
         base = None
         last = None
-        for t, s, p in zip(self.t, self.seq, self.pt):
-            if p not in pts:
+        want = self.stream_ssrc()
+        for t, s, p, x in zip(self.t, self.seq, self.pt, self.ssrc_of):
+            if p not in pts or x != want:
                 continue
             if base is None:
                 base, last = 0, s
