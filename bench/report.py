@@ -41,13 +41,36 @@ def _ratio(a, b):
     return f'{a / b:.2f}'
 
 
+def _gap(m: dict) -> str:
+    if not m or not (m.get('probe') or {}).get('answered'):
+        return '—'
+    return _f(m.get('gap_p99_ms'), '{:.1f}')
+
+
+def _verdict(p: dict) -> str:
+    o = p.get('ours')
+    if not o:
+        return 'pair only'
+    if p.get('pass'):
+        return 'yes'
+    why = []
+    pr = o.get('probe') or {}
+    if not o.get('all_held'):
+        failed = o.get('sipp_failed', 0) + (pr.get('calls', 0) - pr.get('answered', 0))
+        why.append(f'{failed} of {o["n"]} calls not set up or not held')
+    if (o.get('gap_p99_ms') or 0) > 30:
+        why.append('p99 gap > 30 ms')
+    return 'no: ' + '; '.join(why) if why else 'no: loss above the pair'
+
+
 def render(r: dict) -> str:
     m = r['meta']
     mach = m['machine']
     lines = [
         '## Latest run',
         '',
-        f"- date: {m['date']} · mode: `{m['mode']}` · took {m.get('duration_min', '?')} min",
+        f"- date: {m['date']} · mode: `{m['mode']}` · took {m.get('duration_min', '?')} min"
+        + (' (this invocation)' if m.get('merged') else ''),
         f"- machine: {mach['cores']} cores, {mach['cpu']}, {mach['memory']} RAM, Linux {mach['kernel']}, "
         f"Python {mach['python']}; load average at start {mach.get('loadavg_at_start', '?')}",
         f"- git revision: `{m['git']}`; server log level {m.get('server_log_level', 'INFO')}",
@@ -145,13 +168,13 @@ def render(r: dict) -> str:
         lines += ['', '### (b) counts tried', '',
                   '| N | ours: p99 gap ms | ours: loss % | ours: CPU % | ours: RSS MB | pair: p99 gap ms '
                   '| pair: loss % | pair: CPU % | held |', '|---|---|---|---|---|---|---|---|---|']
-        for p in b['points']:
+        for p in sorted(b['points'], key=lambda p: p['n']):
             o, pr = p.get('ours') or {}, p.get('pair') or {}
             lines.append(
-                f"| {p['n']} | {_f(o.get('gap_p99_ms'), '{:.1f}')} | {_f(o.get('loss_pct'), '{:.2f}')} | "
+                f"| {p['n']} | {_gap(o)} | {_f(o.get('loss_pct'), '{:.2f}')} | "
                 f"{_f(o.get('cpu_percent'))} | {_f(o.get('rss_mb'), '{:.0f}')} | "
-                f"{_f(pr.get('gap_p99_ms'), '{:.1f}')} | {_f(pr.get('loss_pct'), '{:.2f}')} | "
-                f"{_f(pr.get('cpu_percent'))} | {'yes' if p.get('pass') else 'no'} |")
+                f"{_gap(pr)} | {_f(pr.get('loss_pct'), '{:.2f}')} | "
+                f"{_f(pr.get('cpu_percent'))} | {_verdict(p)} |")
     if r.get('observations'):
         lines += ['', '### Seen in this run', '']
         lines += [f'- {o}' for o in r['observations']]
