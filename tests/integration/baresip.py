@@ -16,6 +16,20 @@ from pathlib import Path
 
 from .conftest import HOST, LineCollector, WaitTimeout, free_port, stop_process, wait_for
 
+def _sip_port() -> int:
+    """A port p free for UDP and TCP with p+1 free for TCP too: baresip binds its TLS
+    listener on the SIP port + 1 whatever sip_trans_def says."""
+    for _ in range(50):
+        p = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.bind((HOST, p + 1))
+        except OSError:
+            continue
+        return p
+    raise RuntimeError('no free port pair for baresip')
+
+
 CONFIG = """\
 poll_method         epoll
 sip_listen          {host}:{sip_port}
@@ -52,7 +66,7 @@ class Baresip:
         self.config_dir = self.dir / 'config'
         self.record_dir = self.dir / 'records'
         self.source_wav = Path(source_wav)
-        self.sip_port = free_port()
+        self.sip_port = _sip_port()
         self.ctrl_port = free_port()
         self.proc: subprocess.Popen | None = None
         self.events: list[dict] = []

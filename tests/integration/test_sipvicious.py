@@ -186,6 +186,8 @@ def test_svcrack_is_slowed_to_a_crawl(start_server, tmp_path):
 
     assert PASSWORD not in out, f'svcrack found the password:\n{out[-3000:]}'
     assert 'cracked users' not in out or 'we have 0 cracked' in out, out[-3000:]
+    assert server.health()['auth_blocked'] >= refusals_needed, \
+        f'svcrack stopped before the server refused it:\n{out[-3000:]}'
     lines = server.log_lines()
     blocked = [line for line in lines if 'event=auth-blocked' in line]
     checked = [line for line in lines if 'event=auth-failed' in line and 'user=alice' in line]
