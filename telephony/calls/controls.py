@@ -157,6 +157,8 @@ class ControlQueue:
         async def run():
             try:
                 await coro
+            except Exception:
+                log.exception('event=control-error call=%s control=%s', self.call.id, ctl.control)
             finally:
                 self._finish(ctl)
         self._task = asyncio.get_running_loop().create_task(run())

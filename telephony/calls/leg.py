@@ -164,6 +164,8 @@ class Leg:
                 sd = await self._answer_sdp()
             except sdp.SdpError:
                 return self._reject(488)
+            except OSError as exc:
+                return self._no_media(exc)
             self._respond(183, sd=sd)
             self._set_state(PROGRESS)
 
@@ -174,10 +176,17 @@ class Leg:
             except sdp.SdpError as exc:
                 log.info('event=sdp-rejected leg=%s reason=%s', self.id, exc)
                 return self._reject(488)
+            except OSError as exc:
+                return self._no_media(exc)
             self.dialog = Dialog.from_uas(self.invite, self.local_tag)
             self.stack.add_dialog(self.dialog, self)
             self._respond(200, sd=sd)
             self._set_state(ANSWERED)
+
+    def _no_media(self, exc: OSError) -> None:
+        """No RTP port could be bound (range exhausted): refuse rather than hang."""
+        log.warning('event=no-rtp-port leg=%s error=%s', self.id, exc)
+        self._reject(503, cause=47)   # resource unavailable
 
     def _reject(self, status: int, cause: int | None = None) -> None:
         self.hangup_cause = cause if cause is not None else cause_for_sip_status(status)

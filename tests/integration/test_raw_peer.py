@@ -119,3 +119,31 @@ def test_inband_dtmf_from_a_peer_without_telephone_event(server):
     finally:
         sip.close()
         rtp.close()
+
+
+def test_no_free_rtp_port_is_a_503_not_a_hang(start_server):
+    from .conftest import free_port_block
+    base = free_port_block(2)
+    server = start_server(env={'TELEPHONY_RTP_PORT_MIN': str(base),
+                               'TELEPHONY_RTP_PORT_MAX': str(base + 1)})   # room for one call
+    sip = UdpPeer(server.sip_port)
+    try:
+        first, second = new_call_id(), new_call_id()
+        for cid in (first, second):
+            sip.send(request('INVITE', f'sip:echo@{HOST}', port=sip.port, call_id=cid,
+                             body=sdp_offer_pcmu(40010), content_type='application/sdp'))
+            final, _ = sip.final(cid)
+            assert final is not None
+            if cid == first:
+                assert final.status == 200
+                to = final.header('To')
+        assert final.status == 503 and 'cause=47' in final.header('Reason')
+        sip.send(request('BYE', f'sip:echo@{HOST}', port=sip.port, call_id=first, cseq=2, to=to))
+        assert sip.final(first)[0].status == 200
+    finally:
+        sip.close()
+
+
+def sdp_offer_pcmu(port: int) -> str:
+    return ('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n'
+            f'm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n')
