@@ -176,10 +176,7 @@ class SipMessage:
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
 
-    # --- serialisation -------------------------------------------------------------
-    def start_line(self) -> str:
-        raise NotImplementedError
-
+    # --- serialisation (Request and Response supply start_line) ---------------------
     def to_bytes(self) -> bytes:
         """Wire form with CRLFs and a Content-Length matching the body."""
         body = self.body or b''

@@ -81,9 +81,6 @@ class Transaction:
         self.timers.clear()
         self.layer._forget(self)
 
-    def fire(self, name: str, now: float) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
 
 class ClientTransaction(Transaction):
     def __init__(self, layer, request: Request, peer: Peer, now: float):

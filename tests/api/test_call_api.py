@@ -71,13 +71,13 @@ def upload_announcement(c) -> str:
     created = c.post('/api/announcement', json={'description': 'test prompt'}).json()
     assert created['status'] == 'ok', created
     uuid = created['uuid']
+    events = Events(c)
     r = c.post(f'/api/announcement/{uuid}/prompt.ogg', content=make_ogg(),
                headers={'content-type': 'audio/ogg'}).json()
     assert r['status'] == 'ok', r
-    deadline = time.monotonic() + 30
-    while c.get(f'/api/announcement/{uuid}').json()['announcement']['status'] != 'ok':
-        assert time.monotonic() < deadline, 'announcement never converted'
-        time.sleep(0.1)  # polling interval
+    events.wait(lambda e: e['event'] == 'announcement_convert' and e.get('announcement') == uuid,
+                what='announcement_convert')
+    assert c.get(f'/api/announcement/{uuid}').json()['announcement']['status'] == 'ok'
     return uuid
 
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.api.test_call_api import Events
-from tests.integration.conftest import Sipp, assert_sipp_ok
+from tests.integration.conftest import Sipp, assert_sipp_ok, wait_for
 from tests.integration.rawsip import UdpPeer, new_call_id, request, sdp_offer
 
 UUID0 = '00000000-0000-1000-8000-000000000000'
@@ -104,10 +103,8 @@ def test_voicemail_on_a_recording_number(api, tmp_path):
     result = sipp.run(f'127.0.0.1:{api.server.sip_port}', scenario='uac_pcap.xml',
                       service='+4930555333', extra=['-d', '6500'], timeout=90)
     assert_sipp_ok(result, calls=1, server=api.server)
-    deadline = time.monotonic() + 30
-    while not (recs := c.get('/api/recording').json().get('recording')):
-        assert time.monotonic() < deadline, 'no voice message stored'
-        time.sleep(0.2)  # polling interval
+    recs = wait_for(lambda: c.get('/api/recording').json().get('recording'), 30,
+                    'a stored voice message')
     uuid, rec = next(iter(recs.items()))
     assert rec['to'] == '+4930555333' and rec['from'] == 'sipp'
     assert rec['status'] == 'ok'

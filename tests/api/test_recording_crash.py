@@ -4,13 +4,12 @@ from __future__ import annotations
 import io
 import os
 import signal
-import time
 
 import soundfile as sf
 
 from tests.api.conftest import Api
 from tests.api.test_call_api import NUMBER, Events, control, new_call
-from tests.integration.conftest import ServerProcess, Sipp
+from tests.integration.conftest import ServerProcess, Sipp, wait_for
 
 
 def test_recording_survives_a_server_crash(tmp_path):
@@ -35,10 +34,7 @@ def test_recording_survives_a_server_crash(tmp_path):
         # the caller speaks from about 3 s after answer: let 3 s of speech reach the file,
         # then kill -9 the server
         part = next((data / 'recordings').glob('*.part'))
-        deadline = time.monotonic() + 30
-        while part.stat().st_size < 6 * 16000:
-            assert time.monotonic() < deadline, 'the recording does not grow'
-            time.sleep(0.1)  # polling interval
+        wait_for(lambda: part.stat().st_size >= 6 * 16000, 30, 'the recording to grow')
         os.kill(first.server.proc.pid, signal.SIGKILL)
         first.server.proc.wait(10)
     finally:
