@@ -196,7 +196,7 @@ def test_rejects_music_like_chords():
 @pytest.fixture(scope='module')
 def speech(tmp_path_factory):
     if not shutil.which('espeak-ng'):
-        pytest.skip('espeak-ng not installed')
+        pytest.fail('espeak-ng missing: make test installs it', pytrace=False)
     text = ('Hello and welcome. Please enter your PIN number, followed by the hash key. '
             'One two three four five six seven eight nine zero. Press star to go back. '
             'Your call is important to us, please hold the line.')

@@ -13,7 +13,7 @@ from telephony.media.vad import SpeechDetector, has_speech
 @pytest.fixture(scope='module')
 def speech(tmp_path_factory):
     if not shutil.which('espeak-ng'):
-        pytest.skip('espeak-ng not installed')
+        pytest.fail('espeak-ng missing: make test installs it', pytrace=False)
     path = tmp_path_factory.mktemp('vad') / 's.wav'
     subprocess.run(['espeak-ng', '-w', str(path), 'Please leave a message after the tone.'],
                    check=True)
