@@ -9,6 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .admission import Admission
 from .api.app import create_app
 from .api.events import SessionStore
 from .api.qloud.sip import publish_bindings
@@ -49,8 +50,8 @@ class Server:
         self.calls = CallManager(self, APPS if settings.demo else {})
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
-        self.stack.shed = self.shed
-        self._overloaded = False
+        self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))
+        self.stack.shed = self.admission.shed
         self.sessions = SessionStore()
         self.objects = ObjectStore(self.db, self.data_dir, self.sessions,
                                    max_upload_bytes=settings.upload_max_bytes,
@@ -118,30 +119,12 @@ class Server:
                 log.info('event=registration-expired aor=%s contact=%s', b.aor, b.contact)
             await publish_bindings(self, unregistered=gone)
 
-    # --- overload --------------------------------------------------------------------
-    def shed(self) -> int | None:
-        """Seconds for Retry-After when a new call must be refused, else None.
-
-        Overload is a late media clock (the loop is saturated: every call's audio
-        would suffer), too many INVITEs still being routed, or the call limit.
-        """
-        s = self.settings
-        if self.overloaded() or self.stack.pending_invites >= s.max_pending_invites \
-                or len(self.calls.calls) >= s.max_calls:
-            return s.overload_retry_after
-        return None
-
-    def overloaded(self) -> bool:
-        """The loop is saturated; with hysteresis, so the gate does not flap."""
-        lag, limit = self.media.clock.lag, self.settings.overload_lag_ms / 1000
-        self._overloaded = lag > (limit / 2 if self._overloaded else limit)
-        return self._overloaded
-
     # --- lifecycle ----------------------------------------------------------------------
     def status(self) -> dict:
         return {'calls': len(self.calls.calls), 'uptime': round(time.time() - self.started, 1),
                 'registrations': sum(len(v) for v in self.registrar.bindings.values()),
-                'shed': self.stack.stats['shed'], 'overloaded': self.overloaded(),
+                'shed': self.stack.stats['shed'], 'shed_by': self.admission.reasons,
+                'overloaded': self.admission.overloaded(),
                 'pending_invites': self.stack.pending_invites,
                 'auth_blocked': self.auth.refused,
                 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}

@@ -106,6 +106,11 @@ class MediaEngine:
         return ntp_from_seconds(loop_time + self._wall_offset)
 
     # --- endpoints ---------------------------------------------------------------------------
+    @property
+    def free_pairs(self) -> int:
+        """Port pairs not held by our endpoints (another process may still hold some)."""
+        return self._pairs - len(self.endpoints)
+
     async def create_endpoint(self) -> RtpEndpoint:
         """Bind an even RTP port and the odd RTCP port above it."""
         loop = asyncio.get_running_loop()
@@ -113,7 +118,8 @@ class MediaEngine:
             self._loop = loop
             self._wall_offset = time.time() - loop.time()
         last_error: OSError | None = None
-        for _ in range(self._pairs):
+        # every pair ours and taken: say so at once rather than try 5000 binds on the loop
+        for _ in range(self._pairs if self.free_pairs > 0 else 0):
             port = self.port_min + 2 * self._cursor
             self._cursor = (self._cursor + 1) % self._pairs
             try:

@@ -103,8 +103,10 @@ def test_voicemail_on_a_recording_number(api, tmp_path):
     result = sipp.run(f'127.0.0.1:{api.server.sip_port}', scenario='uac_pcap.xml',
                       service='+4930555333', extra=['-d', '6500'], timeout=90)
     assert_sipp_ok(result, calls=1, server=api.server)
-    recs = wait_for(lambda: c.get('/api/recording').json().get('recording'), 30,
-                    'a stored voice message')
+    # the message exists (status `record`) from its first frame; `ok` once the call has ended
+    recs = wait_for(lambda: {u: r for u, r in c.get('/api/recording').json()
+                             .get('recording', {}).items() if r['status'] != 'record'}, 30,
+                    'a finished voice message')
     uuid, rec = next(iter(recs.items()))
     assert rec['to'] == '+4930555333' and rec['from'] == 'sipp'
     assert rec['status'] == 'ok'

@@ -21,6 +21,8 @@ def test_flood_is_shed_and_established_calls_survive(server, sipp):
 
     health = server.health()
     assert health['shed'] > 0, f'nothing was shed under {FLOOD_RATE} calls/s: {health}'
+    # the call-rate gate refuses from the flood's first second, before a backlog builds
+    assert health['shed_by']['rate'] > 0, health
     # SIPp logs each refused call's unexpected answer: the 503 with its Retry-After
     assert 'SIP/2.0 503 Overloaded' in flooded.errors and 'Retry-After: 5' in flooded.errors
     # the five calls that were up before the flood end normally

@@ -121,11 +121,8 @@ def test_inband_dtmf_from_a_peer_without_telephone_event(server):
         rtp.close()
 
 
-def test_no_free_rtp_port_is_a_503_not_a_hang(start_server):
-    from .conftest import free_port_block
-    base = free_port_block(2)
-    server = start_server(env={'TELEPHONY_RTP_PORT_MIN': str(base),
-                               'TELEPHONY_RTP_PORT_MAX': str(base + 1)})   # room for one call
+def _two_calls(server) -> tuple:
+    """Two echo calls, the first held up; returns the second's final answer."""
     sip = UdpPeer(server.sip_port)
     try:
         first, second = new_call_id(), new_call_id()
@@ -137,11 +134,36 @@ def test_no_free_rtp_port_is_a_503_not_a_hang(start_server):
             if cid == first:
                 assert final.status == 200
                 to = final.header('To')
-        assert final.status == 503 and 'cause=47' in final.header('Reason')
         sip.send(request('BYE', f'sip:echo@{HOST}', port=sip.port, call_id=first, cseq=2, to=to))
         assert sip.final(first)[0].status == 200
+        return final
     finally:
         sip.close()
+
+
+def test_a_full_rtp_port_range_sheds_new_calls(start_server):
+    from .conftest import free_port_block
+    base = free_port_block(2)
+    server = start_server(env={'TELEPHONY_RTP_PORT_MIN': str(base),
+                               'TELEPHONY_RTP_PORT_MAX': str(base + 1)})   # room for one call
+    final = _two_calls(server)
+    assert final.status == 503 and final.reason == 'Overloaded'
+    assert final.header('Retry-After') == '5'
+    assert server.health()['shed_by']['ports'] == 1
+
+
+def test_rtp_ports_held_by_another_process_are_a_503_not_a_hang(start_server):
+    from .conftest import free_port_block
+    base = free_port_block(4)
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # holds the second pair
+    squatter.bind((HOST, base + 2))
+    try:
+        server = start_server(env={'TELEPHONY_RTP_PORT_MIN': str(base),
+                                   'TELEPHONY_RTP_PORT_MAX': str(base + 3)})
+        final = _two_calls(server)
+    finally:
+        squatter.close()
+    assert final.status == 503 and 'cause=47' in final.header('Reason')
 
 
 def sdp_offer_pcmu(port: int) -> str:

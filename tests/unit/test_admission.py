@@ -1,0 +1,50 @@
+"""Admission control: the call-rate token bucket and the order of the limits."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from telephony.admission import Admission, TokenBucket
+from telephony.config import Settings
+
+
+def test_bucket_allows_its_burst_then_its_rate():
+    b = TokenBucket(rate=100, burst=10, now=0.0)
+    assert sum(b.take(0.0) for _ in range(50)) == 10    # the burst, then nothing
+    assert sum(b.take(0.05) for _ in range(50)) == 5    # 50 ms at 100/s
+    assert sum(b.take(10.0) for _ in range(50)) == 10   # an idle bucket refills to its burst
+
+
+def _admission(**kw):
+    s = Settings(**kw)
+    media = SimpleNamespace(free_pairs=100, clock=SimpleNamespace(lag=0.0))
+    stack = SimpleNamespace(pending_invites=0, t=0.0)
+    stack.now = lambda: stack.t
+    calls = SimpleNamespace(n=0)
+    return Admission(s, media, stack, lambda: calls.n), media, stack, calls
+
+
+def test_a_flood_is_cut_to_the_configured_rate():
+    adm, _, stack, _ = _admission(max_call_rate=100)
+    admitted = 0
+    for i in range(3000):          # 3000 INVITEs evenly over 10 s
+        stack.t = i / 300
+        admitted += adm.shed() is None
+    assert 990 <= admitted <= 1010 and adm.reasons['rate'] == 3000 - admitted
+
+
+def test_each_limit_refuses_with_retry_after_and_counts_its_reason():
+    adm, media, stack, calls = _admission(max_call_rate=0, max_calls=3, max_pending_invites=2,
+                                          overload_retry_after=7)
+    assert adm.shed() is None
+    media.free_pairs = 0
+    assert adm.shed() == 7 and adm.reasons['ports'] == 1
+    media.free_pairs, calls.n = 5, 3
+    assert adm.shed() == 7 and adm.reasons['calls'] == 1
+    calls.n, stack.pending_invites = 0, 2
+    assert adm.shed() == 7 and adm.reasons['pending'] == 1
+    stack.pending_invites, media.clock.lag = 0, 0.5
+    assert adm.shed() == 7 and adm.reasons['lag'] == 1
+    media.clock.lag = 0.04          # below the limit, above half of it: still overloaded
+    assert adm.shed() == 7
+    media.clock.lag = 0.01
+    assert adm.shed() is None
