@@ -4,8 +4,9 @@ The endpoint never runs a timer of its own: the MediaEngine's one clock calls
 `_tick_in()` then `_tick_out()` on every endpoint that has work each 20 ms,
 and `_rtcp_tick()` every 5 s.  Inbound packets go through a jitter buffer only
 when someone consumes the audio (listener, recorder, in-band detector, echo,
-bridge); they are decoded only when someone needs PCM (listener, recorder,
-detector, transcoding).  Bridged and echoed audio of the same codec is relayed
+bridge); they are decoded only when someone needs PCM every tick (listener,
+detector, transcoding).  A recorder takes the payload and decodes a second of it at a
+time; a player hands out slices of its audio encoded once.  Bridged and echoed audio of the same codec is relayed
 as payload bytes under our own SSRC, sequence and timestamp.
 """
 from __future__ import annotations
@@ -120,7 +121,8 @@ class RtpEndpoint:
         # consumers and producers
         self._listeners: tuple[Callable[[np.ndarray], None], ...] = ()
         self._recorder: WavRecorder | None = None
-        self._carry: np.ndarray | None = None   # decoded samples beyond the last 20 ms frame
+        self._carry: bytes | None = None    # G.711 bytes beyond the last 20 ms frame
+        self._carry_codec: Codec = PCMU
         self._last_rx = 0.0                     # loop time of the last RTP/RTCP from the peer
         self.on_media_timeout: Callable[[], None] | None = None
         self._record_both = False
@@ -131,11 +133,13 @@ class RtpEndpoint:
         self._dtmf_iter: Iterator | None = None
         self._dtmf_future: asyncio.Future | None = None
         self._event_ts = 0
-        self._pending: tuple[bytes, Codec, np.ndarray | None] | None = None
-        self._in_frame: np.ndarray | None = None
+        self._pending: tuple[bytes, Codec] | None = None   # echoed or bridged payload
+        self._in_frame: bytes | None = None    # this tick's inbound 20 ms, still encoded
+        self._in_codec: Codec = PCMU
         self._last_tx_tick: int | None = None
         self._consuming = False
-        self._need_pcm = False
+        self._framing = False   # someone wants inbound audio as 20 ms frames
+        self._need_pcm = False  # ... and decoded every tick (not only a recorder)
         self._sr_packets = 0          # packets_sent at the last SR
         self._errors = 0
         #: called as on_source_done(source) when the playing source ends by itself
@@ -357,9 +361,9 @@ class RtpEndpoint:
 
     # --- state -------------------------------------------------------------------------------
     def _refresh(self) -> None:
-        self._need_pcm = bool(self._listeners) or self._recorder is not None \
-            or self._goertzel is not None
-        consuming = self._need_pcm or self._echo or self._peer is not None
+        self._need_pcm = bool(self._listeners) or self._goertzel is not None
+        self._framing = self._need_pcm or self._recorder is not None
+        consuming = self._framing or self._echo or self._peer is not None
         if consuming and not self._consuming:
             self._jitter.reset()
         self._consuming = consuming
@@ -487,100 +491,101 @@ class RtpEndpoint:
             return
         carry = self._carry
         pkt = None if carry is not None and len(carry) >= FRAME_SAMPLES else self._jitter.pop()
-        pcm = None
+        payload = None
+        codec = self.codec
         if pkt is not None:
-            codec = self.codec
+            payload = pkt.payload
             if pkt.payload_type != codec.payload_type:
                 codec = CODECS_BY_PT.get(pkt.payload_type, codec)
-            if self._need_pcm:
-                pcm = codec.decode(pkt.payload)
             if self._echo:
-                self._pending = (pkt.payload, codec, pcm)
+                self._pending = (payload, codec)
             peer = self._peer
             if peer is not None:
-                peer._pending = (pkt.payload, codec, pcm)
+                peer._pending = (payload, codec)
+        if not self._framing:
+            return
+        frame, codec = self._in_frame, self._in_codec = self._reframe(payload, codec)
         if self._need_pcm:
-            frame = self._reframe(pcm)
+            pcm = SILENCE_FRAME if frame is None else codec.decode(frame)
             g = self._goertzel
             if g is not None:
-                for digit in g.feed(frame):
+                for digit in g.feed(pcm):
                     self._emit_dtmf(digit, g.on_frames * 20, 'inband')
             for cb in self._listeners:
                 try:
-                    cb(frame)
+                    cb(pcm)
                 except Exception:
                     self._error('listener')
-            self._in_frame = frame
 
-    def _reframe(self, pcm: np.ndarray | None) -> np.ndarray:
-        """One 20 ms frame for listeners and recorders whatever the peer's ptime.
+    def _reframe(self, payload: bytes | None, codec: Codec) -> tuple[bytes | None, Codec]:
+        """One 20 ms frame (None: silence) whatever the peer's ptime.  G.711 has a byte
+        per sample, so this works on the payload and nothing is decoded for it.
 
         A 30 ms packet leaves 10 ms over for the next tick; when the carry holds a whole
         frame, the next packet is left in the jitter buffer for a later tick.
         """
         carry = self._carry
-        if pcm is None:
+        if payload is None:
             if carry is None:
-                return SILENCE_FRAME
+                return None, codec
+            codec = self._carry_codec
             if len(carry) >= FRAME_SAMPLES:
-                self._carry = carry[FRAME_SAMPLES:] if len(carry) > FRAME_SAMPLES else None
-                return carry[:FRAME_SAMPLES]
+                self._carry = carry[FRAME_SAMPLES:] or None
+                return carry[:FRAME_SAMPLES], codec
+            self._carry = None   # the peer paused: flush what is left, padded
+            return carry + codec.silence[len(carry):], codec
+        if carry is not None and self._carry_codec is codec:
+            payload = carry + payload
+        n = len(payload)
+        if n == FRAME_SAMPLES:
             self._carry = None
-            return _fit(carry)   # the peer paused: flush what is left, padded
-        if carry is not None:
-            pcm = np.concatenate((carry, pcm))
-        if len(pcm) == FRAME_SAMPLES:
-            self._carry = None
-            return pcm
-        if len(pcm) < FRAME_SAMPLES:
-            self._carry = pcm     # 10 ms packets: wait for the rest of the frame
-            return SILENCE_FRAME if carry is None else _fit(pcm)
-        self._carry = pcm[FRAME_SAMPLES:]
-        return pcm[:FRAME_SAMPLES]
+            return payload, codec
+        self._carry_codec = codec
+        if n < FRAME_SAMPLES:
+            self._carry = payload     # 10 ms packets: wait for the rest of the frame
+            return None, codec
+        self._carry = payload[FRAME_SAMPLES:]
+        return payload[:FRAME_SAMPLES], codec
 
     def _tick_out(self, tick: int) -> None:
         send_ok = _SENDS[self.direction] and self._rtp_addr is not None and not self.closed
-        out_pcm = None
-        busy = False
+        out = None      # the payload we sent (or would have, on hold), in self.codec
         if self._dtmf_iter is not None or self._dtmf_jobs:
             item = self._next_dtmf_item()
             if item is not None:
-                busy = True
                 if item[0] == 'event':
+                    out = b''
                     if send_ok:
                         self._send_event(item[1], item[2], item[3], tick)
                 else:
-                    out_pcm = item[1]
+                    out = self.codec.encode(item[1])
                     if send_ok:
-                        self._send_audio(self.codec.encode(out_pcm), tick)
+                        self._send_audio(out, tick)
         src = self._source
         if src is not None:
-            frame = self._read_source(src)
-            if frame is not None and not busy:
-                busy = True
-                out_pcm = frame
+            payload = self._read_source(src)
+            if payload is not None and out is None:
+                out = payload
                 if send_ok:
-                    self._send_audio(self.codec.encode(frame), tick)
+                    self._send_audio(payload, tick)
         pending = self._pending
         if pending is not None:
             self._pending = None
-            if not busy:
-                payload, codec, pcm = pending
+            if out is None:
+                out, codec = pending
                 if codec is not self.codec:
-                    if pcm is None:
-                        pcm = codec.decode(payload)
-                    payload = self.codec.encode(pcm)
+                    out = self.codec.encode(codec.decode(out))
                 if send_ok:
-                    self._send_audio(payload, tick)
-                if self._record_both:
-                    out_pcm = pcm if pcm is not None else codec.decode(payload)
+                    self._send_audio(out, tick)
         rec = self._recorder
         if rec is not None:
-            frame = self._in_frame if self._in_frame is not None else SILENCE_FRAME
-            if self._record_both and out_pcm is not None:
-                frame = _mix(frame, out_pcm)
+            frame, codec = self._in_frame, self._in_codec
             try:
-                rec.write(frame)
+                if self._record_both and out:
+                    pcm = SILENCE_FRAME if frame is None else codec.decode(frame)
+                    rec.write(_mix(pcm, self.codec.decode(out)))
+                else:
+                    rec.write_encoded(codec.silence if frame is None else frame, codec.decode)
             except OSError:
                 log.exception('event=record-error port=%d path=%s', self.local_port, rec.path)
                 self._recorder = None
@@ -588,17 +593,28 @@ class RtpEndpoint:
                 self._refresh()
         self._in_frame = None
 
-    def _read_source(self, src):
+    def _next_payload(self, src) -> bytes | None:
+        """A source's next frame in our codec.  A player hands out slices of its audio
+        encoded once; other sources give samples, encoded here."""
+        read_payload = getattr(src, 'read_payload', None)
+        if read_payload is not None:
+            return read_payload(self.codec)
+        frame = src.read()
+        if frame is None:
+            return None
+        if frame.shape != (FRAME_SAMPLES,) or frame.dtype != np.int16:
+            frame = _fit(frame)
+        return self.codec.encode(frame)
+
+    def _read_source(self, src) -> bytes | None:
         for _ in range(3):
             try:
-                frame = src.read()
+                payload = self._next_payload(src)
             except Exception:
                 log.exception('event=source-error port=%d source=%r', self.local_port, src)
-                frame = None
-            if frame is not None:
-                if frame.shape != (FRAME_SAMPLES,) or frame.dtype != np.int16:
-                    frame = _fit(frame)
-                return frame
+                payload = None
+            if payload is not None:
+                return payload
             if self._source is not src:
                 return None
             self._source = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from typing import Callable
 
 import numpy as np
 
@@ -41,8 +42,10 @@ class WavRecorder:
         self._file = open(self.part_path, 'wb')
         self._file.write(wav_header(0, sample_rate))
         self._file.flush()
-        self.samples = 0
+        self.samples = 0          # written to the file (payload bytes awaiting decode apart)
         self._since_header = 0
+        self._coded = bytearray()
+        self._decode: Callable[[bytes], np.ndarray] | None = None
         self.closed = False
         self.duration: float | None = None
 
@@ -50,6 +53,30 @@ class WavRecorder:
         """Append int16 samples (normally one 160-sample frame)."""
         if self.closed:
             return
+        self._drain()
+        self._append(pcm)
+        if self._since_header >= self._every:
+            self.flush()
+
+    def write_encoded(self, data: bytes, decode: Callable[[bytes], np.ndarray]) -> None:
+        """Append G.711 payload bytes, decoded a second at a time rather than per frame
+        (decoding is most of a recording's cost)."""
+        if self.closed:
+            return
+        if decode is not self._decode:
+            self._drain()
+            self._decode = decode
+        self._coded += data
+        if len(self._coded) + self._since_header >= self._every:
+            self.flush()
+
+    def _drain(self) -> None:
+        if self._coded:
+            pcm = self._decode(bytes(self._coded))
+            self._coded.clear()
+            self._append(pcm)
+
+    def _append(self, pcm: np.ndarray) -> None:
         if pcm.dtype != np.int16:
             pcm = pcm.astype(np.int16)
         if not pcm.flags.c_contiguous:
@@ -58,13 +85,12 @@ class WavRecorder:
         n = len(pcm)
         self.samples += n
         self._since_header += n
-        if self._since_header >= self._every:
-            self.flush()
 
     def flush(self) -> None:
         """Rewrite the header sizes for everything written so far and flush to the OS."""
         if self.closed:
             return
+        self._drain()
         f = self._file
         f.flush()
         data = self.samples * 2

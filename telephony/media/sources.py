@@ -5,11 +5,15 @@ must not modify them.
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import weakref
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
 from .codecs import FRAME_SAMPLES, SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from .codecs import Codec
 
 __all__ = ['Source', 'Player', 'ToneSource', 'Silence', 'SILENCE_FRAME', 'DEFAULT_AMPLITUDE']
 
@@ -20,6 +24,23 @@ DEFAULT_AMPLITUDE = 6000.0
 
 class Source(Protocol):
     def read(self) -> np.ndarray | None: ...
+
+
+# id(array) -> (weak reference to it, {codec name: the whole array encoded})
+_ENCODED: dict[int, tuple[weakref.ref, dict[str, bytes]]] = {}
+
+
+def encoded(pcm: np.ndarray, codec: 'Codec') -> bytes:
+    """The whole array in `codec`, encoded once and shared by every player of it (a
+    prompt playing to 500 callers is encoded once, not 25,000 times a second)."""
+    key = id(pcm)
+    entry = _ENCODED.get(key)
+    if entry is None or entry[0]() is not pcm:
+        entry = _ENCODED[key] = (weakref.ref(pcm, lambda _, k=key: _ENCODED.pop(k, None)), {})
+    data = entry[1].get(codec.name)
+    if data is None:
+        data = entry[1][codec.name] = codec.encode(pcm)
+    return data
 
 
 class Player:
@@ -69,6 +90,15 @@ class Player:
             pos += k
         self.position = pos
         return frame
+
+    def read_payload(self, codec: 'Codec') -> bytes | None:
+        """The next frame, encoded: a slice of the array encoded once."""
+        end = self.position + FRAME_SAMPLES
+        if end <= len(self.pcm):
+            pos, self.position = self.position, end
+            return encoded(self.pcm, codec)[pos:end]
+        frame = self.read()       # the end, or a loop's wrap
+        return None if frame is None else codec.encode(frame)
 
 
 class Silence:

@@ -90,3 +90,21 @@ def test_odd_byte_tail_is_trimmed(tmp_path):
     with open(part, 'ab') as f:
         f.write(b'\x01')
     assert sf.info(recover_partial(part)).frames == 5 * 160
+
+
+def test_encoded_frames_are_decoded_a_second_at_a_time(tmp_path):
+    from telephony.media.codecs import PCMA, PCMU
+    rec = WavRecorder(tmp_path / 'e.wav')
+    ulaw, alaw = PCMU.encode(FRAME), PCMA.encode(FRAME)
+    for _ in range(60):                 # 1.2 s of mu-law: the first second is in the file
+        rec.write_encoded(ulaw, PCMU.decode)
+    assert sf.info(rec.part_path).frames == 50 * 160 and rec.samples == 50 * 160
+    for _ in range(10):                 # the codec changes (re-INVITE): A-law from here
+        rec.write_encoded(alaw, PCMA.decode)
+    rec.write(FRAME)                    # and samples mix in, in order
+    assert rec.close() == pytest.approx(71 * 160 / 8000)
+    data, _ = sf.read(tmp_path / 'e.wav', dtype='int16')
+    frames = data.reshape(71, 160)
+    assert (frames[:60] == PCMU.decode(ulaw)).all()
+    assert (frames[60:70] == PCMA.decode(alaw)).all()
+    assert (frames[70] == FRAME).all()

@@ -86,3 +86,23 @@ def test_endless_cadence_repeats():
     assert all(f is not None for f in frames)
     loud = [bool(np.abs(f).max() > 100) for f in frames]
     assert loud[:10] == [True] * 5 + [False] * 5 and loud[10:20] == loud[:10]
+
+
+def test_player_payloads_are_its_frames_encoded_once_and_shared():
+    from telephony.media.codecs import PCMA, PCMU
+    from telephony.media import sources
+    pcm = (np.arange(1000) * 37 % 3000 - 1500).astype(np.int16)
+    for codec in (PCMU, PCMA):
+        for loop in (False, True):
+            a, b = Player(pcm, loop=loop), Player(pcm, loop=loop)
+            for _ in range(20):         # past the end, and past a loop's wrap
+                frame = a.read()
+                payload = b.read_payload(codec)
+                assert (payload is None) == (frame is None)
+                if frame is None:
+                    break
+                assert payload == codec.encode(frame)
+    assert set(sources._ENCODED[id(pcm)][1]) == {'PCMU', 'PCMA'}
+    key = id(pcm)
+    del pcm, a, b, frame   # (a frame is a view that keeps the array alive)
+    assert key not in sources._ENCODED     # gone with the audio
