@@ -39,9 +39,10 @@ class TelephonyServer:
         self.log_level = log_level
         # RTP ports of their own: a test suite's servers on this host use the default
         # 20000-30000, and a full range makes every new call fail (and scan the range).
-        # No call-rate limit: the benchmark measures the ceiling, not the configured gate.
+        # No call-rate or CPU gate: the benchmark measures the ceiling, not the configured
+        # limits (the lag and pending-INVITE gates stay: they protect calls that are up).
         self.env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'TELEPHONY_MAX_CALL_RATE': '0',
-                    **RTP_RANGE, **(env or {})}
+                    'TELEPHONY_MAX_LOOP_CPU': '0', **RTP_RANGE, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.sip_port = self.http_port = 0
 

@@ -1,14 +1,17 @@
 """Admission control: whether a new call may start, or gets 503 + Retry-After.
 
 Refusing at the door is cheap (one datagram out); a call let in past capacity slows every
-call already up.  Four limits, like FreeSWITCH's sessions-per-second and max-sessions:
-a call rate (token bucket, so a flood is shed from its first second instead of after the
-backlog builds), a late media clock, INVITEs still being routed, and calls or RTP ports
-in use.
+call already up.  The limits, like FreeSWITCH's sessions-per-second, max-sessions and
+min-idle-cpu: a call rate (token bucket, so a flood is shed from its first second instead
+of after the backlog builds), the event loop's CPU, a late media clock, INVITEs still being
+routed, and calls or RTP ports in use.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
+
+CPU_WINDOW = 0.5    # seconds over which the loop's CPU share is measured
 
 
 class TokenBucket:
@@ -30,7 +33,9 @@ class TokenBucket:
 
 
 class Admission:
-    def __init__(self, settings, media, stack, calls: Callable[[], int]):
+    def __init__(self, settings, media, stack, calls: Callable[[], int],
+                 cpu_clock: Callable[[], float] = time.thread_time,
+                 wall_clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.media = media
         self.stack = stack
@@ -39,7 +44,12 @@ class Admission:
         # a tenth of a second of burst: a phone system's busy hour is smooth at this scale
         self.bucket = TokenBucket(rate, max(1.0, rate / 10)) if rate > 0 else None
         self._lagging = False
-        self.reasons = {'rate': 0, 'lag': 0, 'pending': 0, 'calls': 0, 'ports': 0}
+        # the loop thread's CPU (shed() runs on it): the media of every call shares it
+        self._cpu_clock, self._wall_clock = cpu_clock, wall_clock
+        self._cpu_mark: tuple[float, float] | None = None
+        self._busy = False
+        self.loop_cpu = 0.0     # share of one core used by the loop, over the last window
+        self.reasons = {'rate': 0, 'cpu': 0, 'lag': 0, 'pending': 0, 'calls': 0, 'ports': 0}
 
     def shed(self) -> int | None:
         """Seconds for Retry-After when a new call must be refused, else None."""
@@ -53,6 +63,8 @@ class Admission:
         s = self.settings
         if self.overloaded():
             return 'lag'
+        if self.busy():
+            return 'cpu'
         if self.stack.pending_invites >= s.max_pending_invites:
             return 'pending'
         if self.calls() >= s.max_calls:
@@ -63,6 +75,23 @@ class Admission:
         if self.bucket is not None and not self.bucket.take(self.stack.now()):
             return 'rate'
         return None
+
+    def busy(self) -> bool:
+        """The loop used more than max_loop_cpu % of a core over the last half second:
+        a new call would take audio time from the calls already up (the media clock
+        stays on time until the very last percent, so lag alone notices too late).
+        Hysteresis of ten points."""
+        limit = self.settings.max_loop_cpu / 100
+        if limit <= 0:
+            return False
+        wall, cpu = self._wall_clock(), self._cpu_clock()
+        if self._cpu_mark is None:
+            self._cpu_mark = (wall, cpu)
+        elif wall - self._cpu_mark[0] >= CPU_WINDOW:
+            self.loop_cpu = (cpu - self._cpu_mark[1]) / (wall - self._cpu_mark[0])
+            self._cpu_mark = (wall, cpu)
+            self._busy = self.loop_cpu > (limit - 0.1 if self._busy else limit)
+        return self._busy
 
     def overloaded(self) -> bool:
         """The media clock is late: the loop is saturated and every call's audio would

@@ -22,6 +22,7 @@ class Settings:
     media_timeout: int = 120        # hang up calls whose peer sent no RTP/RTCP this long (0: never)
     max_calls: int = 5000           # legs at once; new INVITEs beyond get 503
     max_call_rate: int = 1500       # new calls per second before 503 (0: no limit)
+    max_loop_cpu: int = 90          # % of a core the event loop may use before new calls get 503
     max_pending_invites: int = 200  # INVITEs still being routed before new ones get 503
     overload_lag_ms: int = 60       # media clock lateness that means the loop is saturated
     overload_retry_after: int = 5   # seconds, in the 503's Retry-After

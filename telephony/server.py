@@ -125,6 +125,7 @@ class Server:
                 'registrations': sum(len(v) for v in self.registrar.bindings.values()),
                 'shed': self.stack.stats['shed'], 'shed_by': self.admission.reasons,
                 'overloaded': self.admission.overloaded(),
+                'loop_cpu_percent': round(self.admission.loop_cpu * 100, 1),
                 'pending_invites': self.stack.pending_invites,
                 'auth_blocked': self.auth.refused,
                 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from telephony.admission import Admission, TokenBucket
 from telephony.config import Settings
 
@@ -48,3 +50,26 @@ def test_each_limit_refuses_with_retry_after_and_counts_its_reason():
     assert adm.shed() == 7
     media.clock.lag = 0.01
     assert adm.shed() is None
+
+
+def test_a_busy_loop_sheds_until_it_has_room_again():
+    clock = SimpleNamespace(wall=0.0, cpu=0.0)
+    s = Settings(max_call_rate=0, max_loop_cpu=90)
+    media = SimpleNamespace(free_pairs=100, clock=SimpleNamespace(lag=0.0))
+    stack = SimpleNamespace(pending_invites=0, now=lambda: 0.0)
+    adm = Admission(s, media, stack, lambda: 0, cpu_clock=lambda: clock.cpu,
+                    wall_clock=lambda: clock.wall)
+
+    def after(seconds, busy_share):
+        clock.wall += seconds
+        clock.cpu += seconds * busy_share
+        return adm.shed()
+
+    assert adm.shed() is None                 # the first call only starts the window
+    assert after(0.6, 0.5) is None
+    assert after(0.6, 0.95) == 5 and adm.reasons['cpu'] == 1
+    assert adm.loop_cpu == pytest.approx(0.95)
+    assert after(0.2, 0.85) == 5              # within the window: still busy
+    assert after(0.6, 0.85) == 5              # above 80 %: the hysteresis holds
+    assert after(0.6, 0.7) is None
+    assert Admission(Settings(max_loop_cpu=0), media, stack, lambda: 0).busy() is False
