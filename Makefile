@@ -40,7 +40,9 @@ bench: install
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  systemctl disable --now kamailio >/dev/null 2>&1 || true; \
 	fi
+	@# the bench starts its own Kamailio on a free port; the packaged service would hold 5060
 	@$(BIN)/python -c 'import pyVoIP, httpx' 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -96,6 +96,16 @@ def render(r: dict) -> str:
             f"| ≥ 1000 | SIPp `-sn uac -d 0` to `echo` (answers with SDP, allocates RTP); doubling then "
             f"bisecting {a['probe_s']:.0f} s probes, confirmed over {a['confirm_s']:.0f} s: 0 failed calls, "
             f"kept pace, retransmissions bounded and not growing |")
+    over = (figs.get('a') or {}).get('overload')
+    if over:
+        lines.append(
+            '| (a) past capacity | ' + '; '.join(
+                f"{o['factor']}× ({_f(o['rate'])}/s): **{_f(o['goodput_cps'])} calls/s completed**, "
+                f"{_f(o.get('shed_503'))} refused with 503, {_f(o['failed'])} failed"
+                for o in over) +
+            ' | shed with 503 rather than collapse | the same SIPp load for '
+            f"{over[0]['seconds']:.0f} s at 2× and 3× the capacity found, to a fresh server with the "
+            'gates it ships with (`max_call_rate`, `max_loop_cpu`; the search runs without them) |')
     b = figs.get('b')
     if b:
         best = next((p for p in b['points'] if p['n'] == b['max_calls']), None)

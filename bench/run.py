@@ -23,6 +23,8 @@ import time
 import traceback
 from pathlib import Path
 
+from telephony.config import Settings
+
 from . import api_tput, cps, latency, media, report
 from .common import (BENCH, HOST, ROOT, LineReader, cpu_busy_snapshot, git_revision,
                      install_cleanup, loadavg, log, machine, spawn, stop, wait_for)
@@ -32,7 +34,7 @@ from .targets import BENCH_NUMBER, Kamailio, PyVoipPhone, SippUas, TelephonyServ
 RESULTS = BENCH / 'results'
 
 FULL = {
-    'a': {'probe_s': 8, 'confirm_s': 30, 'precision': 0.1, 'budget_s': 200,
+    'a': {'probe_s': 8, 'confirm_s': 30, 'precision': 0.1, 'budget_s': 200, 'overload_s': 15,
           'start': {'telephony': 200, 'sipp_uas': 2000, 'kamailio_tm': 2000, 'kamailio_sl': 2000,
                     'pyvoip': 20},
           'max': {'telephony': 20000, 'sipp_uas': 30000, 'kamailio_tm': 30000, 'kamailio_sl': 30000,
@@ -45,7 +47,7 @@ FULL = {
     'e': {'calls': 100, 'seconds': 10, 'connections': 10, 'ramp_rate': 50.0},
 }
 QUICK = {
-    'a': {'probe_s': 2, 'confirm_s': 3, 'precision': 0.5, 'budget_s': 30,
+    'a': {'probe_s': 2, 'confirm_s': 3, 'precision': 0.5, 'budget_s': 30, 'overload_s': 3,
           'start': {'telephony': 50, 'sipp_uas': 100, 'kamailio_tm': 100, 'kamailio_sl': 100,
                     'pyvoip': 5},
           'max': {'telephony': 100, 'sipp_uas': 200, 'kamailio_tm': 200, 'kamailio_sl': 200,
@@ -59,11 +61,11 @@ QUICK = {
 }
 
 
-def fresh_server(work: Path, name: str, log_level: str) -> TelephonyServer:
+def fresh_server(work: Path, name: str, log_level: str, env: dict | None = None) -> TelephonyServer:
     d = work / name
     if d.exists():
         shutil.rmtree(d, ignore_errors=True)
-    s = TelephonyServer(d, log_level=log_level).start()
+    s = TelephonyServer(d, log_level=log_level, env=env).start()
     s.provision()
     return s
 
@@ -119,6 +121,8 @@ def figure_a(work: Path, p: dict, refs: bool, log_level: str, out: dict, obs: li
         out['figures']['a'] = {'telephony': res}
     finally:
         live[-1].stop()
+    if res.get('cps'):
+        out['figures']['a']['overload'] = overload(work, res['cps'], p['overload_s'], log_level)
     if not refs:
         return
     ra = out['references'].setdefault('a', {})
@@ -167,6 +171,30 @@ def figure_a(work: Path, p: dict, refs: bool, log_level: str, out: dict, obs: li
             log(traceback.format_exc())
     else:
         ra['pyvoip'] = {'error': 'kamailio or pyVoIP missing (make bench installs them)'}
+
+
+def overload(work: Path, capacity: int, seconds: float, log_level: str) -> list[dict]:
+    """Past capacity with the gates the server ships with (the search runs without them):
+    at 2x and 3x the capacity found, how many calls still complete per second (goodput), and
+    how many were refused with 503 rather than left to fail."""
+    gates = {'TELEPHONY_MAX_CALL_RATE': str(Settings.max_call_rate),
+             'TELEPHONY_MAX_LOOP_CPU': str(Settings.max_loop_cpu)}
+    rows = []
+    for factor in (2, 3):
+        server = fresh_server(work, f'server-a-overload-{factor}x', log_level, env=gates)
+        try:
+            t = cps.CpsTarget('telephony', server.sip_target, 'echo', server.pid,
+                              idle=lambda: server.wait_idle(40), health=server.health)
+            r = cps.probe(t, capacity * factor, seconds, work / 'a' / f'overload-{factor}x')
+            r['goodput_cps'] = round(r['successful'] / max(r['wall_s'], seconds), 1)
+            r['factor'] = factor
+            r.pop('sipp_errors_tail', None)
+            log(f"overload {factor}x ({capacity * factor}/s): goodput {r['goodput_cps']}/s, "
+                f"503 {r.get('shed_503')}, failed {r['failed']}")
+            rows.append(r)
+        finally:
+            server.stop()
+    return rows
 
 
 # ---------------------------------------------------------------- (b), (e): the API application
