@@ -5,9 +5,10 @@ The endpoint never runs a timer of its own: the MediaEngine's one clock calls
 and `_rtcp_tick()` every 5 s.  Inbound packets go through a jitter buffer only
 when someone consumes the audio (listener, recorder, in-band detector, echo,
 bridge); they are decoded only when someone needs PCM every tick (listener,
-detector, transcoding).  A recorder takes the payload and decodes a second of it at a
-time; a player hands out slices of its audio encoded once.  Bridged and echoed audio of the same codec is relayed
-as payload bytes under our own SSRC, sequence and timestamp.
+detector, transcoding).  A recorder takes the payload and decodes a second of it
+at a time; a player hands out slices of its audio encoded once.  Bridged and
+echoed audio of the same codec is relayed as payload bytes under our own SSRC,
+sequence and timestamp.
 """
 from __future__ import annotations
 
@@ -504,7 +505,8 @@ class RtpEndpoint:
                 peer._pending = (payload, codec)
         if not self._framing:
             return
-        frame, codec = self._in_frame, self._in_codec = self._reframe(payload, codec)
+        frame, codec = self._reframe(payload, codec)
+        self._in_frame, self._in_codec = frame, codec   # for the recorder, in _tick_out
         if self._need_pcm:
             pcm = SILENCE_FRAME if frame is None else codec.decode(frame)
             g = self._goertzel
