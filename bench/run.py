@@ -41,7 +41,7 @@ FULL = {
                   'pyvoip': 400},
           'pyvoip_probe_s': 5, 'pyvoip_confirm_s': 10},
     'b': {'ladder': [50, 100, 200, 400, 800], 'pair_ladder_extra': [1000], 'samples': 10,
-          'window': 12.0, 'ramp_rate': 60.0, 'budget_s': 420},
+          'window': 12.0, 'ramp_rate': 60.0, 'budget_s': 600},
     'c': {'digits': 200},
     'd': {'trials': 200},
     'e': {'calls': 100, 'seconds': 10, 'connections': 10, 'ramp_rate': 50.0},
