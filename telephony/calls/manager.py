@@ -88,11 +88,18 @@ class CallManager:
             return
 
         async def store():
+            uuid = None
+            if begun is not None:
+                try:
+                    uuid = await begun
+                except Exception as exc:   # noqa: BLE001 -- the object is made below instead
+                    log.warning('event=recording-begin-failed call=%s error=%r', call.id, exc)
             try:
-                uuid = await begun if begun is not None else None
                 if discard:
                     if uuid is not None:
                         await objects.finish_recording(uuid, discard=True)
+                    else:
+                        path.unlink(missing_ok=True)
                     return
                 uuid = await objects.add_recording(call.owner, str(path), from_=call.info['from'],
                                                    to=call.info['to'], call=call.id, uuid=uuid)

@@ -21,7 +21,7 @@ class CallHistory:
         self.db = db
 
     async def add(self, uuid: str, owner: str, create_time: float, info: dict) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(call_history.insert().values(
                 uuid=uuid, owner=owner, create_time=create_time, info=json.dumps(info)))
 

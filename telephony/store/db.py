@@ -1,6 +1,8 @@
 """The database handle: one async engine, tables created on first start."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,6 +56,19 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url)
         if self.engine.dialect.name == 'sqlite':
             event.listen(self.engine.sync_engine, 'connect', _sqlite_pragmas)
+        sqlite = self.engine.dialect.name == 'sqlite'
+        self._write_lock = asyncio.Lock() if sqlite else contextlib.nullcontext()
+
+    @contextlib.asynccontextmanager
+    async def write(self):
+        """A write transaction.  SQLite has one writer at a time: our writers queue here,
+        holding no pooled connection while they wait.  Left to SQLite, a deferred transaction
+        that read before writing fails at once with `database is locked` when another
+        connection committed meanwhile (busy_timeout does not apply), and waiting writers
+        exhaust the pool; both lost recordings at full load."""
+        async with self._write_lock:
+            async with self.engine.begin() as conn:
+                yield conn
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, url: str | None = None) -> 'Database':
@@ -61,7 +76,7 @@ class Database:
         return cls(url or f'sqlite+aiosqlite:///{data_dir / "telephony.db"}')
 
     async def open(self) -> None:
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.run_sync(metadata.create_all)
             await conn.run_sync(_add_missing_columns)
 
@@ -74,7 +89,7 @@ class Database:
         """Create or replace an account; the realm of the digest is the domain."""
         acct = SipAccount(user, domain, ha1(user, domain, password, 'MD5'),
                           ha1(user, domain, password, 'SHA-256'), description, owner)
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(delete(sip_accounts).where(
                 sip_accounts.c.user == user, sip_accounts.c.domain == domain))
             await conn.execute(sip_accounts.insert().values(
@@ -88,7 +103,7 @@ class Database:
         acct = SipAccount(user, domain, ha1(user, domain, password, 'MD5'),
                           ha1(user, domain, password, 'SHA-256'), description, owner)
         try:
-            async with self.engine.begin() as conn:
+            async with self.write() as conn:
                 await conn.execute(sip_accounts.insert().values(
                     user=user, domain=domain, ha1_md5=acct.ha1_md5, ha1_sha256=acct.ha1_sha256,
                     description=description, created=time.time(), owner=owner))
@@ -106,7 +121,7 @@ class Database:
         if description is not None:
             values['description'] = description
         where = (sip_accounts.c.user == user, sip_accounts.c.domain == domain)
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             if not values:
                 return (await conn.execute(select(sip_accounts.c.id).where(*where))).first() \
                     is not None
@@ -121,7 +136,7 @@ class Database:
         return {r[0] for r in rows if r[0].startswith(prefix)}
 
     async def delete_sip_account(self, user: str, domain: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             res = await conn.execute(delete(sip_accounts).where(
                 sip_accounts.c.user == user, sip_accounts.c.domain == domain))
         return res.rowcount > 0
@@ -145,7 +160,7 @@ class Database:
     async def create_user(self, username: str, password: str, email: str | None = None,
                           admin: bool = False) -> User:
         user = User(str(uuid.uuid1()), username, email, hash_password(password), admin)
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(users.insert().values(
                 uuid=user.uuid, username=username, email=email,
                 password_hash=user.password_hash, admin=int(admin), created=time.time()))

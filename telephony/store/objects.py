@@ -19,6 +19,7 @@ never reaches another user's objects.  Events go to the owner's sessions:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -216,7 +217,7 @@ class ObjectStore:
         self.sessions = sessions
         self.max_upload_bytes = max_upload_bytes
         self.max_upload_seconds = max_upload_seconds
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, list] = {}   # uuid -> [lock, holders and waiters]
         self._gen: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -230,11 +231,21 @@ class ObjectStore:
     def _job_path(self, uuid: str) -> Path:
         return self.dir / f'{uuid}.job'
 
-    def _lock(self, uuid: str) -> asyncio.Lock:
-        lock = self._locks.get(uuid)
-        if lock is None:
-            lock = self._locks[uuid] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _lock(self, uuid: str):
+        """Work on one object's files in turn.  The lock goes when nobody holds or awaits
+        it, so a server that records every call does not keep one per recording."""
+        entry = self._locks.get(uuid)
+        if entry is None:
+            entry = self._locks[uuid] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[uuid]
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -254,7 +265,7 @@ class ObjectStore:
         return None if r is None else MediaObject.of(r)
 
     async def _set(self, uuid: str, **values: Any) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(update(objects).where(objects.c.uuid == uuid).values(**values))
 
     async def get(self, owner: str, uuid: str, type_: str | None = None) -> MediaObject:
@@ -277,7 +288,7 @@ class ObjectStore:
         assert type_ in TYPES and status in STATUSES
         obj = MediaObject(uuid or str(uuidlib.uuid1()), owner, type_, time.time(), description,
                           status, duration, from_, to, call, source)
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(objects.insert().values(
                 uuid=obj.uuid, owner=owner, type=type_, time=obj.time, description=description,
                 status=status, duration=duration, from_number=from_, to_number=to, call=call,
@@ -323,10 +334,9 @@ class ObjectStore:
     async def _purge(self, obj: MediaObject, user: str | None) -> None:
         self._next_gen(obj.uuid)          # pending conversions of this object give up
         async with self._lock(obj.uuid):
-            async with self.db.engine.begin() as conn:
+            async with self.db.write() as conn:
                 await conn.execute(delete(objects).where(objects.c.uuid == obj.uuid))
             await asyncio.to_thread(lambda: _unlink(*self.dir.glob(f'{obj.uuid}.*')))
-        self._locks.pop(obj.uuid, None)
         self._gen.pop(obj.uuid, None)
         self.sessions.publish(obj.owner, 'object_delete', {
             'object': obj.uuid, 'type': obj.type, 'owner': obj.owner,

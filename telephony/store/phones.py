@@ -96,22 +96,22 @@ class PhoneStore:
         return [_row(r) for r in rows]
 
     async def add(self, phone: Phone) -> Phone:
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(phones.insert().values(**_values(phone)))
         return phone
 
     async def save(self, phone: Phone) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(update(phones).where(phones.c.number == phone.number)
                                .values(**_values(phone)))
 
     async def remove(self, number: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(delete(phones).where(phones.c.number == number))
 
     async def take_from_pool(self, owner: str, pool: list[str]) -> Phone | None:
         """Reserve the first free pool number for owner, locked until its unlock code is keyed."""
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             used = set((await conn.execute(select(phones.c.number))).scalars().all())
             free = next((n for n in pool if n not in used), None)
             if free is None:

@@ -273,14 +273,20 @@ class SippResult:
     workdir: Path
     stat: dict[str, str] = field(default_factory=dict)
 
-    def _read(self, pattern: str, limit: int = 8000) -> str:
+    def _read(self, pattern: str, limit: int | None = 8000) -> str:
         files = sorted(self.workdir.glob(pattern))
         text = '\n'.join(f.read_text(errors='replace') for f in files)
-        return text[-limit:]
+        return text if limit is None else text[-limit:]
 
     @property
     def errors(self) -> str:
+        """The end of SIPp's error log, for failure messages."""
         return self._read('*errors*.log')
+
+    @property
+    def all_errors(self) -> str:
+        """All of it, to look for one answer among thousands."""
+        return self._read('*errors*.log', None)
 
     @property
     def messages(self) -> str:

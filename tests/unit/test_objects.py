@@ -2,6 +2,7 @@
 conversions, trash, and recovery after a crash (no mocks)."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -84,6 +85,24 @@ async def test_add_recording_moves_the_file_and_marks_ok(store, tmp_path):
     ogg = await store.download(OWNER, uuid, 'recording', 'ogg')
     pcm, rate = sf.read(io.BytesIO(ogg), dtype='int16')
     assert rate == 8000 and abs(len(pcm) - 16000) < 400
+
+
+async def test_many_recordings_stored_at_once_are_all_kept_and_leave_no_locks(store, tmp_path):
+    """Every call ending at once stores its recording: the writes queue for SQLite's one
+    writer instead of failing, and no per-recording lock is kept afterwards."""
+    rec = tmp_path / 'recordings'
+    rec.mkdir()
+    srcs = []
+    for i in range(30):
+        srcs.append(rec / f'rec-{i:02d}.wav')
+        record_file(srcs[-1], speechlike(0.5))
+    uuids = await asyncio.gather(*(store.add_recording(OWNER, s, from_='+4922100001',
+                                                       to='+4922100002', call=f'c-{i}')
+                                   for i, s in enumerate(srcs)))
+    assert len(set(uuids)) == 30
+    for uuid in uuids:
+        assert (await store.get(OWNER, uuid, 'recording')).status == 'ok'
+    assert store._locks == {}
 
 
 async def test_silent_recording_is_empty_and_not_playable(store, tmp_path):
@@ -208,3 +227,32 @@ def test_decode_any_rate_and_channels_and_emptiness():
     assert is_empty(np.zeros(16000, dtype=np.int16))
     assert is_empty(np.zeros(0, dtype=np.int16))
     assert not is_empty(speechlike(1.0) // 40)   # quiet speech still counts (VAD)
+
+
+async def test_a_recording_whose_start_was_not_stored_is_stored_when_it_ends(store, tmp_path):
+    """A database too busy when the call began recording (pool timeout) must not lose the
+    recording: the object is created when the recording ends instead."""
+    from types import SimpleNamespace
+
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from telephony.calls.manager import CallManager
+
+    manager = CallManager(SimpleNamespace(stack=None, data_dir=tmp_path, objects=store), {})
+    updates = {}
+    call = SimpleNamespace(id='c-9', owner=OWNER, info={'from': '+4922100001', 'to': '+4922100002'},
+                           record_begun=None, update=lambda **kw: updates.update(kw))
+
+    async def busy():
+        raise PoolTimeout('QueuePool limit of size 5 overflow 10 reached')
+    path = manager.recording_path('0f1e2d3c-4b5a-4697-8877-665544330009')
+    record_file(path, speechlike(1.0))
+    call.record_begun = asyncio.get_running_loop().create_task(busy())
+    manager.keep_recording(call, path)
+    for _ in range(200):
+        if 'recording' in updates:
+            break
+        await asyncio.sleep(0.01)
+    obj = await store.get(OWNER, updates['recording'], 'recording')
+    assert (obj.status, obj.call, obj.from_) == ('ok', 'c-9', '+4922100001')
+    assert obj.duration == pytest.approx(1.0, abs=0.02)
