@@ -4,7 +4,7 @@
 
 One server and its API application, as in figure (b); each round holds the same number of
 media calls (answered, recorded, played to), lets them end, waits until the server is idle
-and reads its VmRSS. A leak grows every round by about the same amount; a high-water mark
+and, once the lingering transactions are gone, reads its VmRSS. A leak grows every round by about the same amount; a high-water mark
 (pymalloc arenas and glibc heaps keep freed memory for reuse) grows in the first round and
 then stays put.
 """
@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 from . import media
 from .common import install_cleanup, log, rss_bytes
 from .run import ApiApp, fresh_server
 from .targets import BENCH_NUMBER
+
+LINGER_S = 35   # answered transactions linger 32 s (RFC 6026): read RSS after they went
 
 
 def main() -> None:
@@ -36,6 +39,7 @@ def main() -> None:
         rows = [('start', mb(), None)]
         for r in range(1, args.rounds + 1):
             res = media.measure(target, args.calls, work / f'round-{r}', window=8.0, ramp_rate=60.0)
+            time.sleep(LINGER_S)
             rows.append((f'round {r}', mb(), res['rss_mb']))
         print(f'| after | idle RSS MB | peak RSS MB ({args.calls} calls) |')
         print('|---|---|---|')

@@ -54,9 +54,9 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url)
-        if self.engine.dialect.name == 'sqlite':
-            event.listen(self.engine.sync_engine, 'connect', _sqlite_pragmas)
         sqlite = self.engine.dialect.name == 'sqlite'
+        if sqlite:
+            event.listen(self.engine.sync_engine, 'connect', _sqlite_pragmas)
         self._write_lock = asyncio.Lock() if sqlite else contextlib.nullcontext()
 
     @contextlib.asynccontextmanager
