@@ -3,10 +3,10 @@
     python -m bench.rss_rounds [--calls 300] [--rounds 3]
 
 One server and its API application, as in figure (b); each round holds the same number of
-media calls (answered, recorded, played to), lets them end, waits until the server is idle
-and, once the lingering transactions are gone, reads its VmRSS. A leak grows every round by about the same amount; a high-water mark
-(pymalloc arenas and glibc heaps keep freed memory for reuse) grows in the first round and
-then stays put.
+media calls (answered, recorded, played to), lets them end and, once the lingering
+transactions are gone, reads the server's VmRSS. A leak grows every round by about the same
+amount; a high-water mark (pymalloc arenas and glibc heaps keep freed memory for reuse)
+grows in the first round and then stays put.
 """
 from __future__ import annotations
 
