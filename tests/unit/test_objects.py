@@ -239,9 +239,13 @@ async def test_a_recording_whose_start_was_not_stored_is_stored_when_it_ends(sto
     from telephony.calls.manager import CallManager
 
     manager = CallManager(SimpleNamespace(stack=None, data_dir=tmp_path, objects=store), {})
-    updates = {}
+    updates, stored = {}, asyncio.Event()
+
+    def update(**kw):
+        updates.update(kw)
+        stored.set()
     call = SimpleNamespace(id='c-9', owner=OWNER, info={'from': '+4922100001', 'to': '+4922100002'},
-                           record_begun=None, update=lambda **kw: updates.update(kw))
+                           record_begun=None, update=update)
 
     async def busy():
         raise PoolTimeout('QueuePool limit of size 5 overflow 10 reached')
@@ -249,10 +253,7 @@ async def test_a_recording_whose_start_was_not_stored_is_stored_when_it_ends(sto
     record_file(path, speechlike(1.0))
     call.record_begun = asyncio.get_running_loop().create_task(busy())
     manager.keep_recording(call, path)
-    for _ in range(200):
-        if 'recording' in updates:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(stored.wait(), 10)
     obj = await store.get(OWNER, updates['recording'], 'recording')
     assert (obj.status, obj.call, obj.from_) == ('ok', 'c-9', '+4922100001')
     assert obj.duration == pytest.approx(1.0, abs=0.02)
