@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/telephony serve --sip $(SIP) --http $(HTTP) --data $(DATA)
 
-test: install
+# the layers are part of the tests: a violation fails `make test`, and so CI
+test: install lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The bench also needs Kamailio and wrk (Debian) and pyVoIP (the `bench` extra); the venv's
@@ -46,8 +47,10 @@ bench: install
 	@$(BIN)/python -c 'import pyVoIP, httpx' 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# ruff (pyflakes, blocking calls in coroutines) and the import contracts in pyproject.toml
 lint: install
-	$(BIN)/python -m compileall -q telephony ivr
+	$(BIN)/ruff check -q telephony ivr tests bench
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) data

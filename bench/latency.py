@@ -183,7 +183,6 @@ async def control_figure(base: str, sip_host: str, sip_port: int, trials: int = 
     lp.start()
     await call.open(c, events, [{'control': 'answer'}], keep_loudness=True)
     rtp = call.rtp
-    loop = asyncio.get_running_loop()
     loud = asyncio.Event()
     state = {'since': 0.0, 'first': None}
 

@@ -75,7 +75,7 @@ def render(r: dict) -> str:
         f"Python {mach['python']}; load average at start {mach.get('loadavg_at_start', '?')}",
         f"- git revision: `{m['git']}`; server log level {m.get('server_log_level', 'INFO')}",
         f"- tools: {m.get('tools', '')}",
-        *([f"- figures taken from an earlier run: " + '; '.join(f'({k}) {v}' for k, v in m['merged'].items())]
+        *(["- figures taken from an earlier run: " + '; '.join(f'({k}) {v}' for k, v in m['merged'].items())]
           if m.get('merged') else []),
         '- per figure, minutes and the whole machine\'s CPU busy % (bench included; both cores = 100): '
         + ', '.join(f"({k}) {v['minutes']} min {v['machine_busy_pct']:.0f} %"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from telephony.config import Settings
 from . import api_tput, cps, latency, media, report
 from .common import (BENCH, HOST, ROOT, LineReader, cpu_busy_snapshot, git_revision,
                      install_cleanup, loadavg, log, machine, spawn, stop, wait_for)
-from .sipp import finish_uac, make_loop_pcap, read_stat, start_uac
+from .sipp import finish_uac, make_loop_pcap, start_uac
 from .targets import BENCH_NUMBER, Kamailio, PyVoipPhone, SippUas, TelephonyServer
 
 RESULTS = BENCH / 'results'

@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
 from telephony.prompts import prompt_path
 from telephony.store.phones import Phone
 
+if TYPE_CHECKING:
+    from telephony.store.objects import ObjectStore
+
 MESSAGE_LIMIT = 180  # seconds
 
 
-async def voicemail(call: Call, phone: Phone) -> None:
-    server = call.manager.server
+async def voicemail(call: Call, phone: Phone, objects: 'ObjectStore') -> None:
     greeting = None
-    if phone.announcement and getattr(server, 'objects', None) is not None:
-        greeting = await server.objects.playable(phone.owner, phone.announcement)
+    if phone.announcement:
+        greeting = await objects.playable(phone.owner, phone.announcement)
     await call.run(C.make('answer'), C.make('dtmf_collect', enable=True),
                    C.make('play', path=greeting or prompt_path('voicemail-greeting')))
     if phone.play_announcement_only:

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import uvicorn
 
+from ivr.apps import Applications
+
 from .admission import Admission
 from .api.app import create_app
 from .api.events import SessionStore
 from .api.qloud.sip import publish_bindings
 from .calls.manager import CallManager
 from .config import Settings
-from .dialplan.demo import APPS
+from .events import EventSink
 from .media.engine import MediaEngine
 from .media.recorder import recover_all
 from .sip.access import Authenticator
@@ -47,17 +49,24 @@ class Server:
                                   lambda: self._domains, lambda: self.stack.now(),
                                   algorithms=[a.strip() for a in settings.digest_algorithms.split(',')
                                               if a.strip()])
-        self.calls = CallManager(self, APPS if settings.demo else {})
-        self.stack.on_invite = self.calls.on_invite
-        self.stack.on_register = self.on_register
-        self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))
-        self.stack.shed = self.admission.shed
+        # events flow up: calls/, store/ and the applications publish, the API's sessions listen
+        self.events = EventSink()
         self.sessions = SessionStore()
-        self.objects = ObjectStore(self.db, self.data_dir, self.sessions,
+        self.events.subscribe(self.sessions)
+        self.objects = ObjectStore(self.db, self.data_dir, self.events,
                                    max_upload_bytes=settings.upload_max_bytes,
                                    max_upload_seconds=settings.upload_max_seconds)
         self.phones = PhoneStore(self.db)
         self.call_history = CallHistory(self.db)
+        self.calls = CallManager(
+            stack=self.stack, settings=settings, events=self.events, auth=self.auth,
+            registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
+            history=self.call_history, recordings_dir=self.data_dir / 'recordings',
+            apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo))
+        self.stack.on_invite = self.calls.on_invite
+        self.stack.on_register = self.on_register
+        self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))
+        self.stack.shed = self.admission.shed
         self.login_limiter = RateLimiter(max_failures=5, window=60.0, block_for=60.0)
         self.http: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task] = []
@@ -132,6 +141,9 @@ class Server:
 
     async def start(self) -> None:
         await self.db.open()
+        ended = await self.call_history.end_live()   # calls cut off by a crash or kill
+        if ended:
+            log.info('event=calls-ended-at-start count=%d', ended)
         recover_all(self.calls.recordings_dir)  # recordings cut short by a crash stay playable
         await self.objects.recover()            # ... and recordings/conversions in progress finish
         await self.media.start()
@@ -143,7 +155,7 @@ class Server:
         self.http = uvicorn.Server(config)
         self.http.install_signal_handlers = lambda: None
         self._tasks.append(asyncio.create_task(self.http.serve()))
-        while not self.http.started:
+        while not self.http.started:  # noqa: ASYNC110 -- uvicorn offers no event to wait on
             await asyncio.sleep(0.01)
         self.http_port = self.http.servers[0].sockets[0].getsockname()[1]
         self.base_url = f'http://{s.http_host}:{self.http_port}'

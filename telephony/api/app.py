@@ -14,7 +14,7 @@ from .qloud import announcement, call, event, phone, recording, session, sip
 from .qloud.common import ApiError, answer, validation_answer
 
 if TYPE_CHECKING:
-    from ..server import Server
+    from .services import ApiServices
 
 log = logging.getLogger('telephony.api')
 
@@ -65,7 +65,7 @@ def describe_status_answers(app: FastAPI) -> None:
     app.openapi = openapi
 
 
-def create_app(server: 'Server') -> FastAPI:
+def create_app(server: 'ApiServices') -> FastAPI:
     app = FastAPI(title='telephony', version='0.1', openapi_url='/api/openapi.json',
                   docs_url='/api/docs', redoc_url=None)
     app.state.server = server

@@ -2,15 +2,17 @@
 
 Routing: the demo services, then the user's phone numbers (their switches
 pick the application), then SIP accounts (callers must authenticate). The
-dial plan rules of later issues extend `on_invite`.
+dial plan rules of later issues extend `on_invite`. Everything it uses is
+handed in when it is made; it never reaches into the server.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
+from ..dialplan import numbers
 from ..media.audiofile import load_audio
 from ..sip.message import Request, make_response
 from ..sip.transaction import Peer, ServerTransaction
@@ -21,7 +23,15 @@ from .controls import Control
 from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
 
 if TYPE_CHECKING:
-    from ..server import Server
+    from ..config import Settings
+    from ..events import EventSink
+    from ..sip.access import Authenticator
+    from ..sip.registrar import Registrar
+    from ..sip.ua import SipStack
+    from ..store.calls import CallHistory
+    from ..store.db import Database
+    from ..store.objects import ObjectStore
+    from ..store.phones import PhoneStore
 
 log = logging.getLogger('telephony.calls')
 
@@ -29,13 +39,30 @@ App = Callable[[Call], Awaitable[None]]
 API_ANSWER_TIMEOUT = 60.0   # an API call nobody touches is given up (cause 18, no user responding)
 
 
+class Applications(Protocol):
+    """The programs calls are handed to (ivr/ provides them; it sits above this layer)."""
+    def service(self, name: str) -> App | None: ...
+    def unlock(self, phone: Phone) -> App: ...
+    def voicemail(self, phone: Phone) -> App: ...
+
+
 class CallManager:
-    def __init__(self, server: 'Server', apps: dict[str, App]):
-        self.server = server
-        self.stack = server.stack
+    def __init__(self, *, stack: 'SipStack', settings: 'Settings', events: 'EventSink',
+                 auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
+                 phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
+                 apps: Applications, recordings_dir: Path):
+        self.stack = stack
+        self.settings = settings
+        self.events = events
+        self.auth = auth
+        self.registrar = registrar
+        self.db = db
+        self.phones = phones
+        self.objects = objects
+        self.history = history
         self.apps = apps
         self.calls: dict[str, Call] = {}
-        self.recordings_dir = server.data_dir / 'recordings'
+        self.recordings_dir = recordings_dir
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
 
     # --- resources applications use ------------------------------------------------------
@@ -48,18 +75,30 @@ class CallManager:
     def forget(self, call: Call) -> None:
         self.calls.pop(call.id, None)
         if call.api:
-            asyncio.get_running_loop().create_task(self._archive(call))
+            self._archive(call, live=False)
 
-    async def _archive(self, call: Call) -> None:
-        try:
-            await self.server.call_history.add(call.id, call.owner, call.create_time, call.info)
-        except Exception:
-            log.exception('event=archive-failed call=%s', call.id)
+    def _archive(self, call: Call, live: bool) -> None:
+        """API calls are in the call history from their start, so a crash cannot lose
+        one: start-up ends whatever it finds still live (`CallHistory.end_live`)."""
+        async def write():
+            try:
+                await self.history.put(call.id, call.owner, call.create_time, dict(call.info),
+                                       live=live)
+            except Exception:
+                log.exception('event=archive-failed call=%s', call.id)
+        asyncio.get_running_loop().create_task(write())
 
     def _track(self, leg: Leg, **kw) -> Call:
         call = Call(self, leg, **kw)
         self.calls[call.id] = call
+        if call.api:
+            self._archive(call, live=True)
+            call.listeners.append(lambda kind, fields: self._on_api_update(call, kind, fields))
         return call
+
+    def _on_api_update(self, call: Call, kind: str, fields: dict) -> None:
+        if kind == 'call_update' and fields.get('status') == ANSWERED:
+            self._archive(call, live=True)   # a crash later still shows it was answered
 
     def publish(self, call: Call, kind: str, fields: dict) -> None:
         """Call events go to the owner's sessions that asked for them (GET /api/call/event)."""
@@ -69,22 +108,21 @@ class CallManager:
             payload = {'call': call.id, **fields}
         else:
             payload = {'call': {call.id: fields}}
-        self.server.sessions.publish(call.owner, kind, payload, call=True)
+        self.events.publish(call.owner, kind, payload, call=True)
 
     def begin_recording(self, call: Call, path: Path) -> None:
         """An API user's recording exists as an object (status `record`) from its first
         frame, so a crash mid-recording still leaves a recording the user can fetch."""
-        objects = getattr(self.server, 'objects', None)
-        if call.owner is None or objects is None:
+        if call.owner is None:
             return
-        call.record_begun = asyncio.get_running_loop().create_task(objects.begin_recording(
+        call.record_begun = asyncio.get_running_loop().create_task(self.objects.begin_recording(
             call.owner, str(path), from_=call.info['from'], to=call.info['to'], call=call.id))
 
     def keep_recording(self, call: Call, path: Path, discard: bool = False) -> None:
         """A finished recording becomes a recording object (ok or empty), or goes."""
-        objects = getattr(self.server, 'objects', None)
+        objects = self.objects
         begun = call.record_begun
-        if call.owner is None or objects is None:
+        if call.owner is None:
             return
 
         async def store():
@@ -99,7 +137,7 @@ class CallManager:
                     if uuid is not None:
                         await objects.finish_recording(uuid, discard=True)
                     else:
-                        path.unlink(missing_ok=True)
+                        await asyncio.to_thread(path.unlink, missing_ok=True)
                     return
                 uuid = await objects.add_recording(call.owner, str(path), from_=call.info['from'],
                                                    to=call.info['to'], call=call.id, uuid=uuid)
@@ -113,22 +151,28 @@ class CallManager:
     # --- inbound ------------------------------------------------------------------------------
     async def on_invite(self, req: Request, txn: ServerTransaction, peer: Peer) -> None:
         target = req.uri.user or ''
-        app = self.apps.get(target.lower())
+        app = self.apps.service(target)
         if app is not None:
             return self._start(self._inbound(req, txn, peer), app)
         phone = await self._phone(target)
         if phone is not None:
             return await self._to_number(req, txn, peer, phone)
         # Everything else needs a known caller: no open relay.
-        outcome = await self.server.auth.check(req, peer)
+        outcome = await self.auth.check(req, peer)
         if outcome.response is not None:
+            if outcome.response.status >= 400 and outcome.response.status not in (401, 407):
+                self._log_refused(req, outcome.response.status, outcome.response.reason)
             return self.stack.respond(txn, outcome.response)
-        call = self._inbound(req, txn, peer)
-        bindings = self.server.registrar.lookup(self.server.aor(target), self.stack.now())
+        domain = self.settings.domain
+        bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
         if not bindings:
-            known = await self.server.db_account(target)
-            call.leg.hangup(cause=20 if known else 1)  # 480 subscriber absent / 404 unallocated
+            known = await self.db.sip_account(target, domain)
+            # 480 subscriber absent / 404 unallocated
+            self._log_refused(req, 480 if known else 404,
+                              'Not Registered' if known else 'No Such Account')
+            self._inbound(req, txn, peer).leg.hangup(cause=20 if known else 1)
             return
+        call = self._inbound(req, txn, peer)
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
 
     def _inbound(self, req: Request, txn: ServerTransaction, peer: Peer, **kw) -> Call:
@@ -141,24 +185,31 @@ class CallManager:
         if not target or not target.lstrip('+').isdigit():
             return None
         number = target if target.startswith('+') else f'+{target}'
-        return await self.server.phones.get(number)
+        return await self.phones.get(number)
+
+    @staticmethod
+    def _log_refused(req: Request, status: int, reason: str) -> None:
+        """Every refused call leaves one line saying why."""
+        log.info('event=call-refused status=%s reason="%s" from=%s to=%s call_id=%s', status,
+                 reason, req.from_.uri, req.uri, req.call_id)
+
+    def _refuse(self, req: Request, txn: ServerTransaction, status: int, reason: str) -> None:
+        self._log_refused(req, status, reason)
+        self.stack.respond(txn, make_response(req, status, reason))
 
     async def _to_number(self, req: Request, txn: ServerTransaction, peer: Peer, phone: Phone) -> None:
         """An inbound call to one of our numbers: its switches decide (§3.9)."""
-        from ..dialplan import numbers
-        from ivr.voicemail import voicemail
         caller = req.from_.uri.user or 'anonymous'
         clir = 'id' in (req.get('Privacy') or '').lower() or caller.lower() == 'anonymous'
         shown = 'anonymous' if clir else caller
         not_yet = numbers.unsupported(phone)
         if not_yet:
-            log.info('event=number-feature-missing number=%s feature=%s', phone.number, not_yet)
-            return self.stack.respond(txn, make_response(req, 480, f'{not_yet} Not Available Yet'))
+            return self._refuse(req, txn, 480, f'{not_yet} Not Available Yet')
         if phone.unlock_code:
-            return self._start(self._inbound(req, txn, peer), lambda c: numbers.unlock(c, phone))
+            return self._start(self._inbound(req, txn, peer), self.apps.unlock(phone))
         if phone.call_api_only:
-            if not self.server.sessions.listening(phone.owner):
-                return self.stack.respond(txn, make_response(req, 480, 'No Call API Client'))
+            if not self.events.listening(phone.owner):
+                return self._refuse(req, txn, 480, 'No Call API Client')
             call = self._inbound(req, txn, peer, owner=phone.owner, api=True, from_=shown,
                                  to=phone.number, clir=clir)
             call.emit('call_update', dict(call.info))   # a new call: every field
@@ -167,8 +218,8 @@ class CallManager:
         if phone.recording_enable:
             call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
                                  clir=clir)
-            return self._start(call, lambda c: voicemail(c, phone))
-        self.stack.respond(txn, make_response(req, 480, 'Number Not In Service'))
+            return self._start(call, self.apps.voicemail(phone))
+        self._refuse(req, txn, 480, 'Number Not In Service')
 
     def _give_up_unless_touched(self, call: Call) -> None:
         def check():
@@ -188,7 +239,7 @@ class CallManager:
 
     # --- outbound through the trunk (POST /api/call/dial) ----------------------------------------
     async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> Call:
-        s = self.server.settings
+        s = self.settings
         host, _, port = s.trunk.rpartition(':')
         domain = s.trunk_domain or host
         shown = clip or from_
@@ -210,8 +261,7 @@ class CallManager:
     # --- forwarding to registered contacts (B2BUA) ------------------------------------------------
     async def forward(self, inbound: Call, bindings, caller: str | None) -> None:
         """Ring every contact of the account at once; the first to answer gets the call."""
-        server = self.server
-        from_uri = f'sip:{caller or inbound.leg.caller or "anonymous"}@{server.settings.domain}'
+        from_uri = f'sip:{caller or inbound.leg.caller or "anonymous"}@{self.settings.domain}'
         display = inbound.leg.invite.from_.display
         outs: list[Call] = []
         answered: asyncio.Future[Call] = asyncio.get_running_loop().create_future()

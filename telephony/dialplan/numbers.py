@@ -1,20 +1,23 @@
-"""What a call to one of our phone numbers does before the call API or voice mail takes it."""
+"""What a call to one of our phone numbers asks for (§3.9): a pure decision on its switches."""
 from __future__ import annotations
 
-import logging
-
-from ..calls.call import Call
-from ..calls.controls import Control as C
-from ..prompts import prompt_path
-from ..store.phones import Phone
-
-log = logging.getLogger('telephony.calls')
-
-UNLOCK_TRIES = 3
-DIGIT_TIMEOUT = 10.0
+from typing import Protocol
 
 
-def unsupported(phone: Phone) -> str | None:
+class NumberSwitches(Protocol):
+    """The switches of a number (store.phones.Phone has them); decisions need no more."""
+    unlock_code: str | None
+    dialplan: str | None
+    dialplan_enable: bool
+    call_api_only: bool
+    call_enable: bool
+    ivr: str | None
+    recording_enable: bool
+    fax_enable: bool
+    conference_enable: bool
+
+
+def unsupported(phone: NumberSwitches) -> str | None:
     """The feature a number's switches ask for that this build does not have yet, if any.
 
     Precedence follows §3.9: dialplan first, then the call API, then IVR, then the rest.
@@ -34,33 +37,3 @@ def unsupported(phone: Phone) -> str | None:
     if phone.conference_enable:
         return 'Conference'
     return None
-
-
-async def read_digits(call: Call, count: int, timeout: float = DIGIT_TIMEOUT) -> str:
-    got = ''
-    while len(got) < count:
-        d = await call.next_digit(timeout)
-        if d is None:
-            break
-        got += d
-    return got
-
-
-async def unlock(call: Call, phone: Phone) -> None:
-    """§3.9: a reserved number is activated by calling it and keying its unlock code."""
-    server = call.manager.server
-    await call.run(C.make('answer'), C.make('dtmf_collect', enable=True))
-    for _ in range(UNLOCK_TRIES):
-        await call.run(C.make('play', path=prompt_path('unlock-enter')))
-        code = await read_digits(call, len(phone.unlock_code))
-        if call.leg.ended:
-            return
-        if code == phone.unlock_code:
-            phone.unlock_code = None
-            await server.phones.save(phone)
-            server.sessions.publish(phone.owner, 'phone_modify', {})
-            log.info('event=phone-unlocked number=%s', phone.number)
-            await call.run(C.make('play', path=prompt_path('unlock-ok')), C.make('hangup'))
-            return
-        await call.run(C.make('play', path=prompt_path('unlock-wrong')))
-    await call.run(C.make('play', path=prompt_path('goodbye')), C.make('hangup', hangup_cause=21))

@@ -188,6 +188,9 @@ def _sip_account(r) -> SipAccount:
 
 def _add_missing_columns(conn) -> None:
     """Columns added after a table was first created (create_all never alters a table)."""
-    have = {c['name'] for c in inspect(conn).get_columns('sip_accounts')}
-    if 'owner' not in have:
-        conn.execute(text('ALTER TABLE sip_accounts ADD COLUMN owner VARCHAR(36)'))
+    added = {('sip_accounts', 'owner'): 'VARCHAR(36)',
+             ('call_history', 'live'): 'BOOLEAN NOT NULL DEFAULT false'}
+    for (table, column), sql_type in added.items():
+        have = {c['name'] for c in inspect(conn).get_columns(table)}
+        if column not in have:
+            conn.execute(text(f'ALTER TABLE {table} ADD COLUMN {column} {sql_type}'))

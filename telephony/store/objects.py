@@ -12,7 +12,7 @@ finishes it or marks the object `fail`; nothing stays in `convert` or
 `record` forever after a crash.
 
 Every object has one owner; every query here is scoped by owner, so a user
-never reaches another user's objects.  Events go to the owner's sessions:
+never reaches another user's objects.  Events go to the owner through the event sink:
 `object_new`, `object_modify`, `object_delete` (§7.6), `announcement_convert`
 (§7.10), `trash_purge` (§7.5).
 """
@@ -45,7 +45,7 @@ from ..media.vad import has_speech
 from .schema import metadata
 
 if TYPE_CHECKING:
-    from ..api.events import SessionStore
+    from ..events import EventSink
     from .db import Database
 
 log = logging.getLogger('telephony.objects')
@@ -209,12 +209,12 @@ def _unlink(*paths: Path) -> None:
 
 # --- the store ------------------------------------------------------------------------------
 class ObjectStore:
-    def __init__(self, db: 'Database', data_dir: Path, sessions: 'SessionStore', *,
+    def __init__(self, db: 'Database', data_dir: Path, events: 'EventSink', *,
                  max_upload_bytes: int = MAX_UPLOAD_BYTES,
                  max_upload_seconds: float = MAX_UPLOAD_SECONDS):
         self.db = db
         self.dir = Path(data_dir) / 'objects'
-        self.sessions = sessions
+        self.events = events
         self.max_upload_bytes = max_upload_bytes
         self.max_upload_seconds = max_upload_seconds
         self._locks: dict[str, list] = {}   # uuid -> [lock, holders and waiters]
@@ -293,7 +293,7 @@ class ObjectStore:
                 uuid=obj.uuid, owner=owner, type=type_, time=obj.time, description=description,
                 status=status, duration=duration, from_number=from_, to_number=to, call=call,
                 source=source))
-        self.sessions.publish(owner, 'object_new', {
+        self.events.publish(owner, 'object_new', {
             'object': obj.uuid, 'type': type_, 'owner': owner, 'description': description,
             'tag': []})
         log.info('event=object-new uuid=%s type=%s owner=%s status=%s', obj.uuid, type_, owner,
@@ -316,7 +316,7 @@ class ObjectStore:
                   'description': obj.description}
         if user:
             fields['user'] = user
-        self.sessions.publish(obj.owner, 'object_modify', fields)
+        self.events.publish(obj.owner, 'object_modify', fields)
 
     async def delete(self, owner: str, uuid: str, type_: str, purge: bool = False,
                      user: str | None = None) -> None:
@@ -326,7 +326,7 @@ class ObjectStore:
             await self._purge(obj, user)
         else:
             await self._set(obj.uuid, trashed=time.time())
-            self.sessions.publish(owner, 'object_delete', {
+            self.events.publish(owner, 'object_delete', {
                 'object': obj.uuid, 'type': obj.type, 'owner': owner,
                 **({'user': user} if user else {}), 'description': obj.description})
             log.info('event=object-trash uuid=%s', obj.uuid)
@@ -338,7 +338,7 @@ class ObjectStore:
                 await conn.execute(delete(objects).where(objects.c.uuid == obj.uuid))
             await asyncio.to_thread(lambda: _unlink(*self.dir.glob(f'{obj.uuid}.*')))
         self._gen.pop(obj.uuid, None)
-        self.sessions.publish(obj.owner, 'object_delete', {
+        self.events.publish(obj.owner, 'object_delete', {
             'object': obj.uuid, 'type': obj.type, 'owner': obj.owner,
             **({'user': user} if user else {}), 'description': obj.description, 'purge': True})
         log.info('event=object-purge uuid=%s', obj.uuid)
@@ -350,7 +350,7 @@ class ObjectStore:
             found = [MediaObject.of(r) for r in (await conn.execute(q)).mappings().all()]
         for obj in found:
             await self._purge(obj, user)
-        self.sessions.publish(owner, 'trash_purge', {})
+        self.events.publish(owner, 'trash_purge', {})
         return len(found)
 
     # --- playing and downloading ---------------------------------------------------------------
@@ -469,7 +469,7 @@ class ObjectStore:
             duration = None if pcm is None else len(pcm) / RATE
             await self._set(obj.uuid, status=status, duration=duration)
             log.info('event=convert uuid=%s status=%s duration=%s', obj.uuid, status, duration)
-            self.sessions.publish(obj.owner, 'announcement_convert', {
+            self.events.publish(obj.owner, 'announcement_convert', {
                 'announcement': obj.uuid, **({'success': True} if status != 'fail' else {})})
 
     def _store_pcm(self, uuid: str, pcm: np.ndarray) -> str:
@@ -607,7 +607,7 @@ class ObjectStore:
                 continue
             src = Path(obj.source) if obj.source else self.wav_path(obj.uuid)
             part = Path(str(src) + PART_SUFFIX)
-            if part.exists():
+            if part.exists():   # noqa: ASYNC240 -- start-up, before any call
                 try:
                     await asyncio.to_thread(recover_partial, part)
                 except (OSError, ValueError) as exc:

@@ -1,4 +1,5 @@
-"""A recording in progress survives a crash of the server as a playable recording."""
+"""A recording in progress survives a crash of the server as a playable recording, and the
+call that was up appears in the call history, ended."""
 from __future__ import annotations
 
 import io
@@ -31,6 +32,8 @@ def test_recording_survives_a_server_crash(tmp_path):
                          what='the recording object')
         rec = ev['object']
         assert c.get(f'/api/recording/{rec}').json()['recording']['status'] == 'record'
+        # a live call is not in the history of ended calls
+        assert uuid not in c.get('/api/call', params={'state': 'hangup'}).json()['call']
         # the caller speaks from about 3 s after answer: let 3 s of speech reach the file,
         # then kill -9 the server
         part = next((data / 'recordings').glob('*.part'))
@@ -51,6 +54,11 @@ def test_recording_survives_a_server_crash(tmp_path):
         assert wav.status_code == 200
         pcm, rate = sf.read(io.BytesIO(wav.content), dtype='int16')
         assert rate == 8000 and len(pcm) / rate >= 5.0
+        # the call cut off by the crash is in the history, ended
+        ended = c.get('/api/call', params={'state': 'hangup'}).json()['call']
+        assert ended[uuid]['status'] == 'hangup' and ended[uuid]['hangup_cause'] == 41, ended
+        assert ended[uuid]['answer_time'] > 0   # what was known at the crash is kept
+        assert c.get('/api/call').json()['call'] == {}
     finally:
         second.close()
         second.server.stop()

@@ -1,15 +1,41 @@
-"""Overload: a flood of new calls is shed with 503 + Retry-After, calls already up survive,
-and the server serves normally once the flood stops."""
+"""Overload: a flood of new calls is shed with 503 + Retry-After, calls already up survive
+with their audio, and the server serves normally once the flood stops.
+
+The test asserts what a caller sees, not which admission gate fired: on a slow or busy
+machine the CPU gate may act before the call-rate gate, and either is right.
+"""
 from __future__ import annotations
 
-from .conftest import assert_sipp_ok, wait_for
+import numpy as np
+
+from .conftest import HOST, assert_sipp_ok, wait_for
+from .media import dominant_frequency
+from .rawsip import UdpPeer, new_call_id, request, sdp_offer
+from .test_raw_peer import RtpPeer, tone
 
 FLOOD_RATE = 3000      # calls/s: about 3x what one server process carries on this machine
 FLOOD_SECONDS = 20
 
 
+def _echo_call(server) -> tuple[UdpPeer, RtpPeer, str, str, tuple[str, int]]:
+    """An echo call from a hand-made peer, up before the flood; its audio is checked during it."""
+    from telephony.sdp import parse_sdp
+    sip, rtp = UdpPeer(server.sip_port), RtpPeer()
+    cid = new_call_id()
+    sip.send(request('INVITE', f'sip:echo@{HOST}', port=sip.port, call_id=cid,
+                     body=sdp_offer(rtp.port), content_type='application/sdp'))
+    ok, _ = sip.final(cid)
+    assert ok is not None and ok.status == 200, ok
+    to = ok.header('To')
+    sip.send(request('ACK', f'sip:echo@{HOST}', port=sip.port, call_id=cid, to=to))
+    answer = parse_sdp(ok.body)
+    m = answer.media[0]
+    return sip, rtp, cid, to, (answer.connection or m.connection, m.port)
+
+
 def test_flood_is_shed_and_established_calls_survive(server, sipp):
     target = f'127.0.0.1:{server.sip_port}'
+    sip, rtp, cid, to, remote = _echo_call(server)
     # calls that are up before the flood and stay up through it (BYE after 25 s)
     held, hcmd, hwork = sipp.start(target, builtin='uac', service='echo', calls=5, rate=10,
                                    extra=['-d', '25000'], global_timeout=90)
@@ -17,15 +43,27 @@ def test_flood_is_shed_and_established_calls_survive(server, sipp):
     flood, fcmd, fwork = sipp.start(
         target, builtin='uac', service='echo', calls=FLOOD_RATE * FLOOD_SECONDS, rate=FLOOD_RATE,
         extra=['-buff_size', '4194304'], global_timeout=FLOOD_SECONDS + 10)
+    # during the flood, the call that was up keeps its audio: a tone sent is echoed back
+    # (SIPp's flood runs for FLOOD_SECONDS; three seconds of tone fit well inside it)
+    rtp.received.clear()
+    sent = tone([1000], 3000)
+    rtp.send(remote, sent)
+    packets = len(sent) // 160
+    wait_for(lambda: (rtp.drain(), len(rtp.received) >= packets // 2)[1], 30,
+             'the up call\'s audio to be echoed during the flood')
+    assert abs(dominant_frequency(np.concatenate(rtp.received)) - 1000) < 30
     flooded = sipp.wait(flood, fcmd, fwork, timeout=FLOOD_SECONDS + 60)
 
     health = server.health()
     assert health['shed'] > 0, f'nothing was shed under {FLOOD_RATE} calls/s: {health}'
-    # the call-rate gate refuses from the flood's first second, before a backlog builds
-    assert health['shed_by']['rate'] > 0, health
     # SIPp logs each refused call's unexpected answer: the 503 with its Retry-After
     errors = flooded.all_errors
     assert 'SIP/2.0 503 Overloaded' in errors and 'Retry-After: 5' in errors
+    sip.send(request('BYE', f'sip:echo@{HOST}', port=sip.port, call_id=cid, cseq=2, to=to))
+    bye_ok, _ = sip.final(cid)
+    assert bye_ok is not None and bye_ok.status == 200
+    sip.close()
+    rtp.close()
     # the five calls that were up before the flood end normally
     assert_sipp_ok(sipp.wait(held, hcmd, hwork, timeout=90), calls=5, server=server)
     # the server says when it has caught up; then it serves normally

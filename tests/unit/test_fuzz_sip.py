@@ -17,7 +17,7 @@ import ipaddress
 import os
 from pathlib import Path
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telephony.sip.headers import canonical_name

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from telephony.api.events import SessionStore
+from telephony.events import EventSink
 from telephony.media.recorder import WavRecorder
 from telephony.media.vad import has_speech
 from telephony.store.db import Database
@@ -40,7 +41,9 @@ async def store(tmp_path):
     sessions = SessionStore()
     s = sessions.create()
     sessions.authenticate(s, OWNER)
-    st = ObjectStore(db, tmp_path, sessions)
+    events = EventSink()
+    events.subscribe(sessions)
+    st = ObjectStore(db, tmp_path, events)
     st.session = s
     await st.recover()
     yield st
@@ -125,7 +128,7 @@ async def test_recording_in_progress_survives_a_crash(store, tmp_path):
     record_file(src, speechlike(3.0), crash=True)
     assert Path(str(src) + '.part').exists()
     # a new process: same database and data directory
-    again = ObjectStore(store.db, tmp_path, store.sessions)
+    again = ObjectStore(store.db, tmp_path, store.events)
     await again.recover()
     obj = await again.get(OWNER, uuid)
     assert obj.status == 'ok' and obj.from_ == '+491' and obj.source is None
@@ -172,7 +175,7 @@ async def test_upload_conversion_trash_and_purge(store, tmp_path):
 
     with pytest.raises(Malformed):
         await store.upload(OWNER, obj.uuid, b'RIFF\x00\x00\x00\x00WAVEjunk' * 10)
-    small = ObjectStore(store.db, tmp_path, store.sessions, max_upload_seconds=1.0)
+    small = ObjectStore(store.db, tmp_path, store.events, max_upload_seconds=1.0)
     with pytest.raises(TooLarge):
         await small.upload(OWNER, obj.uuid, buf.getvalue())
     assert (await store.get(OWNER, obj.uuid)).status == 'ok'   # rejected uploads change nothing
@@ -207,7 +210,7 @@ async def test_last_of_overlapping_uploads_wins_and_staged_job_resumes(store, tm
     (tmp_path / 'objects' / f'{obj.uuid}.job').write_text(
         json.dumps({'kind': 'upload', 'file': staged.name}))
     await store._set(obj.uuid, status='convert')
-    again = ObjectStore(store.db, tmp_path, store.sessions)
+    again = ObjectStore(store.db, tmp_path, store.events)
     await again.recover()
     await again.idle()
     got = await again.get(OWNER, obj.uuid)
@@ -238,7 +241,9 @@ async def test_a_recording_whose_start_was_not_stored_is_stored_when_it_ends(sto
 
     from telephony.calls.manager import CallManager
 
-    manager = CallManager(SimpleNamespace(stack=None, data_dir=tmp_path, objects=store), {})
+    manager = CallManager(stack=None, settings=None, events=store.events, auth=None,
+                          registrar=None, db=store.db, phones=None, objects=store, history=None,
+                          apps=None, recordings_dir=tmp_path / 'recordings')
     updates, stored = {}, asyncio.Event()
 
     def update(**kw):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from ..events import Session
 
 if TYPE_CHECKING:
-    from ...server import Server
+    from ..services import ApiServices
 
 UUID_RE = r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 PHONE_RE = r'^\+[0-9]{3,20}$'
@@ -59,7 +59,7 @@ def validation_answer(exc: RequestValidationError) -> JSONResponse:
     return answer('wrong-syntax', f'{where}: {first.get("msg", "invalid")}'.strip(': '))
 
 
-def server_of(request: Request) -> 'Server':
+def server_of(request: Request) -> 'ApiServices':
     return request.app.state.server
 
 

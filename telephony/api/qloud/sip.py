@@ -22,7 +22,7 @@ from ..events import Session
 from .common import ApiError, Body, get_user_session, ok, server_of
 
 if TYPE_CHECKING:
-    from ...server import Server
+    from ..services import ApiServices
     from ...sip.registrar import Binding
     from ...store.db import SipAccount
 
@@ -57,14 +57,14 @@ class Notify(Body):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _domain(server: 'Server', wanted: str | None) -> str:
+def _domain(server: 'ApiServices', wanted: str | None) -> str:
     domain = server.settings.domain
     if wanted is not None and wanted.lower() != domain.lower():
         raise ApiError('wrong-domain', f'the only SIP domain here is {domain}')
     return domain
 
 
-async def _own_account(server: 'Server', s: Session, user: str) -> 'SipAccount':
+async def _own_account(server: 'ApiServices', s: Session, user: str) -> 'SipAccount':
     acct = await server.db.sip_account(user, server.settings.domain)
     if acct is None or acct.owner != s.user:
         raise ApiError('wrong-sip', 'no such SIP account')
@@ -82,7 +82,7 @@ def expire_of(b: 'Binding', now: float) -> int:
     return int(time.time() + b.remaining(now))
 
 
-def _bindings(server: 'Server', user: str) -> list['Binding']:
+def _bindings(server: 'ApiServices', user: str) -> list['Binding']:
     return server.registrar.lookup(server.aor(user), server.stack.now())
 
 
@@ -91,7 +91,7 @@ def _split_aor(aor: str) -> tuple[str, str]:
     return user, domain
 
 
-async def publish_bindings(server: 'Server', registered: list['Binding'] = (),
+async def publish_bindings(server: 'ApiServices', registered: list['Binding'] = (),
                            unregistered: list['Binding'] = (), owner: str | None = None) -> None:
     """sip_register / sip_unregister to the owners of the accounts (none for CLI accounts),
     looked up unless `owner` is given. Called by the server after a REGISTER and by the

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ..calls.call import Call
-from ..calls.controls import Control as C
-from ..prompts import prompt_path
+from telephony.calls.call import Call
+from telephony.calls.controls import Control as C
+from telephony.prompts import prompt_path
 
 RECORD_LIMIT = 30  # seconds
 

@@ -1,0 +1,38 @@
+"""What the HTTP API is handed by the server: exactly these parts, nothing else.
+
+The server wires the layers; the API sees it only through this protocol, so the API
+cannot grow a dependency on the server's insides without saying so here.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..calls.manager import CallManager
+    from ..config import Settings
+    from ..sip.auth import RateLimiter
+    from ..sip.registrar import Registrar
+    from ..sip.ua import SipStack
+    from ..store.calls import CallHistory
+    from ..store.db import Database
+    from ..store.objects import ObjectStore
+    from ..store.phones import PhoneStore
+    from .events import SessionStore
+
+
+class ApiServices(Protocol):
+    settings: 'Settings'
+    base_url: str
+    db: 'Database'
+    sessions: 'SessionStore'
+    calls: 'CallManager'
+    call_history: 'CallHistory'
+    objects: 'ObjectStore'
+    phones: 'PhoneStore'
+    registrar: 'Registrar'
+    stack: 'SipStack'
+    login_limiter: 'RateLimiter'
+
+    def aor(self, user: str) -> str: ...
+
+    def status(self) -> dict: ...

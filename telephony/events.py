@@ -1,0 +1,44 @@
+"""The event sink: where calls/, store/ and the applications publish, and api/ subscribes.
+
+Nothing below the API knows about HTTP sessions: a publisher names the user the event
+belongs to, and whatever subscribed (the API's SessionStore) delivers it. Publishing is
+synchronous and never waits, so a slow client cannot hold up a call's signalling.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+log = logging.getLogger('telephony.events')
+
+
+class Subscriber(Protocol):
+    def publish(self, user: str | None, name: str, fields: dict[str, Any],
+                call: bool = False) -> None: ...
+
+    def listening(self, user: str) -> bool:
+        """Does this subscriber take call events for `user` (is a call API client there)?"""
+        ...
+
+
+class EventSink:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def publish(self, user: str | None, name: str, fields: dict[str, Any],
+                call: bool = False) -> None:
+        """An event for `user`'s clients; `call` marks call events (delivered only to clients
+        that asked for them)."""
+        if user is None:
+            return
+        for s in self._subscribers:
+            try:
+                s.publish(user, name, fields, call=call)
+            except Exception:   # one broken subscriber must not stop the call that published
+                log.exception('event=subscriber-error name=%s', name)
+
+    def listening(self, user: str) -> bool:
+        return any(s.listening(user) for s in self._subscribers)
