@@ -46,7 +46,10 @@ class Server:
         self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,
                                   lambda: self._domains, lambda: self.stack.now(),
                                   algorithms=[a.strip() for a in settings.digest_algorithms.split(',')
-                                              if a.strip()])
+                                              if a.strip()],
+                                  allow_rfc2069=settings.digest_allow_rfc2069,
+                                  account_guesses=settings.auth_account_guesses,
+                                  account_window=settings.auth_account_window)
         self.calls = CallManager(self, APPS if settings.demo else {})
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
