@@ -292,7 +292,8 @@ class DigestServer:
 
     def make_nonce(self, now: float, bound_to: str = "") -> str:
         body = _NONCE_TS.pack(int(now * 1000)) + self._random(_SALT_LEN)
-        return base64.urlsafe_b64encode(body + self._mac(body, bound_to)).rstrip(b"=").decode("ascii")
+        raw = body + self._mac(body, bound_to)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
     def nonce_time(self, nonce: str, bound_to: str = "") -> float | None:
         """Issue time of a nonce signed by us for `bound_to`, else None."""
