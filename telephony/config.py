@@ -39,6 +39,11 @@ class Settings:
     trunk_user: str = ''            # digest credentials the trunk may ask for
     trunk_password: str = ''
     trunk_domain: str = ''          # host part of To/From towards the trunk ('' = trunk host)
+    # --- auth (issue 8): digest guessing limits, old phones ---
+    digest_allow_rfc2069: bool = False  # accept answers without qop (old phones, pyVoIP):
+                                        # no cnonce/nc, so weaker replay protection
+    auth_account_guesses: int = 10  # wrong digest answers per account and window, all sources
+    auth_account_window: int = 60   # seconds
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':

@@ -48,7 +48,10 @@ class Server:
         self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,
                                   lambda: self._domains, lambda: self.stack.now(),
                                   algorithms=[a.strip() for a in settings.digest_algorithms.split(',')
-                                              if a.strip()])
+                                              if a.strip()],
+                                  allow_rfc2069=settings.digest_allow_rfc2069,
+                                  account_guesses=settings.auth_account_guesses,
+                                  account_window=settings.auth_account_window)
         # events flow up: calls/, store/ and the applications publish, the API's sessions listen
         self.events = EventSink()
         self.sessions = SessionStore()

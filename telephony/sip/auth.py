@@ -1,8 +1,9 @@
 """HTTP Digest authentication for SIP (RFC 3261 §22, RFC 7616, RFC 8760), sans-IO.
 
-Server side: stateless HMAC-signed nonces, MD5 and SHA-256, qop=auth, nonce-count
-replay protection and a per-source failure rate limiter.  Client side: builds
-Authorization / Proxy-Authorization values toward trunks.
+Server side: stateless HMAC-signed nonces bound to the client's address, MD5 and
+SHA-256, qop=auth, nonce-count replay protection, a per-source failure rate limiter
+and a per-account guess budget.  Client side: builds Authorization /
+Proxy-Authorization values toward trunks.
 
 Time is always passed in as `now` (seconds, float); use the same clock (wall clock
 if several processes share a secret) for issuing and verifying nonces.
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 __all__ = [
+    "AccountLimiter",
     "AuthHeaderError",
     "AuthResult",
+    "Credentials",
     "DigestClient",
     "DigestServer",
     "RateLimiter",
@@ -187,20 +190,50 @@ def format_challenge(realm: str, nonce: str, algorithm: str = "MD5", qop: str | 
 
 @dataclass(frozen=True)
 class AuthResult:
-    """Outcome of DigestServer.verify.
+    """Outcome of DigestServer.verify / check_credentials.
 
     `reason` is for logs only: callers must answer 'no-such-user' and
-    'bad-response' identically (401 with fresh challenges) so accounts can't be
-    enumerated.  `stale` is only ever True for a correct digest on an old nonce,
-    in which case the caller re-challenges with stale=TRUE.
+    'bad-response' identically (403) so accounts can't be enumerated.  Only those
+    two are guesses (`guessed`): the digest was computed and did not match.  Every
+    other failure is decided before the password is looked at, so it tells the
+    client nothing about the password and must not count against anyone: that is
+    what keeps spoofed or broken packets from locking a real phone out.  `stale`
+    means "challenge again with stale=TRUE": an expired, evicted or replayed nonce.
     """
 
     ok: bool
     username: str | None
     stale: bool
-    reason: str  # ok|no-such-user|bad-response|stale-nonce|replay|bad-nonce|bad-realm|malformed|unsupported-algorithm
+    # ok|no-such-user|bad-response|stale-nonce|replay|bad-nonce|bad-realm|malformed|no-qop|
+    # unsupported-algorithm
+    reason: str
     algorithm: str | None = None
     uri: str | None = None  # digest-uri the client signed; not compared with the Request-URI
+
+    @property
+    def guessed(self) -> bool:
+        return self.reason in ("no-such-user", "bad-response")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An Authorization value whose syntax, realm and nonce checked out: what is left
+    is to compare its digest with the account's (DigestServer.check_credentials)."""
+
+    username: str
+    realm: str
+    algorithm: str
+    uri: str
+    nonce: str
+    issued: float
+    response: str
+    qop: str | None
+    nc_s: str | None
+    cnonce: str | None
+
+    @property
+    def nc(self) -> int:
+        return int(self.nc_s, 16) if self.nc_s else 0
 
 
 _NONCE_TS = struct.Struct(">q")  # milliseconds
@@ -214,10 +247,13 @@ _NC_HEX = set("0123456789abcdefABCDEF")
 class DigestServer:
     """Stateless-nonce digest verifier for one realm.
 
-    Nonce = base64url(timestamp_ms || salt || HMAC-SHA256(secret, realm, ts, salt)[:16]),
+    Nonce = base64url(timestamp_ms || salt || HMAC-SHA256(secret, realm, bound_to, ts, salt)[:16]),
     so any process holding `secret` can check it without shared state.  The salt keeps
     nonces unique even when two challenges are issued in the same millisecond, which
-    the nonce-count table relies on.
+    the nonce-count table relies on.  `bound_to` (the client's IP address) makes a
+    nonce valid only from the address it was sent to: an off-path attacker who forges
+    a phone's source address never sees the phone's nonces, so it cannot make a
+    guess that counts against that address.
     """
 
     def __init__(self, secret: bytes, realm: str, nonce_ttl: float = 300.0, *,
@@ -249,16 +285,18 @@ class DigestServer:
 
     # -- nonces
 
-    def _mac(self, body: bytes) -> bytes:
-        msg = b"sip-digest-nonce\x00" + self.realm.encode("utf-8") + b"\x00" + body
+    def _mac(self, body: bytes, bound_to: str) -> bytes:
+        msg = (b"sip-digest-nonce\x00" + self.realm.encode("utf-8") + b"\x00"
+               + bound_to.encode("utf-8") + b"\x00" + body)
         return hmac.new(self.secret, msg, hashlib.sha256).digest()[:_MAC_LEN]
 
-    def make_nonce(self, now: float) -> str:
+    def make_nonce(self, now: float, bound_to: str = "") -> str:
         body = _NONCE_TS.pack(int(now * 1000)) + self._random(_SALT_LEN)
-        return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode("ascii")
+        raw = body + self._mac(body, bound_to)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
-    def nonce_time(self, nonce: str) -> float | None:
-        """Issue time of a correctly signed nonce, else None."""
+    def nonce_time(self, nonce: str, bound_to: str = "") -> float | None:
+        """Issue time of a nonce signed by us for `bound_to`, else None."""
         if len(nonce) > 64:
             return None
         try:
@@ -268,25 +306,38 @@ class DigestServer:
         if len(raw) != _NONCE_LEN:
             return None
         body, mac = raw[:-_MAC_LEN], raw[-_MAC_LEN:]
-        if not hmac.compare_digest(mac, self._mac(body)):
+        if not hmac.compare_digest(mac, self._mac(body, bound_to)):
             return None
         return _NONCE_TS.unpack(body[: _NONCE_TS.size])[0] / 1000.0
 
-    def make_challenges(self, now: float, stale: bool = False) -> list[str]:
+    def make_challenges(self, now: float, stale: bool = False, bound_to: str = "") -> list[str]:
         """WWW-Authenticate values, preferred algorithm first (RFC 8760 §2.4)."""
-        nonce = self.make_nonce(now)
+        nonce = self.make_nonce(now, bound_to)
         return [format_challenge(self.realm, nonce, alg, "auth", stale, self.opaque)
                 for alg in self.algorithms]
 
     # -- verification
 
     def verify(self, method: str, auth_header_value: str,
-               lookup_ha1: Callable[[str, str, str], str | None], now: float) -> AuthResult:
+               lookup_ha1: Callable[[str, str, str], str | None], now: float, *,
+               bound_to: str = "") -> AuthResult:
         """Check an Authorization / Proxy-Authorization value for `method`.
 
         lookup_ha1(username, realm, base_algorithm) returns the stored HA1 hex for
-        'MD5' or 'SHA-256', or None if the user doesn't exist.
+        'MD5' or 'SHA-256', or None if the user doesn't exist.  It is only called
+        when the digest is about to be compared.
         """
+        creds = self.parse_credentials(auth_header_value, now, bound_to=bound_to)
+        if isinstance(creds, AuthResult):
+            return creds
+        return self.check_credentials(
+            method, creds, lookup_ha1(creds.username, creds.realm, _base(creds.algorithm)), now)
+
+    def parse_credentials(self, auth_header_value: str, now: float, *,
+                          bound_to: str = "") -> Credentials | AuthResult:
+        """Everything that can be checked without the password: syntax, algorithm, realm,
+        qop, and that the nonce is ours, for `bound_to`, and fresh.  A failure here is
+        never a guess (see AuthResult)."""
         def fail(reason: str, username: str | None = None, stale: bool = False,
                  alg: str | None = None, uri: str | None = None) -> AuthResult:
             return AuthResult(False, username, stale, reason, alg, uri)
@@ -312,46 +363,54 @@ class DigestServer:
 
         qop = p.get("qop")
         nc_s, cnonce = p.get("nc"), p.get("cnonce")
-        nc = 0
         if qop is not None:
             if qop.lower() != "auth":  # auth-int isn't offered
                 return fail("malformed", username, alg=alg, uri=uri)
             if not nc_s or len(nc_s) != 8 or not set(nc_s) <= _NC_HEX or not cnonce:
                 return fail("malformed", username, alg=alg, uri=uri)
-            nc = int(nc_s, 16)
-            if nc == 0:
+            if int(nc_s, 16) == 0:
                 return fail("malformed", username, alg=alg, uri=uri)
         elif not self.allow_rfc2069:
-            return fail("malformed", username, alg=alg, uri=uri)
+            return fail("no-qop", username, alg=alg, uri=uri)
         elif alg.endswith("-sess") and not cnonce:
             return fail("malformed", username, alg=alg, uri=uri)
+        else:
+            nc_s = None  # RFC 2069 has no nonce count
 
-        issued = self.nonce_time(nonce)
+        issued = self.nonce_time(nonce, bound_to)
         if issued is None or issued > now + _FUTURE_SKEW:
             return fail("bad-nonce", username, alg=alg, uri=uri)
-
-        stored = lookup_ha1(username, realm, _base(alg))
-        known = stored is not None
-        expected = digest_response(stored if known else self._dummy_ha1[_base(alg)],
-                                   method, uri, nonce, alg, qop, nc_s, cnonce)
-        # Always run the comparison, and on bytes: compare_digest rejects non-ASCII str.
-        match = hmac.compare_digest(expected.encode(), response.lower().encode("utf-8", "replace"))
-        if not known:
-            return fail("no-such-user", username, alg=alg, uri=uri)
-        if not match:
-            return fail("bad-response", username, alg=alg, uri=uri)
-
-        # Correct credentials from here on, so telling the client 'stale' leaks nothing.
+        # Refused before the digest is compared, so stale=TRUE says nothing about the
+        # password (RFC 7616 §3.3 allows it for any invalid nonce) and nothing is counted.
         if now - issued > self.nonce_ttl:
             return fail("stale-nonce", username, stale=True, alg=alg, uri=uri)
-        if qop is not None:
-            entry = self._nc_seen.get(nonce)
-            if entry is None and issued <= self._evicted_floor:
-                return fail("stale-nonce", username, stale=True, alg=alg, uri=uri)
-            if entry is not None and nc <= entry[1]:
+        if qop is not None and nonce not in self._nc_seen and issued <= self._evicted_floor:
+            return fail("stale-nonce", username, stale=True, alg=alg, uri=uri)
+        return Credentials(username, realm, alg, uri, nonce, issued, response, qop, nc_s, cnonce)
+
+    def check_credentials(self, method: str, creds: Credentials, stored_ha1: str | None,
+                          now: float) -> AuthResult:
+        """Compare the digest with the account's HA1 (None: no such user)."""
+        alg, username, uri = creds.algorithm, creds.username, creds.uri
+        known = stored_ha1 is not None
+        expected = digest_response(stored_ha1 if known else self._dummy_ha1[_base(alg)],
+                                   method, uri, creds.nonce, alg, creds.qop, creds.nc_s,
+                                   creds.cnonce)
+        # Always run the comparison, and on bytes: compare_digest rejects non-ASCII str.
+        match = hmac.compare_digest(expected.encode(),
+                                    creds.response.lower().encode("utf-8", "replace"))
+        if not known:
+            return AuthResult(False, username, False, "no-such-user", alg, uri)
+        if not match:
+            return AuthResult(False, username, False, "bad-response", alg, uri)
+        if creds.qop is not None:
+            entry = self._nc_seen.get(creds.nonce)
+            if entry is None and creds.issued <= self._evicted_floor:  # evicted meanwhile
+                return AuthResult(False, username, True, "stale-nonce", alg, uri)
+            if entry is not None and creds.nc <= entry[1]:
                 # Could also be a client reordering parallel requests; stale lets it retry cleanly.
-                return fail("replay", username, stale=True, alg=alg, uri=uri)
-            self._remember_nc(nonce, issued, nc, now)
+                return AuthResult(False, username, True, "replay", alg, uri)
+            self._remember_nc(creds.nonce, creds.issued, creds.nc, now)
         return AuthResult(True, username, False, "ok", alg, uri)
 
     def _remember_nc(self, nonce: str, issued: float, nc: int, now: float) -> None:
@@ -446,6 +505,96 @@ class RateLimiter:
         # Evict down to 90% so a flood doesn't rescan the whole table on every insert.
         while len(self._entries) >= self.max_keys * 0.9 and self._entries:
             self._entries.popitem(last=False)
+
+
+class AccountLimiter:
+    """Per-account guess budget shared by all source addresses, and the addresses each
+    account authenticated from before ("good sources").  Sans-IO: times are arguments.
+
+    A token bucket per account: `max_failures` guesses at once, refilled at
+    max_failures per `window` seconds, so however many addresses take part, an account
+    gets about max_failures wrong answers a minute (defaults: 10 at once, then one every
+    6 s).  A guess takes its token *before* the password is checked (the caller awaits
+    the account lookup in between), so concurrent guesses cannot all slip past an almost
+    empty bucket; a correct answer gives the token back.  While the bucket is empty only
+    good sources are heard, so a distributed guesser cannot keep the real phone out.
+
+    Memory is bounded by `max_keys` per table.  A budget is evicted only once it is full
+    again: evicting a spent one would hand a guesser a fresh budget for the price of a
+    flood of other usernames.  Accounts that do not fit share one overflow budget.  Good
+    sources go least recently used first: forgetting one only costs a phone its exemption.
+    """
+
+    BUDGET = "budget"  # attempt() took a token: give it back with success(refund=True)
+    GOOD = "good"      # no token left, heard anyway because the source is a good one
+
+    def __init__(self, max_failures: int = 10, window: float = 60.0, max_keys: int = 10000,
+                 good_per_key: int = 4) -> None:
+        if max_failures < 1 or window <= 0:
+            raise ValueError("max_failures must be >= 1 and window > 0")
+        self.capacity = float(max_failures)
+        self.rate = max_failures / window
+        self.max_keys = max_keys
+        self.good_per_key = good_per_key
+        # key -> (tokens, at); least recently spent first
+        self._budgets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._overflow = (self.capacity, float("-inf"))
+        self._good: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def _level(self, entry: tuple[float, float], now: float) -> float:
+        tokens, at = entry
+        return min(self.capacity, tokens + (now - at) * self.rate)
+
+    def _slot(self, key: str, now: float) -> str | None:
+        """Where key's budget lives: its own entry, or None for the shared overflow."""
+        if key in self._budgets:
+            return key
+        while len(self._budgets) >= self.max_keys:
+            head = next(iter(self._budgets))
+            if self._level(self._budgets[head], now) < self.capacity:
+                return None
+            del self._budgets[head]
+        return key
+
+    def _get(self, slot: str | None, now: float) -> float:
+        if slot is None:
+            return self._level(self._overflow, now)
+        entry = self._budgets.get(slot)
+        return self.capacity if entry is None else self._level(entry, now)
+
+    def _put(self, slot: str | None, level: float, now: float) -> None:
+        if slot is None:
+            self._overflow = (level, now)
+            return
+        self._budgets[slot] = (level, now)
+        self._budgets.move_to_end(slot)
+
+    def attempt(self, key: str, source: str, now: float) -> str | None:
+        """May a guess from `source` against `key` be checked?  BUDGET (a token was taken),
+        GOOD (none left, but `source` authenticated for `key` before), or None: refuse
+        it without looking at the digest."""
+        slot = self._slot(key, now)
+        level = self._get(slot, now)
+        if level >= 1.0:
+            self._put(slot, level - 1.0, now)
+            return self.BUDGET
+        return self.GOOD if self.is_good(key, source) else None
+
+    def success(self, key: str, source: str, now: float, refund: bool) -> None:
+        """`source` answered correctly: remember it, and return the token if one was taken."""
+        if refund:
+            slot = self._slot(key, now)
+            self._put(slot, min(self.capacity, self._get(slot, now) + 1.0), now)
+        good = tuple(s for s in self._good.pop(key, ()) if s != source) + (source,)
+        self._good[key] = good[-self.good_per_key:]
+        while len(self._good) > self.max_keys:
+            self._good.popitem(last=False)
+
+    def is_good(self, key: str, source: str) -> bool:
+        return source in self._good.get(key, ())
+
+    def __len__(self) -> int:
+        return len(self._budgets)
 
 
 # --------------------------------------------------------------------------- client

@@ -3,7 +3,9 @@ import hashlib
 import pytest
 
 from telephony.sip.auth import (
+    AccountLimiter,
     AuthHeaderError,
+    AuthResult,
     DigestClient,
     DigestServer,
     RateLimiter,
@@ -22,6 +24,10 @@ def lookup(username, realm, algorithm):
     if username not in USERS:
         return None
     return ha1(username, realm, USERS[username], algorithm)
+
+
+def refuse_lookup(username, realm, algorithm):
+    raise AssertionError("the password was looked at")
 
 
 def challenge_for(server, now, algorithm):
@@ -187,10 +193,11 @@ def test_stale_nonce():
     value = DigestClient().build_authorization(chal, "REGISTER", "sip:x", "alice", "s3cret")
     res = server.verify("REGISTER", value, lookup, 1301.0)
     assert (res.ok, res.stale, res.reason) == (False, True, "stale-nonce")
-    # A stale nonce with a wrong password is not reported stale (RFC 7616 §3.3).
+    # A stale nonce is refused before the digest is compared: the same answer with a wrong
+    # password, so stale=TRUE is no password oracle and nothing counts as a guess.
     bad = DigestClient().build_authorization(chal, "REGISTER", "sip:x", "alice", "nope")
-    res = server.verify("REGISTER", bad, lookup, 1301.0)
-    assert (res.ok, res.stale, res.reason) == (False, False, "bad-response")
+    res = server.verify("REGISTER", bad, refuse_lookup, 1301.0)
+    assert (res.ok, res.stale, res.reason, res.guessed) == (False, True, "stale-nonce", False)
 
 
 def test_tampered_nonce():
@@ -269,9 +276,13 @@ def test_unknown_user_same_outward_failure():
     assert (r1.ok, r1.stale) == (r2.ok, r2.stale) == (False, False)
     assert r1.reason == "no-such-user" and r2.reason == "bad-response"
     assert calls == [("mallory", REALM, "SHA-256"), ("alice", REALM, "SHA-256")]
-    # Even on a stale nonce an unknown user is not told 'stale'.
-    r3 = server.verify("REGISTER", nobody, lookup, 5000.0)
-    assert (r3.ok, r3.stale) == (False, False)
+    assert r1.guessed and r2.guessed
+    # On a stale nonce a known and an unknown user get the same answer, without a lookup.
+    calls.clear()
+    r3 = server.verify("REGISTER", nobody, tracking_lookup, 5000.0)
+    r4 = server.verify("REGISTER", wrong, tracking_lookup, 5000.0)
+    assert (r3.ok, r3.stale, r3.reason) == (r4.ok, r4.stale, r4.reason) == (False, True, "stale-nonce")
+    assert calls == []
 
 
 def test_malformed_and_unsupported():
@@ -282,7 +293,7 @@ def test_malformed_and_unsupported():
         "": "malformed",
         'Basic YWxhZGRpbjpvcGVuc2VzYW1l': "malformed",
         base.replace(', uri="sip:x"', ""): "malformed",  # uri required
-        base: "malformed",  # qop required unless allow_rfc2069
+        base: "no-qop",  # qop required unless allow_rfc2069
         base + ", qop=auth": "malformed",  # nc/cnonce missing
         base + ', qop=auth, nc=1, cnonce="c"': "malformed",  # nc must be 8 hex digits
         base + ', qop=auth-int, nc=00000001, cnonce="c"': "malformed",
@@ -293,6 +304,7 @@ def test_malformed_and_unsupported():
     for value, reason in cases.items():
         res = server.verify("REGISTER", value, lookup, 1000.0)
         assert (res.ok, res.reason) == (False, reason), value
+        assert res.guessed == (reason == "bad-response"), value
 
 
 def test_rfc2069_allowed_when_enabled():
@@ -370,3 +382,125 @@ def test_rate_limiter_bounded_memory():
         assert len(rl) <= 100
     tracked = len(rl)
     assert rl.prune(10_000.0) == tracked and len(rl) == 0
+
+
+# ------------------------------------------------------------------ what counts as a guess
+
+
+def test_nonce_is_bound_to_the_address_it_was_sent_to():
+    """A spoofer can ask for a nonce at its own address and forge the phone's source
+    address, but the nonce is then not valid, and the password is not even looked at."""
+    server = DigestServer(SECRET, REALM)
+    phone, spoofer = "192.0.2.10", "198.51.100.7"
+    chal = next(c for c in server.make_challenges(1000.0, bound_to=spoofer) if "MD5," in c)
+    guess = DigestClient().build_authorization(chal, "REGISTER", "sip:x", "alice", "guess")
+    res = server.verify("REGISTER", guess, refuse_lookup, 1000.0, bound_to=phone)
+    assert (res.ok, res.reason, res.guessed) == (False, "bad-nonce", False)
+    # from the address it was sent to, the same nonce carries a real guess, and a login
+    assert server.verify("REGISTER", guess, lookup, 1000.0, bound_to=spoofer).guessed
+    right = DigestClient().build_authorization(chal, "REGISTER", "sip:x", "alice", "s3cret")
+    assert server.verify("REGISTER", right, lookup, 1000.0, bound_to=spoofer).ok
+    assert server.nonce_time(parse_auth_header(chal)[1]["nonce"], spoofer) == 1000.0
+    assert server.nonce_time(parse_auth_header(chal)[1]["nonce"], phone) is None
+
+
+def test_failures_decided_before_the_password_are_not_guesses():
+    server = DigestServer(SECRET, REALM, nonce_ttl=300.0)
+    chal = challenge_for(server, 1000.0, "MD5")
+    nonce = parse_auth_header(chal)[1]["nonce"]
+    wrong = DigestClient().build_authorization(chal, "REGISTER", "sip:x", "alice", "guess")
+    cases = {
+        'Digest username="alice", realm="x"': "malformed",
+        wrong.replace(", qop=auth", ""): "no-qop",
+        wrong.replace(nonce, "A" * len(nonce)): "bad-nonce",
+        wrong.replace(f'realm="{REALM}"', 'realm="elsewhere"'): "bad-realm",
+    }
+    for value, reason in cases.items():
+        res = server.verify("REGISTER", value, refuse_lookup, 1000.0)
+        assert (res.reason, res.guessed) == (reason, False), value
+    res = server.verify("REGISTER", wrong, refuse_lookup, 1301.0)
+    assert (res.reason, res.stale, res.guessed) == ("stale-nonce", True, False)
+    # parse_credentials + check_credentials is verify in two steps, around an async lookup
+    creds = server.parse_credentials(wrong, 1000.0)
+    assert not isinstance(creds, AuthResult) and creds.username == "alice"
+    res = server.check_credentials("REGISTER", creds, lookup("alice", REALM, "MD5"), 1000.0)
+    assert (res.reason, res.guessed) == ("bad-response", True)
+
+
+# ------------------------------------------------------------------ per-account limiter
+
+KEY = "alice@" + REALM
+
+
+def test_account_budget_is_shared_by_every_source():
+    """The distributed guesser: every guess from a new address, none blocked per address."""
+    acc = AccountLimiter(max_failures=10, window=60.0)
+    for i in range(10):
+        assert acc.attempt(KEY, f"10.0.0.{i}", 100.0) == AccountLimiter.BUDGET
+    assert acc.attempt(KEY, "10.0.1.1", 100.0) is None
+    assert acc.attempt(KEY, "10.0.1.2", 105.9) is None
+    assert acc.attempt(KEY, "10.0.1.3", 106.0) == AccountLimiter.BUDGET  # one every 6 s
+    assert acc.attempt(KEY, "10.0.1.4", 106.0) is None
+    assert acc.attempt("bob@" + REALM, "10.0.1.4", 106.0) == AccountLimiter.BUDGET
+    # a minute of quiet gives the whole budget back
+    for i in range(10):
+        assert acc.attempt(KEY, "10.0.2.1", 166.0) == AccountLimiter.BUDGET
+    assert acc.attempt(KEY, "10.0.2.1", 166.0) is None
+
+
+def test_good_source_is_heard_while_the_account_is_under_attack():
+    acc = AccountLimiter(max_failures=10, window=60.0)
+    phone = "192.0.2.10"
+    assert acc.attempt(KEY, phone, 0.0) == AccountLimiter.BUDGET
+    acc.success(KEY, phone, 0.0, refund=True)
+    for i in range(10):
+        assert acc.attempt(KEY, f"10.0.0.{i}", 1.0) == AccountLimiter.BUDGET
+    assert acc.attempt(KEY, "10.0.0.99", 1.0) is None
+    assert acc.attempt(KEY, phone, 1.0) == AccountLimiter.GOOD
+    # heard without a token, so its success gives none back to the guessers
+    acc.success(KEY, phone, 1.0, refund=False)
+    assert acc.attempt(KEY, "10.0.0.99", 1.0) is None
+    # good for this account only
+    assert not acc.is_good("bob@" + REALM, phone)
+
+
+def test_correct_answers_do_not_use_up_the_budget():
+    acc = AccountLimiter(max_failures=3, window=60.0)
+    for _ in range(20):   # a busy phone: many logins in a row
+        assert acc.attempt(KEY, "192.0.2.10", 0.0) == AccountLimiter.BUDGET
+        acc.success(KEY, "192.0.2.10", 0.0, refund=True)
+    for _ in range(3):
+        assert acc.attempt(KEY, "10.0.0.1", 0.0) == AccountLimiter.BUDGET
+    assert acc.attempt(KEY, "10.0.0.1", 0.0) is None
+
+
+def test_account_budgets_bounded_and_a_flood_of_usernames_does_not_reset_one():
+    acc = AccountLimiter(max_failures=10, window=60.0, max_keys=100)
+    for _ in range(10):
+        acc.attempt(KEY, "10.0.0.1", 0.0)
+    assert acc.attempt(KEY, "10.0.0.1", 0.0) is None
+    # 1000 other usernames: the table stays bounded and alice's spent budget stays
+    results = [acc.attempt(f"user{i}@{REALM}", "10.0.0.2", 1.0) for i in range(1000)]
+    assert len(acc) <= 100
+    assert acc.attempt(KEY, "10.0.0.3", 1.0) is None
+    # the ones that did not fit shared one overflow budget of 10
+    assert results.count(AccountLimiter.BUDGET) == 99 + 10
+    assert acc.attempt(f"new@{REALM}", "10.0.0.4", 1.0) is None
+    # once budgets are full again they make room
+    assert acc.attempt(f"new@{REALM}", "10.0.0.4", 200.0) == AccountLimiter.BUDGET
+    assert len(acc) <= 100
+
+
+def test_good_sources_bounded():
+    acc = AccountLimiter(max_keys=100, good_per_key=2)
+    for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        acc.success(KEY, ip, 0.0, refund=False)
+    assert [acc.is_good(KEY, ip) for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3")] == \
+        [False, True, True]
+    acc.success(KEY, "192.0.2.2", 0.0, refund=False)   # refreshed, not duplicated
+    acc.success(KEY, "192.0.2.4", 0.0, refund=False)
+    assert acc.is_good(KEY, "192.0.2.2") and not acc.is_good(KEY, "192.0.2.3")
+    for i in range(1000):
+        acc.success(f"user{i}", "192.0.2.9", 0.0, refund=False)
+    assert len(acc._good) <= 100
+    assert acc.is_good("user999", "192.0.2.9") and not acc.is_good(KEY, "192.0.2.2")
