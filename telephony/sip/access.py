@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from .auth import AccountLimiter, AuthResult, DigestServer, RateLimiter, parse_auth_header
+from .auth import (AccountLimiter, AuthResult, DigestServer, RateLimiter, is_digest,
+                   parse_auth_header)
 from .message import Request, make_response
 from .transaction import Peer
 
@@ -97,10 +98,12 @@ class Authenticator:
         self._log_limited(f'{ip}/{result.reason}', now,
                           'event=auth-rejected ip=%s method=%s user=%s reason=%s',
                           ip, req.method, (result.username or '')[:MAX_KEY_USER], result.reason)
-        if result.stale or result.reason in ('bad-nonce', 'bad-realm'):
+        if result.stale or result.reason in ('bad-nonce', 'bad-realm', 'unknown-scheme'):
             # a nonce that is not (or no longer) valid from this address: NAT rebinding,
-            # an old nonce, a restart; the client retries on a fresh one
-            return self._challenge(req, realm, ip, stale=result.reason != 'bad-realm')
+            # an old nonce, a restart; the client retries on a fresh one. Credentials of a
+            # scheme we do not speak are as good as none: a plain challenge
+            return self._challenge(req, realm, ip,
+                                   stale=result.reason not in ('bad-realm', 'unknown-scheme'))
         return make_response(req, 400, 'Malformed Authorization')
 
     async def check(self, req: Request, peer: Peer) -> AuthOutcome:
@@ -116,7 +119,7 @@ class Authenticator:
         if not header:
             return AuthOutcome(None, self._challenge(req, realm, ip))
         try:
-            _, params = parse_auth_header(header)
+            params = parse_auth_header(header)[1] if is_digest(header) else {}
         except ValueError:
             return AuthOutcome(None, make_response(req, 400, 'Malformed Authorization'))
         hdr_realm = params.get('realm', realm)

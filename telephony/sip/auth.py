@@ -94,6 +94,13 @@ _WS = " \t\r\n"
 _TOKEN_STOP = set(_WS) | {",", "=", '"', ";"}
 
 
+def is_digest(value: str) -> bool:
+    """Credentials of the Digest scheme (other schemes, Basic's token68 among them, may not
+    even parse as parameters)."""
+    words = value.split(None, 1)
+    return bool(words) and words[0].lower() == "digest"
+
+
 def parse_auth_header(value: str) -> tuple[str, dict[str, str]]:
     """Parse 'Digest k=v, k="quoted \\"v\\"", ...' into (scheme, {lowercase key: value}).
 
@@ -342,11 +349,11 @@ class DigestServer:
                  alg: str | None = None, uri: str | None = None) -> AuthResult:
             return AuthResult(False, username, stale, reason, alg, uri)
 
+        if auth_header_value.strip() and not is_digest(auth_header_value):
+            return fail("unknown-scheme")   # RFC 4475 §3.3.7: challenged, not refused
         try:
-            scheme, p = parse_auth_header(auth_header_value)
+            _, p = parse_auth_header(auth_header_value)
         except AuthHeaderError:
-            return fail("malformed")
-        if scheme.lower() != "digest":
             return fail("malformed")
         username = p.get("username")
         realm, nonce, uri, response = p.get("realm"), p.get("nonce"), p.get("uri"), p.get("response")

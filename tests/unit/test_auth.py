@@ -291,7 +291,7 @@ def test_malformed_and_unsupported():
     base = f'Digest username="alice", realm="{REALM}", nonce="{nonce}", uri="sip:x", response="00"'
     cases = {
         "": "malformed",
-        'Basic YWxhZGRpbjpvcGVuc2VzYW1l': "malformed",
+        'Basic YWxhZGRpbjpvcGVuc2VzYW1l': "unknown-scheme",
         base.replace(', uri="sip:x"', ""): "malformed",  # uri required
         base: "no-qop",  # qop required unless allow_rfc2069
         base + ", qop=auth": "malformed",  # nc/cnonce missing
