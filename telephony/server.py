@@ -40,7 +40,7 @@ class Server:
         self.db = Database.for_data_dir(self.data_dir, settings.database_url or None)
         self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max,
                                  media_timeout=settings.media_timeout)
-        self.stack = SipStack(settings.sip_host, settings.sip_port, self.media)
+        self.stack = SipStack(settings.sip_host, settings.sip_port)
         self.registrar = Registrar()
         self._domains: set[str] = {settings.domain}
         self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,

@@ -33,6 +33,7 @@ class CallManager:
     def __init__(self, server: 'Server', apps: dict[str, App]):
         self.server = server
         self.stack = server.stack
+        self.media = server.media     # handed to each Leg: the SIP stack carries no media
         self.apps = apps
         self.calls: dict[str, Call] = {}
         self.recordings_dir = server.data_dir / 'recordings'
@@ -132,7 +133,7 @@ class CallManager:
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
 
     def _inbound(self, req: Request, txn: ServerTransaction, peer: Peer, **kw) -> Call:
-        leg = Leg.inbound(self.stack, req, txn, peer)
+        leg = Leg.inbound(self.stack, self.media, req, txn, peer)
         call = self._track(leg, **kw)
         log.info('event=invite call=%s from=%s to=%s', call.id, req.from_.uri, req.uri)
         return call
@@ -200,7 +201,7 @@ class CallManager:
             from_uri, display = f'sip:{shown}@{domain}', None
         peer = Peer(s.trunk_transport.upper(), (host, int(port)))
         creds = (s.trunk_user, s.trunk_password) if s.trunk_user else None
-        leg = await Leg.outbound(self.stack, parse_uri(f'sip:{to}@{domain}'), peer, from_uri,
+        leg = await Leg.outbound(self.stack, self.media, parse_uri(f'sip:{to}@{domain}'), peer, from_uri,
                                  display, headers, creds)
         call = self._track(leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir)
         call.emit('call_update', dict(call.info))
@@ -226,7 +227,7 @@ class CallManager:
                 answered.set_result(None)
 
         for b in bindings:
-            leg = await Leg.outbound(self.stack, parse_uri(b.contact), b.target(), from_uri, display)
+            leg = await Leg.outbound(self.stack, self.media, parse_uri(b.contact), b.target(), from_uri, display)
             out = self._track(leg)
             out.listeners.append(lambda k, f, c=out: on_out(k, f, c))
             outs.append(out)
