@@ -78,3 +78,28 @@ async def test_cancel_before_the_leg_exists_ends_it_once_made(stack_and_media):
     assert await asyncio.wait_for(ended, 10) == 16
     await leg.answer()
     assert not media.endpoints and not stack.dialogs
+
+
+async def test_sip_messages_are_traced_in_full_at_debug_only(stack_and_media, caplog, monkeypatch):
+    import logging
+
+    from telephony.sip import ua
+    stack, _, peer_sock = stack_and_media
+    port = peer_sock.getsockname()[1]
+    peer = Peer('UDP', (HOST, port))
+    options = request('OPTIONS', f'sip:x@{HOST}', port=port, call_id=new_call_id())
+    caplog.set_level(logging.DEBUG, logger='telephony.sip.trace')
+    stack.on_data(options + b'X-Evil: a\x00b', peer)   # body bytes a peer chose
+    lines = [r.getMessage() for r in caplog.records if r.name == 'telephony.sip.trace']
+    assert len(lines) == 2, lines
+    inbound, outbound = lines
+    assert inbound.startswith('event=sip-in ') and 'msg="OPTIONS sip:x@' in inbound
+    assert '\\r\\nCall-ID: ' in inbound and '\\x00' in inbound and '\n' not in inbound
+    assert outbound.startswith('event=sip-out ') and 'msg="SIP/2.0 200 OK\\r\\n' in outbound
+
+    # at INFO nothing is formatted at all
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger='telephony.sip.trace')
+    monkeypatch.setattr(ua, '_trace', lambda *a: pytest.fail('traced at INFO'))
+    stack.on_data(request('OPTIONS', f'sip:x@{HOST}', port=port, call_id=new_call_id()), peer)
+    assert not [r for r in caplog.records if r.name == 'telephony.sip.trace']
