@@ -488,7 +488,7 @@ class Leg:
 
     def _retry_with_auth(self, resp: Response) -> bool:
         """Answer a trunk's digest challenge once; a second challenge means wrong credentials."""
-        if self.credentials is None or self._auth_sent or self.session.state is not ss.State.CALLING:
+        if self.credentials is None or self._auth_sent or self.ended:
             return False
         name = 'WWW-Authenticate' if resp.status == 401 else 'Proxy-Authenticate'
         challenges = resp.get_all(name) or [v for k, v in resp.headers if k == name]
@@ -508,6 +508,7 @@ class Leg:
         invite.set('CSeq', f'{self.invite.cseq.seq + 1} INVITE')
         invite.set('Authorization' if resp.status == 401 else 'Proxy-Authorization', value)
         self.invite = invite
+        self._feed(ss.Reissued())
         self.txn = self.stack.send_request(invite, self.peer, self)
         return True
 

@@ -201,8 +201,8 @@ class CallManager:
             from_uri, display = f'sip:{shown}@{domain}', None
         peer = Peer(s.trunk_transport.upper(), (host, int(port)))
         creds = (s.trunk_user, s.trunk_password) if s.trunk_user else None
-        leg = await Leg.outbound(self.stack, self.media, parse_uri(f'sip:{to}@{domain}'), peer, from_uri,
-                                 display, headers, creds)
+        leg = await Leg.outbound(self.stack, self.media, parse_uri(f'sip:{to}@{domain}'), peer,
+                                 from_uri, display, headers, creds)
         call = self._track(leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir)
         call.emit('call_update', dict(call.info))
         log.info('event=dial call=%s from=%s to=%s trunk=%s', call.id, from_, to, s.trunk)
@@ -227,7 +227,8 @@ class CallManager:
                 answered.set_result(None)
 
         for b in bindings:
-            leg = await Leg.outbound(self.stack, self.media, parse_uri(b.contact), b.target(), from_uri, display)
+            leg = await Leg.outbound(self.stack, self.media, parse_uri(b.contact), b.target(),
+                                     from_uri, display)
             out = self._track(leg)
             out.listeners.append(lambda k, f, c=out: on_out(k, f, c))
             outs.append(out)

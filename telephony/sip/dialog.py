@@ -21,7 +21,6 @@ class DialogUser(Protocol):
     The stack hangs a DialogUser on the INVITE's transactions (`txn.user`) and on the
     dialog table (`SipStack.add_dialog`), answers what needs nobody (OPTIONS, NOTIFY,
     the CANCEL itself, 481 for unknown dialogs) and hands it the rest."""
-    id: str
 
     def on_request(self, req: Request, txn: 'ServerTransaction | None') -> None:
         """An in-dialog request (BYE, re-INVITE, INFO) to answer through `txn`; or, with

@@ -116,6 +116,11 @@ class TimerFired(Event):      # the shell's timer for a StartTimer came due
 
 
 @dataclass(frozen=True)
+class Reissued(Event):        # local, UAC: our INVITE was challenged (401/407) and sent again
+    pass
+
+
+@dataclass(frozen=True)
 class InviteResponse(Event):  # remote: a response to our initial INVITE
     status: int
 
@@ -312,6 +317,10 @@ class InviteSession:
             return self._bye()
         return State.TERMINATED
 
+    def _reissued(self, ev: Reissued) -> State:
+        self._role(ev, False)
+        return State.CALLING     # a new transaction: no provisional for it yet
+
     def _no_answer(self, ev: NoResponse) -> State | None:
         if ev.reinvite:
             return None
@@ -374,15 +383,17 @@ class InviteSession:
         if self.reinvite is not Reinvite.OUTGOING or code < 200:
             return None
         if code == 491:
-            lo, hi = GLARE_RETRY_OWNER if self.call_id_owner else GLARE_RETRY_OTHER
-            delay = self.rng.randint(round(lo * 100), round(hi * 100)) / 100
-            self._emit(StartTimer(RETRY_TIMER, self._now + delay))
+            self._emit(StartTimer(RETRY_TIMER, self._now + self._glare_delay()))
             self.reinvite = Reinvite.RETRY
             return None
         self.reinvite = Reinvite.NONE
         if code in (408, 481):
             return self._bye()            # §12.2.1.2: the dialog is gone
         return None                       # other failures: the old session stands (§14.1)
+
+    def _glare_delay(self) -> float:
+        lo, hi = GLARE_RETRY_OWNER if self.call_id_owner else GLARE_RETRY_OTHER
+        return self.rng.randint(round(lo * 100), round(hi * 100)) / 100
 
     def _reinvite_lost(self, ev: NoResponse) -> State | None:
         if not ev.reinvite:
@@ -391,7 +402,11 @@ class InviteSession:
         return self._bye()
 
     def _retry_timer(self, ev: TimerFired) -> None:
-        if ev.name != RETRY_TIMER or self.reinvite is not Reinvite.RETRY:
+        if ev.name != RETRY_TIMER or self.reinvite in (Reinvite.NONE, Reinvite.OUTGOING):
+            return None   # nothing to retry, or our offer is on its way already
+        if self.reinvite is Reinvite.INCOMING:    # theirs is still being answered: later
+            self._retry_wanted = True
+            self._emit(StartTimer(RETRY_TIMER, self._now + self._glare_delay()))
             return None
         self._emit(Send('INVITE'))
         self.reinvite = Reinvite.OUTGOING
@@ -438,6 +453,7 @@ TABLE: dict[tuple[State, type], _Step] = {
     (S.CALLING, InviteResponse): IS._uac_response,
     (S.CALLING, Hangup): IS._uac_hangup_calling,
     (S.CALLING, NoResponse): IS._no_answer,
+    (S.CALLING, Reissued): IS._reissued,
     (S.CALLING_HANGUP, InviteResponse): IS._response_after_hangup,
     (S.CALLING_HANGUP, Hangup): IS._ignore,
     (S.CALLING_HANGUP, NoResponse): IS._no_answer,
@@ -473,3 +489,4 @@ TABLE: dict[tuple[State, type], _Step] = {
 # EARLY for a UAC: more 1xx, the final answer
 TABLE[(S.EARLY, InviteResponse)] = IS._uac_response
 TABLE[(S.EARLY, NoResponse)] = IS._no_answer
+TABLE[(S.EARLY, Reissued)] = IS._reissued

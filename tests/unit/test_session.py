@@ -152,6 +152,13 @@ def test_cancel_crossing_a_200_gets_ack_and_bye():
     assert s.handle(InviteResponse(200), 2) == [Send('ACK')]     # its retransmission
 
 
+def test_a_challenged_invite_sent_again_waits_for_its_own_provisional():
+    s = uac()
+    s.handle(InviteResponse(100), 0)
+    assert s.handle(ss.Reissued(), 0) == [] and s.state is State.CALLING   # after the 407
+    assert s.handle(Hangup(), 1) == [] and s.state is State.CALLING_HANGUP
+
+
 def test_a_2xx_after_our_invite_timed_out_is_acked_and_ended():
     s = uac(State.EARLY)
     assert s.handle(NoResponse(), 32) == [] and s.terminated
@@ -215,6 +222,17 @@ def test_glare_491_retries_after_the_rfc_3261_timer(owner, low, high):
         assert s.reinvite is Reinvite.OUTGOING
         assert s.handle(ReinviteResponse(200), timer.at + 1) == [Send('ACK')]
         assert s.reinvite is Reinvite.NONE
+
+
+def test_glare_retry_waits_while_their_reinvite_is_unanswered():
+    s = uac(State.CONFIRMED)
+    s.handle(SendReinvite(), 0)
+    [timer] = s.handle(ReinviteResponse(491), 0)
+    s.handle(ReinviteRequest(handle='r'), 1)
+    [again] = s.handle(TimerFired(timer.name), timer.at)     # theirs still pending: later
+    assert isinstance(again, StartTimer) and again.at > timer.at
+    s.handle(AnswerReinvite(200, 'r'), again.at - 0.001)
+    assert s.handle(TimerFired(again.name), again.at) == [Send('INVITE')]
 
 
 def test_reinvite_failures_keep_or_end_the_session():
