@@ -70,7 +70,8 @@ class Leg:
         self.on_media: Callable[['Leg'], None] = lambda leg: None
 
     def __repr__(self) -> str:
-        return f'<Leg {self.id[:8]} {"in" if self.incoming else "out"} {self.state} {self.session!r}>'
+        way = 'in' if self.incoming else 'out'
+        return f'<Leg {self.id[:8]} {way} {self.state} {self.session!r}>'
 
     @property
     def ended(self) -> bool:
@@ -445,7 +446,8 @@ class Leg:
             elif txn is self._reinvite_txn:
                 self._on_reinvite_response(resp)
         except ss.IllegalTransition as exc:
-            log.info('event=sip-out-of-order leg=%s status=%s reason="%s"', self.id, resp.status, exc)
+            log.info('event=sip-out-of-order leg=%s status=%s reason="%s"', self.id, resp.status,
+                     exc)
 
     def _on_invite_response(self, resp: Response) -> None:
         code = resp.status

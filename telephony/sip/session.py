@@ -202,7 +202,8 @@ class InviteSession:
         self._out: list[Action] = []
 
     def __repr__(self) -> str:
-        return f'<InviteSession {"uas" if self.uas else "uac"} {self.state.value} re={self.reinvite.value}>'
+        role = 'uas' if self.uas else 'uac'
+        return f'<InviteSession {role} {self.state.value} re={self.reinvite.value}>'
 
     @property
     def terminated(self) -> bool:

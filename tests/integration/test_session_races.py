@@ -158,7 +158,8 @@ def test_hangup_before_the_ack_sends_bye_only_after_it(server):
         peer.close()
 
 
-def test_an_offer_without_our_codecs_is_refused_before_the_callee_rings(server, baresip_bob):  # noqa: F811
+def test_an_offer_without_our_codecs_is_refused_before_the_callee_rings(
+        server, baresip_bob):  # noqa: F811
     bob = baresip_bob(answer_auto=True)
     server.add_account('alice', 'alice-secret')
     peer = RawUdp(server.sip_port)
