@@ -19,6 +19,9 @@ wire right when a hangup comes at the wrong moment:
 A re-INVITE in either direction is a sub-state of CONFIRMED (`Reinvite`): a second
 one while ours is pending gets 491, while theirs is unanswered 500 with
 Retry-After (§14.2); a 491 to ours retries after a random time (§14.1).
+
+The ACK timeout is the INVITE server transaction's timer H (64*T1, RFC 6026), which
+the shell reports as `AckTimeout`; the session decides what follows (a BYE, §13.3.1.4).
 """
 from __future__ import annotations
 
@@ -26,8 +29,6 @@ import enum
 import random
 from dataclasses import dataclass
 from typing import Any, Callable
-
-from .transaction import T1
 
 
 class State(str, enum.Enum):
@@ -54,7 +55,6 @@ class Reinvite(str, enum.Enum):
 GLARE_RETRY_OWNER = (2.1, 4.0)
 GLARE_RETRY_OTHER = (0.0, 2.0)
 OVERLAP_RETRY_AFTER = (0, 10)
-ACK_WAIT = 64 * T1      # §13.3.1.4: the 2xx is retransmitted this long; no ACK ends the session
 RETRY_TIMER = 'reinvite-retry'
 
 
@@ -279,7 +279,9 @@ class InviteSession:
         self._emit(Respond(487))
         return State.TERMINATED
 
-    def _ack_then_bye(self, ev) -> State:
+    def _end_with_bye(self, ev) -> State:
+        # a hangup that waited for the ACK, our hangup when confirmed, or a 2xx (to the
+        # INVITE or a re-INVITE) never ACKed (§13.3.1.4)
         return self._bye()
 
     def _confirm(self, ev: Ack) -> State:
@@ -340,15 +342,6 @@ class InviteSession:
                 self._bye()
 
     # --- confirmed: BYE and re-INVITE -------------------------------------------------
-    def _hangup_confirmed(self, ev: Hangup) -> State:
-        return self._bye()
-
-    def _ack_confirmed(self, ev: Ack) -> None:
-        return None        # the ACK of a re-INVITE's 2xx, or a retransmission
-
-    def _ack_timeout_confirmed(self, ev: AckTimeout) -> State:
-        return self._bye()  # our 2xx to their re-INVITE was never ACKed: same rule
-
     def _their_reinvite(self, ev: ReinviteRequest) -> None:
         if self.reinvite is Reinvite.INCOMING:
             lo, hi = OVERLAP_RETRY_AFTER
@@ -440,12 +433,12 @@ TABLE: dict[tuple[State, type], _Step] = {
     # UAS, 200 sent, waiting for the ACK
     (S.CONNECTING, Ack): IS._confirm,
     (S.CONNECTING, Hangup): lambda s, e: S.CONNECTING_HANGUP,
-    (S.CONNECTING, AckTimeout): IS._ack_then_bye,
+    (S.CONNECTING, AckTimeout): IS._end_with_bye,
     (S.CONNECTING, Bye): IS._bye_received,
     (S.CONNECTING, Cancel): IS._ignore,          # CANCEL crossed our 200: no effect (§9.2)
     (S.CONNECTING, ReinviteRequest): lambda s, e: s._emit(Respond(491, handle=e.handle)),
-    (S.CONNECTING_HANGUP, Ack): IS._ack_then_bye,
-    (S.CONNECTING_HANGUP, AckTimeout): IS._ack_then_bye,
+    (S.CONNECTING_HANGUP, Ack): IS._end_with_bye,
+    (S.CONNECTING_HANGUP, AckTimeout): IS._end_with_bye,
     (S.CONNECTING_HANGUP, Bye): IS._bye_received,
     (S.CONNECTING_HANGUP, Cancel): IS._ignore,
     (S.CONNECTING_HANGUP, Hangup): IS._ignore,
@@ -462,10 +455,10 @@ TABLE: dict[tuple[State, type], _Step] = {
     (S.CANCELLING, Hangup): IS._ignore,
     (S.CANCELLING, NoResponse): IS._no_answer,
     # CONFIRMED
-    (S.CONFIRMED, Hangup): IS._hangup_confirmed,
+    (S.CONFIRMED, Hangup): IS._end_with_bye,
     (S.CONFIRMED, Bye): IS._bye_received,
-    (S.CONFIRMED, Ack): IS._ack_confirmed,
-    (S.CONFIRMED, AckTimeout): IS._ack_timeout_confirmed,
+    (S.CONFIRMED, Ack): IS._ignore,              # ACK of a re-INVITE's 2xx
+    (S.CONFIRMED, AckTimeout): IS._end_with_bye,
     (S.CONFIRMED, Cancel): IS._ignore,
     (S.CONFIRMED, InviteResponse): IS._reack,
     (S.CONFIRMED, ReinviteRequest): IS._their_reinvite,
