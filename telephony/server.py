@@ -42,7 +42,7 @@ class Server:
         self.db = Database.for_data_dir(self.data_dir, settings.database_url or None)
         self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max,
                                  media_timeout=settings.media_timeout)
-        self.stack = SipStack(settings.sip_host, settings.sip_port, self.media)
+        self.stack = SipStack(settings.sip_host, settings.sip_port)
         self.registrar = Registrar()
         self._domains: set[str] = {settings.domain}
         self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,
@@ -62,7 +62,7 @@ class Server:
         self.phones = PhoneStore(self.db)
         self.call_history = CallHistory(self.db)
         self.calls = CallManager(
-            stack=self.stack, settings=settings, events=self.events, auth=self.auth,
+            stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
             history=self.call_history, recordings_dir=self.data_dir / 'recordings',
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo))

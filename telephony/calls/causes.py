@@ -18,6 +18,27 @@ Q850_TO_SIP = {
 }
 
 
+# Q.850 cause names (ITU-T Q.850 table 1), as FreeSWITCH and Asterisk log them, lower case.
+CAUSE_NAMES = {
+    1: 'unallocated_number', 2: 'no_route_transit_net', 3: 'no_route_destination',
+    6: 'channel_unacceptable', 16: 'normal_clearing', 17: 'user_busy', 18: 'no_user_response',
+    19: 'no_answer', 20: 'subscriber_absent', 21: 'call_rejected', 22: 'number_changed',
+    26: 'non_selected_user_clearing', 27: 'destination_out_of_order',
+    28: 'invalid_number_format', 29: 'facility_rejected', 31: 'normal_unspecified',
+    34: 'normal_circuit_congestion', 38: 'network_out_of_order', 41: 'normal_temporary_failure',
+    42: 'switch_congestion', 47: 'resource_unavailable', 55: 'incoming_call_barred',
+    57: 'bearer_capability_notauth', 58: 'bearer_capability_notavail',
+    65: 'bearer_capability_notimpl', 69: 'facility_not_implemented',
+    70: 'only_digital_information_bearer_available', 79: 'service_not_implemented',
+    87: 'user_not_member_of_cug', 88: 'incompatible_destination', 102: 'recovery_on_timer_expire',
+    111: 'protocol_error', 127: 'interworking',
+}
+
+
+def cause_name(cause: int | None) -> str:
+    return CAUSE_NAMES.get(cause, 'unknown') if cause is not None else 'none'
+
+
 def sip_status_for_cause(cause: int) -> int:
     return Q850_TO_SIP.get(cause, 500)
 

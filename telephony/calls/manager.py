@@ -25,6 +25,7 @@ from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
 if TYPE_CHECKING:
     from ..config import Settings
     from ..events import EventSink
+    from ..media.engine import MediaEngine
     from ..sip.access import Authenticator
     from ..sip.registrar import Registrar
     from ..sip.ua import SipStack
@@ -47,11 +48,12 @@ class Applications(Protocol):
 
 
 class CallManager:
-    def __init__(self, *, stack: 'SipStack', settings: 'Settings', events: 'EventSink',
-                 auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
+    def __init__(self, *, stack: 'SipStack', media: 'MediaEngine', settings: 'Settings',
+                 events: 'EventSink', auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
                  phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
                  apps: Applications, recordings_dir: Path):
         self.stack = stack
+        self.media = media     # handed to each Leg: the SIP stack carries no media
         self.settings = settings
         self.events = events
         self.auth = auth
@@ -176,7 +178,7 @@ class CallManager:
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
 
     def _inbound(self, req: Request, txn: ServerTransaction, peer: Peer, **kw) -> Call:
-        leg = Leg.inbound(self.stack, req, txn, peer)
+        leg = Leg.inbound(self.stack, self.media, req, txn, peer)
         call = self._track(leg, **kw)
         log.info('event=invite call=%s from=%s to=%s', call.id, req.from_.uri, req.uri)
         return call
@@ -251,8 +253,8 @@ class CallManager:
             from_uri, display = f'sip:{shown}@{domain}', None
         peer = Peer(s.trunk_transport.upper(), (host, int(port)))
         creds = (s.trunk_user, s.trunk_password) if s.trunk_user else None
-        leg = await Leg.outbound(self.stack, parse_uri(f'sip:{to}@{domain}'), peer, from_uri,
-                                 display, headers, creds)
+        leg = await Leg.outbound(self.stack, self.media, parse_uri(f'sip:{to}@{domain}'), peer,
+                                 from_uri, display, headers, creds)
         call = self._track(leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir)
         call.emit('call_update', dict(call.info))
         log.info('event=dial call=%s from=%s to=%s trunk=%s', call.id, from_, to, s.trunk)
@@ -276,7 +278,8 @@ class CallManager:
                 answered.set_result(None)
 
         for b in bindings:
-            leg = await Leg.outbound(self.stack, parse_uri(b.contact), b.target(), from_uri, display)
+            leg = await Leg.outbound(self.stack, self.media, parse_uri(b.contact), b.target(),
+                                     from_uri, display)
             out = self._track(leg)
             out.listeners.append(lambda k, f, c=out: on_out(k, f, c))
             outs.append(out)

@@ -6,9 +6,33 @@ NOTIFY, ACK for 2xx) and checks the CSeq of the ones it receives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from .message import Request, Response, gen_branch
 from .uri import NameAddr, Uri, parse_name_addr
+
+if TYPE_CHECKING:
+    from .transaction import ClientTransaction, ServerTransaction, Transaction
+
+
+class DialogUser(Protocol):
+    """Whoever owns an INVITE session (a call leg), as the SIP stack sees it.
+
+    The stack hangs a DialogUser on the INVITE's transactions (`txn.user`) and on the
+    dialog table (`SipStack.add_dialog`), answers what needs nobody (OPTIONS, NOTIFY,
+    the CANCEL itself, 481 for unknown dialogs) and hands it the rest."""
+
+    def on_request(self, req: Request, txn: 'ServerTransaction | None') -> None:
+        """An in-dialog request (BYE, re-INVITE, INFO) to answer through `txn`; or, with
+        txn None, an ACK of our 2xx or a CANCEL of the INVITE (the CANCEL has its 200)."""
+
+    def on_response(self, resp: Response, txn: 'ClientTransaction | None') -> None:
+        """A response to one of our requests; txn None: a 2xx retransmitted after the
+        INVITE transaction ended (it needs its ACK again)."""
+
+    def on_timeout(self, txn: 'Transaction') -> None:
+        """A request of ours got no final answer (client txn), or the 2xx we sent to an
+        INVITE was never ACKed (server txn)."""
 
 
 @dataclass

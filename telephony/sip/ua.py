@@ -1,25 +1,26 @@
 """The SIP user agent: the asyncio shell around the sans-IO codec and transactions.
 
 It parses what the transport hands it, answers what needs no application
-(OPTIONS, REGISTER, junk), keeps the dialog table, and hands new INVITEs to
-the call manager. All transaction timers share one loop timer handle.
+(OPTIONS, REGISTER, junk, offers with no codec of ours), keeps the dialog table,
+and hands new INVITEs to the call manager. Whoever owns a dialog is reached
+through the `DialogUser` protocol (dialog.py) only. All transaction timers share
+one loop timer handle. Every message in and out is logged in full on the
+`telephony.sip.trace` logger at DEBUG.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
-from .dialog import Dialog
+from .. import sdp
+from .dialog import Dialog, DialogUser
 from .message import Request, Response, SipParseError, make_response, parse_message
 from .transaction import ClientTransaction, Peer, ServerTransaction, TransactionLayer
 from .transport import SipTransport
 
-if TYPE_CHECKING:
-    from ..calls.leg import Leg
-    from ..media.engine import MediaEngine
-
 log = logging.getLogger('telephony.sip')
+trace = logging.getLogger('telephony.sip.trace')
 
 ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, REGISTER'
 KNOWN_NOT_ALLOWED = {'SUBSCRIBE', 'PUBLISH', 'MESSAGE', 'REFER', 'PRACK', 'UPDATE'}
@@ -27,13 +28,12 @@ SUPPORTED: set[str] = set()  # no option tags yet: any Require gets 420
 
 
 class SipStack:
-    def __init__(self, host: str, port: int, media: 'MediaEngine'):
+    def __init__(self, host: str, port: int):
         self.host = host
         self.transport = SipTransport(host, port, self.on_data)
         self.transport.bad_frame_handler = self._on_bad_frame
         self.layer = TransactionLayer()
-        self.media = media
-        self.dialogs: dict[tuple, 'Leg'] = {}
+        self.dialogs: dict[tuple, tuple[Dialog, DialogUser]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,6 +71,8 @@ class SipStack:
 
     # --- input --------------------------------------------------------------------
     def on_data(self, data: bytes, peer: Peer) -> None:
+        if trace.isEnabledFor(logging.DEBUG):
+            _trace('in', data, peer)
         try:
             msg = parse_message(data)
             if isinstance(msg, Request):
@@ -131,7 +133,7 @@ class SipStack:
         txn.respond(resp, self.now())
         self._pump()
 
-    def send_request(self, req: Request, peer: Peer, user: Any) -> ClientTransaction:
+    def send_request(self, req: Request, peer: Peer, user: DialogUser | None) -> ClientTransaction:
         txn = self.layer.send_request(req, peer, self.now())
         txn.user = user
         self._pump()
@@ -144,11 +146,15 @@ class SipStack:
     def _pump(self) -> None:
         """Flush the outbox, hand TU events on, re-arm the one timer."""
         layer = self.layer
+        tracing = trace.isEnabledFor(logging.DEBUG)
         while layer.outbox or layer.events:
             out, layer.outbox = layer.outbox, []
             for o in out:
                 m = o.message
-                self.transport.send(m if isinstance(m, bytes) else m.to_bytes(), o.peer)
+                data = m if isinstance(m, bytes) else m.to_bytes()
+                if tracing:
+                    _trace('out', data, o.peer)
+                self.transport.send(data, o.peer)
             events, layer.events = layer.events, []
             for ev in events:
                 try:
@@ -172,14 +178,35 @@ class SipStack:
         self._pump()
 
     # --- dialogs ------------------------------------------------------------------
-    def add_dialog(self, dialog: Dialog, leg: 'Leg') -> None:
-        self.dialogs[(dialog.call_id, dialog.local_tag)] = leg
+    def add_dialog(self, dialog: Dialog, user: DialogUser) -> None:
+        self.dialogs[(dialog.call_id, dialog.local_tag)] = (dialog, user)
 
     def remove_dialog(self, dialog: Dialog) -> None:
         self.dialogs.pop((dialog.call_id, dialog.local_tag), None)
 
-    def _find_leg(self, req: Request) -> 'Leg | None':
+    def _find(self, req: Request) -> tuple[Dialog, DialogUser] | None:
         return self.dialogs.get((req.call_id, req.to.tag or ''))
+
+    # --- offers -------------------------------------------------------------------
+    def media_warning(self, exc: sdp.SdpError) -> tuple[str, str]:
+        """The Warning of a 488 (RFC 3261 §20.43)."""
+        if isinstance(exc, sdp.NoCommonCodec):
+            return ('Warning', f'305 {self.host} "Incompatible media format"')
+        return ('Warning', f'307 {self.host} "Session description parameter not understood"')
+
+    def _check_offer(self, req: Request) -> Response | None:
+        """488 for an offer we cannot answer, before anyone is rung for it."""
+        if not req.body:
+            return None   # offerless: we offer in the 200
+        try:
+            sdp.answer_offer(sdp.parse_sdp(req.body), self.host, 9)
+        except sdp.SdpError as exc:
+            log.info('event=invite-refused call_id=%s status=488 reason="%s"',
+                     _printable(req.call_id), _printable(str(exc)))
+            resp = make_response(req, 488)
+            resp.add(*self.media_warning(exc))
+            return resp
+        return None
 
     # --- dispatch -------------------------------------------------------------------
     def _dispatch(self, ev) -> None:
@@ -187,30 +214,25 @@ class SipStack:
             self._on_request(ev.message, ev.txn, ev.peer)
         elif ev.kind in ('response', 'stray-response'):
             self._on_response(ev.message, ev.txn)
-        elif ev.kind == 'timeout':
+        elif ev.kind in ('timeout', 'ack-timeout'):
             if ev.txn.user is not None:
                 ev.txn.user.on_timeout(ev.txn)
-        elif ev.kind == 'ack-timeout':
-            leg = ev.txn.user
-            if leg is not None:
-                log.info('event=no-ack leg=%s', leg.id)
-                leg.hangup(cause=102)
 
     def _on_response(self, resp: Response, txn: ClientTransaction | None) -> None:
         if txn is not None and txn.user is not None:
             txn.user.on_response(resp, txn)
         elif txn is None and resp.cseq.method == 'INVITE' and 200 <= resp.status < 300:
-            # a 2xx retransmission after our transaction ended: re-ACK through the dialog
-            leg = self.dialogs.get((resp.call_id, resp.from_.tag or ''))
-            if leg is not None and leg.dialog is not None:
-                leg._send_ack(resp)
+            # a 2xx retransmission after our transaction ended: its dialog re-ACKs it
+            found = self.dialogs.get((resp.call_id, resp.from_.tag or ''))
+            if found is not None:
+                found[1].on_response(resp, None)
 
     def _on_request(self, req: Request, txn: ServerTransaction | None, peer: Peer) -> None:
         method = req.method
         if method == 'ACK':
-            leg = self._find_leg(req)
-            if leg is not None:
-                leg.on_ack(req)
+            found = self._find(req)
+            if found is not None:
+                found[1].on_request(req, None)
             return
         mf = req.max_forwards
         if mf is not None and mf <= 0 and method != 'OPTIONS':
@@ -232,6 +254,9 @@ class SipStack:
                 resp = make_response(req, 503, 'Overloaded')
                 resp.add('Retry-After', str(retry))
                 return self.respond(txn, resp)
+            refused = self._check_offer(req)
+            if refused is not None:
+                return self.respond(txn, refused)
             self.respond(txn, make_response(req, 100))  # stops retransmits while we decide
             return self._spawn(self.on_invite, req, txn, peer)
         if method == 'REGISTER':
@@ -278,29 +303,38 @@ class SipStack:
         if inv is None:
             return self.respond(txn, make_response(req, 481))
         self.respond(txn, make_response(req, 200))
-        leg = inv.user
-        if leg is not None:
-            leg.on_cancel()
-        elif not inv.answered:
+        user = inv.user
+        if user is not None:
+            user.on_request(req, None)
+        elif not inv.answered:   # still being routed: whoever takes it sees it answered
             self.respond(inv, make_response(inv.request, 487))
 
     def _in_dialog(self, req: Request, txn: ServerTransaction) -> None:
-        leg = self._find_leg(req)
-        if leg is None or leg.dialog is None:
+        found = self._find(req)
+        if found is None:
             return self.respond(txn, make_response(req, 481))
-        if not leg.dialog.check_remote_cseq(req):
+        dialog, user = found
+        if not dialog.check_remote_cseq(req):
             return self.respond(txn, make_response(req, 500, 'CSeq Out of Order'))
         method = req.method
-        if method == 'BYE':
-            leg.on_bye(req, txn)
-        elif method == 'INVITE':
-            txn.user = leg
-            leg.on_reinvite(req, txn)
-        elif method == 'INFO':
-            leg.on_info(req, txn)
+        if method in ('BYE', 'INVITE', 'INFO'):
+            if method == 'INVITE':
+                txn.user = user   # its 2xx may go unACKed
+            user.on_request(req, txn)
         elif method in ('NOTIFY', 'OPTIONS'):
             self.respond(txn, make_response(req, 200))
         else:
             resp = make_response(req, 405 if method in KNOWN_NOT_ALLOWED else 501)
             resp.add('Allow', ALLOW)
             self.respond(txn, resp)
+
+
+def _printable(text: str) -> str:
+    """Peer text for a log line: escaped, so it can neither forge a line nor hide in one."""
+    return text.encode('unicode_escape').decode('ascii').replace('"', '\\"')
+
+
+def _trace(direction: str, data: bytes, peer: Peer) -> None:
+    # the whole message on one line, escaped: \r\n stays visible, nothing forges a line
+    trace.debug('event=sip-%s peer=%s:%s transport=%s bytes=%d msg="%s"', direction, peer.addr[0],
+                peer.addr[1], peer.transport, len(data), _printable(data.decode('latin-1')))

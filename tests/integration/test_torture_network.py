@@ -235,13 +235,20 @@ def run_udp(server) -> None:
 # ---------------------------------------------------------------- TCP
 
 def tcp_final(peer: rawsip.TcpPeer, key, timeout: float = ANSWER_TIMEOUT):
+    """The final answer for `key`; answers for other requests are kept for a later call
+    (two requests on one connection may be answered in either order)."""
     seen = []
     deadline = rawsip.time.monotonic() + timeout
+    others = peer.__dict__.setdefault('others', [])
     while True:
-        r = peer.recv(max(0.0, deadline - rawsip.time.monotonic()))
+        mine = [r for r in others if (r.header('call-id'), r.header('cseq')) == key]
+        r = mine[0] if mine else peer.recv(max(0.0, deadline - rawsip.time.monotonic()))
+        if mine:
+            others.remove(r)
         if r is None:
             return None, seen
         if (r.header('call-id'), r.header('cseq')) != key:
+            others.append(r)
             continue
         seen.append(r)
         if r.status >= 200:

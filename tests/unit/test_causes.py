@@ -18,3 +18,9 @@ def test_reason_header_round_trip():
     assert parse_reason_cause('SIP;cause=200;text="x", Q.850;cause=17;text="busy"') == 17
     assert parse_reason_cause('SIP;cause=487') is None
     assert parse_reason_cause(None) is None
+
+
+def test_cause_names():
+    from telephony.calls.causes import cause_name
+    assert cause_name(16) == 'normal_clearing' and cause_name(102) == 'recovery_on_timer_expire'
+    assert cause_name(999) == 'unknown' and cause_name(None) == 'none'

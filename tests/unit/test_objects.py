@@ -241,7 +241,7 @@ async def test_a_recording_whose_start_was_not_stored_is_stored_when_it_ends(sto
 
     from telephony.calls.manager import CallManager
 
-    manager = CallManager(stack=None, settings=None, events=store.events, auth=None,
+    manager = CallManager(stack=None, media=None, settings=None, events=store.events, auth=None,
                           registrar=None, db=store.db, phones=None, objects=store, history=None,
                           apps=None, recordings_dir=tmp_path / 'recordings')
     updates, stored = {}, asyncio.Event()
