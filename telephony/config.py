@@ -39,6 +39,13 @@ class Settings:
     trunk_user: str = ''            # digest credentials the trunk may ask for
     trunk_password: str = ''
     trunk_domain: str = ''          # host part of To/From towards the trunk ('' = trunk host)
+    # --- API hardening (issue 8) ---
+    api_session_idle: int = 3600            # seconds an unused API session lives (300 at most
+                                            # for one nobody logged in on)
+    api_max_anonymous_sessions: int = 10000  # sessions without a login; beyond, GET /api/session
+                                             # answers resource-throttle
+    api_max_body_bytes: int = 1_000_000     # JSON request bodies (too-large above; uploads
+                                            # have upload_max_bytes)
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':

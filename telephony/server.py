@@ -19,7 +19,6 @@ from .dialplan.demo import APPS
 from .media.engine import MediaEngine
 from .media.recorder import recover_all
 from .sip.access import Authenticator
-from .sip.auth import RateLimiter
 from .sip.message import make_response
 from .sip.registrar import Registrar, RegisterError
 from .sip.ua import SipStack
@@ -52,13 +51,12 @@ class Server:
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))
         self.stack.shed = self.admission.shed
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(settings.api_session_idle, settings.api_max_anonymous_sessions)
         self.objects = ObjectStore(self.db, self.data_dir, self.sessions,
                                    max_upload_bytes=settings.upload_max_bytes,
                                    max_upload_seconds=settings.upload_max_seconds)
         self.phones = PhoneStore(self.db)
         self.call_history = CallHistory(self.db)
-        self.login_limiter = RateLimiter(max_failures=5, window=60.0, block_for=60.0)
         self.http: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task] = []
         self.started = time.time()
@@ -137,6 +135,7 @@ class Server:
         await self.media.start()
         await self.stack.start()
         self._tasks.append(asyncio.create_task(self._sweep()))
+        self._tasks.append(asyncio.create_task(self.sessions.sweep_forever()))
         s = self.settings
         config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,
                                 log_level='warning', lifespan='off')

@@ -7,10 +7,10 @@ progress through the same callbacks. Hold and resume arrive as re-INVITEs.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING, Callable
 
 from .. import sdp
+from ..ids import new_uuid
 from ..sip.auth import DigestClient
 from ..sip.dialog import Dialog
 from ..sip.message import Request, Response, gen_branch, gen_call_id, gen_tag, make_response
@@ -30,7 +30,7 @@ CALLING, RINGING, PROGRESS, ANSWERED, HANGUP = 'calling', 'ringing', 'progress',
 
 class Leg:
     def __init__(self, stack: 'SipStack', incoming: bool, peer: Peer):
-        self.id = str(uuid.uuid4())
+        self.id = new_uuid()
         self.stack = stack
         self.incoming = incoming
         self.peer = peer

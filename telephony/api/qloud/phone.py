@@ -51,11 +51,11 @@ def describe(phone: Phone, announcements: dict[str, dict]) -> dict:
 
 
 async def _announcement_info(server, owner: str, uuid: str) -> dict | None:
-    objects = getattr(server, 'objects', None)
-    if objects is None or await objects.playable(owner, uuid) is None:
+    """§3.9's `announcement` of a phone: uuid and description of a playable announcement."""
+    objects = server.objects
+    if await objects.playable(owner, uuid) is None:
         return None
-    info = await objects.describe(owner, uuid) if hasattr(objects, 'describe') else None
-    return {'uuid': uuid, 'description': (info or {}).get('description', '')}
+    return {'uuid': uuid, 'description': (await objects.get(owner, uuid)).description}
 
 
 @router.get('')
