@@ -9,8 +9,12 @@ import socket
 import uuid as uuidlib
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from tests.api.test_call_api import Events, control, new_call, upload_announcement
+from tests.api.test_event import ws_url
 from tests.integration.conftest import Sipp, wait_for
 
 NUMBER = '+4930555001'
@@ -84,6 +88,10 @@ def test_a_session_answers_only_to_the_origin_that_created_it(api):
     assert me.get('/api/recording', headers={'Origin': home}).json()['status'] == 'ok'
     assert me.get('/api/recording', headers={'Origin': other}).json()['status'] == 'wrong-origin'
     assert me.get('/api/recording').json()['status'] == 'ok'    # curl, servers: no Origin
+    with ws_connect(ws_url(api, sid=body['sid']), origin=other) as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(20)
+    assert info.value.rcvd.code == 4403
     # a session made without an Origin (curl) is bound by the first Origin that uses it
     plain = api.client(login(api.client())['sid'])
     assert plain.get('/api/recording', headers={'Origin': home}).json()['status'] == 'ok'
