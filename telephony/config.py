@@ -45,6 +45,14 @@ class Settings:
     auth_account_guesses: int = 10  # wrong digest answers per account and window, all sources
     auth_account_window: int = 60   # seconds
 
+    # --- API hardening (issue 8) ---
+    api_session_idle: int = 3600            # seconds an unused API session lives (300 at most
+                                            # for one nobody logged in on)
+    api_max_anonymous_sessions: int = 10000  # sessions without a login; beyond, GET /api/session
+                                             # answers resource-throttle
+    api_max_body_bytes: int = 1_000_000     # JSON request bodies (too-large above; uploads
+                                            # have upload_max_bytes)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         s = cls()

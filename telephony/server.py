@@ -21,7 +21,6 @@ from .events import EventSink
 from .media.engine import MediaEngine
 from .media.recorder import recover_all
 from .sip.access import Authenticator
-from .sip.auth import RateLimiter
 from .sip.message import make_response
 from .sip.registrar import Registrar, RegisterError
 from .sip.ua import SipStack
@@ -54,7 +53,7 @@ class Server:
                                   account_window=settings.auth_account_window)
         # events flow up: calls/, store/ and the applications publish, the API's sessions listen
         self.events = EventSink()
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(settings.api_session_idle, settings.api_max_anonymous_sessions)
         self.events.subscribe(self.sessions)
         self.objects = ObjectStore(self.db, self.data_dir, self.events,
                                    max_upload_bytes=settings.upload_max_bytes,
@@ -70,7 +69,6 @@ class Server:
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))
         self.stack.shed = self.admission.shed
-        self.login_limiter = RateLimiter(max_failures=5, window=60.0, block_for=60.0)
         self.http: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task] = []
         self.started = time.time()
@@ -132,6 +130,10 @@ class Server:
             await publish_bindings(self, unregistered=gone)
 
     # --- lifecycle ----------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self.http is not None and self.http.should_exit
+
     def status(self) -> dict:
         return {'calls': len(self.calls.calls), 'uptime': round(time.time() - self.started, 1),
                 'registrations': sum(len(v) for v in self.registrar.bindings.values()),
@@ -152,6 +154,7 @@ class Server:
         await self.media.start()
         await self.stack.start()
         self._tasks.append(asyncio.create_task(self._sweep()))
+        self._tasks.append(asyncio.create_task(self.sessions.sweep_forever()))
         s = self.settings
         config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,
                                 log_level='warning', lifespan='off')

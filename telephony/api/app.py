@@ -1,15 +1,20 @@
 """The HTTP application: the Q-loud JSON dialect under /api, plus /health."""
 from __future__ import annotations
 
+import importlib.resources
 import logging
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from .limits import BodyLimit, BodyTooLarge
+from .login_guard import LoginGuard
 from .qloud import announcement, call, event, phone, recording, session, sip
 from .qloud.common import ApiError, answer, validation_answer
 
@@ -65,10 +70,30 @@ def describe_status_answers(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+DOCS_ASSETS = '/api/docs/static'
+
+
+def serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs from files shipped in a Python package (fastapi-offline),
+    not a CDN: the page works offline and on an isolated network."""
+    app.mount(DOCS_ASSETS, StaticFiles(
+        directory=str(importlib.resources.files('fastapi_offline') / 'static')), name='docs-assets')
+
+    @app.get('/api/docs', include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f'{app.title} API',
+            swagger_js_url=f'{DOCS_ASSETS}/swagger-ui-bundle.js',
+            swagger_css_url=f'{DOCS_ASSETS}/swagger-ui.css',
+            swagger_favicon_url=f'{DOCS_ASSETS}/favicon.png',
+            swagger_ui_parameters={'validatorUrl': None})   # no badge from the validator site
+
+
 def create_app(server: 'ApiServices') -> FastAPI:
     app = FastAPI(title='telephony', version='0.1', openapi_url='/api/openapi.json',
-                  docs_url='/api/docs', redoc_url=None)
+                  docs_url=None, redoc_url=None)
     app.state.server = server
+    app.state.login_guard = LoginGuard()
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -78,11 +103,17 @@ def create_app(server: 'ApiServices') -> FastAPI:
     async def bad_fields(request: Request, exc: RequestValidationError) -> JSONResponse:
         return validation_answer(exc)
 
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return answer('too-large', str(exc))
+
     @app.exception_handler(HTTPException)
     async def unreadable_body(request: Request, exc: HTTPException):
         # FastAPI answers a body it cannot decode (not UTF-8, say) with HTTP 400
         # {"detail": ...}; a Q-loud call answers 200 with a status instead (found by
         # schemathesis: POST /api/session with the bytes 'OV\xef$\xc3').
+        if isinstance(exc.__cause__, BodyTooLarge):   # FastAPI wraps what reading raised
+            return answer('too-large', str(exc.__cause__))
         path = request.url.path
         if exc.status_code == 400 and path.startswith('/api/') and not path.startswith('/api/v1/'):
             return answer('wrong-syntax', 'the request body is not valid JSON')
@@ -95,10 +126,12 @@ def create_app(server: 'ApiServices') -> FastAPI:
 
     @app.get('/health', tags=['health'])
     async def health() -> dict:
-        return {'status': 'ok', **server.status()}
+        return {'status': 'ok', **server.status(), 'api_sessions': len(server.sessions.by_sid)}
 
     describe_status_answers(app)
+    serve_docs(app)
     app.add_middleware(JsonByDefault)
+    app.add_middleware(BodyLimit, limit=server.settings.api_max_body_bytes)
     for module in (session, phone, call, event, sip, announcement, recording):
         app.include_router(module.router)
     return app

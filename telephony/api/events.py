@@ -8,16 +8,23 @@ call's signalling.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from . import filters
 
+log = logging.getLogger('telephony.api')
+
 QUEUE_LIMIT = 1000
-SESSION_IDLE = 24 * 3600.0   # an unused session expires after a day
+ANONYMOUS_IDLE = 300.0   # seconds: a session nobody logged in on only waits for a login
+
+
+class TooManySessions(Exception):
+    """The cap on sessions nobody has logged in on is reached (`resource-throttle`)."""
 
 
 @dataclass
@@ -25,9 +32,10 @@ class Session:
     sid: str
     did: str
     user: str | None = None           # user uuid once authenticated
+    origin: str | None = None         # Origin of the request that created it (§2 wrong-origin)
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
-    filter: dict | None = None
+    filter: Callable[[dict], bool] | None = None   # a compiled filters.compile() tree
     call_events: bool = False         # GET /api/call/event switches call events on
     next_id: int = 0
     events: deque = field(default_factory=lambda: deque(maxlen=QUEUE_LIMIT))
@@ -36,7 +44,7 @@ class Session:
     def push(self, event: dict) -> None:
         if self.filter is not None:
             try:
-                if not filters.matches(self.filter, event):
+                if not self.filter(event):
                     return
             except filters.FilterError as exc:
                 event = {**event, 'filter_error': str(exc)}
@@ -44,6 +52,16 @@ class Session:
         self.next_id += 1
         self.events.append(event)
         self._wakeup.set()
+
+    def origin_ok(self, origin: str | None) -> bool:
+        """§2: a request whose Origin differs from the session's is `wrong-origin`. A request
+        without one (curl, a server, a browser's same-origin GET) cannot be told apart and
+        passes; a session created without an Origin is bound to the first one it sees."""
+        if origin is None:
+            return True
+        if self.origin is None:
+            self.origin = origin
+        return origin == self.origin
 
     def pending(self, next_id: int) -> list[dict]:
         return [e for e in self.events if e['id'] >= next_id]
@@ -66,42 +84,92 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self):
+    """Sessions by sid, did and user. An unused session expires after `idle` seconds (one
+    nobody logged in on after ANONYMOUS_IDLE at most); at most `max_anonymous` of those
+    exist at once. The clock is handed in, so expiry is tested without waiting."""
+
+    def __init__(self, idle: float = 3600.0, max_anonymous: int = 10000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.idle = idle
+        self.max_anonymous = max_anonymous
+        self.clock = clock
+        self.anonymous = 0
         self.by_sid: dict[str, Session] = {}
         self.by_did: dict[str, Session] = {}
         self.by_user: dict[str, set[str]] = {}   # user uuid -> sids, so publish is O(own sessions)
 
-    def create(self) -> Session:
-        s = Session(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
+    def create(self, origin: str | None = None, user: str | None = None) -> Session:
+        """A new session; raises TooManySessions for an anonymous one past the cap."""
+        if user is None and self.anonymous >= self.max_anonymous:
+            raise TooManySessions
+        s = Session(secrets.token_urlsafe(24), secrets.token_urlsafe(24), origin=origin,
+                    last_used=self.clock())
         self.by_sid[s.sid] = s
         self.by_did[s.did] = s
+        self.anonymous += 1
+        if user is not None:
+            self.authenticate(s, user)
         return s
+
+    def login(self, old: Session | None, user: str, origin: str | None) -> Session:
+        """Log `user` in on a fresh session and end `old`: whoever created `old` (and
+        perhaps handed its sid to the victim: session fixation) is left with nothing."""
+        if old is not None:
+            self.delete(old)
+        return self.create(origin, user)
+
+    def _expired(self, s: Session, now: float) -> bool:
+        idle = self.idle if s.user is not None else min(self.idle, ANONYMOUS_IDLE)
+        return now - s.last_used > idle
 
     def get(self, sid: str | None) -> Session | None:
         s = self.by_sid.get(sid or '')
-        if s is not None:
-            s.last_used = time.monotonic()
+        if s is None:
+            return None
+        now = self.clock()
+        if self._expired(s, now):
+            self.delete(s)
+            return None
+        s.last_used = now
         return s
 
+    def touch(self, s: Session) -> None:
+        """A request still waiting on the session (a long poll, a WebSocket) keeps it alive."""
+        s.last_used = self.clock()
+
     def authenticate(self, s: Session, user: str) -> None:
+        if s.user is None:
+            self.anonymous -= 1
         s.user = user
         self.by_user.setdefault(user, set()).add(s.sid)
 
     def delete(self, s: Session) -> None:
-        self.by_sid.pop(s.sid, None)
+        if self.by_sid.pop(s.sid, None) is None:
+            return
         self.by_did.pop(s.did, None)
-        if s.user is not None:
+        if s.user is None:
+            self.anonymous -= 1
+        else:
             sids = self.by_user.get(s.user, set())
             sids.discard(s.sid)
             if not sids:
                 self.by_user.pop(s.user, None)
 
     def sweep(self) -> int:
-        cutoff = time.monotonic() - SESSION_IDLE
-        old = [s for s in self.by_sid.values() if s.last_used < cutoff]
+        now = self.clock()
+        old = [s for s in self.by_sid.values() if self._expired(s, now)]
         for s in old:
             self.delete(s)
         return len(old)
+
+    async def sweep_forever(self) -> None:
+        """Run by the server: expired sessions go even when nobody asks for them again."""
+        interval = min(60.0, max(0.5, min(self.idle, ANONYMOUS_IDLE) / 4))
+        while True:
+            await asyncio.sleep(interval)
+            gone = self.sweep()
+            if gone:
+                log.info('event=sessions-expired count=%d left=%d', gone, len(self.by_sid))
 
     def listening(self, user: str) -> bool:
         """Does any session of the user take call events (is a call API client there)?"""

@@ -1,27 +1,77 @@
-"""Event filter trees (Q-loud §3.27), sans-IO: validate at attach time, evaluate per event.
+"""Event filter trees (Q-loud §3.27), sans-IO: checked and compiled once when a client posts
+one, then run per event as plain closures with precompiled regexes.
 
-A filter that fails while evaluating (say, a regex the check could not
-catch) passes the event; the caller marks it with `filter_error`.
+A filter's size is capped (operators and regex text): every event of the session runs it,
+on the event loop, so its cost per event has to be small whatever a client sends. A
+compiled filter that still fails on some event (an odd type no check foresaw) passes the
+event; the caller marks it with `filter_error`.
 """
 from __future__ import annotations
 
 import re
 import re._parser as sre_parse  # the stdlib's own regex parser, to inspect a pattern's shape
-from typing import Any
+from typing import Any, Callable
 
 OPS = {'equal', 'rematch', 'greater', 'lesser', 'contain', 'filter', 'and', 'or', 'not'}
 MAX_DEPTH = 32
+MAX_OPS = 250       # operators in one filter, the document's limit for call filters (§ partner)
 MAX_PATTERN = 500   # characters, as for dial plan caller patterns
+MAX_PATTERNS = 2000  # characters of all the filter's regexes together
 MAX_SUBJECT = 1000  # longer strings never match: bounds the work per event
 _REPEATS = (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT)
+_MISSING = object()
+
+Predicate = Callable[[Any], bool]
 
 
 class FilterError(ValueError):
     pass
 
 
-def validate(f: Any, depth: int = 0) -> None:
-    """Raise FilterError for a filter that can never work (wrong-syntax / missing-element)."""
+class FilterTooLarge(FilterError):
+    """More operators or regex text than a filter may have (`too-large`)."""
+
+
+def compile(tree: Any) -> Predicate:
+    """Check a filter tree and return its test: event -> bool. Raises FilterTooLarge or
+    FilterError (wrong-syntax / missing-element) for a filter that cannot work. The test
+    raises FilterError if an event makes it fail."""
+    check_size(tree)
+    test = _build(tree, 0)
+
+    def run(event: dict) -> bool:
+        try:
+            return test(event)
+        except Exception as exc:  # odd types in an event: never lose the event
+            raise FilterError(str(exc)) from None
+    return run
+
+
+def check_size(tree: Any) -> None:
+    """Count operators and regex characters before any parsing, without recursion."""
+    ops = chars = 0
+    stack = [tree]
+    while stack:
+        f = stack.pop()
+        ops += 1
+        if ops > MAX_OPS:
+            raise FilterTooLarge(f'a filter has at most {MAX_OPS} operators')
+        if not isinstance(f, dict):
+            continue
+        if f.get('op') == 'rematch' and isinstance(f.get('value'), str):
+            chars += len(f['value'])
+            if chars > MAX_PATTERNS:
+                raise FilterTooLarge(f'a filter has at most {MAX_PATTERNS} characters of '
+                                     'regular expressions')
+        args = f.get('args')
+        if isinstance(args, list):
+            stack.extend(args)
+        for k in ('arg', 'value'):
+            if isinstance(f.get(k), dict) and f.get('op') in ('not', 'filter'):
+                stack.append(f[k])
+
+
+def _build(f: Any, depth: int) -> Predicate:
     if depth > MAX_DEPTH:
         raise FilterError('filter nested too deeply')
     if not isinstance(f, dict):
@@ -33,26 +83,46 @@ def validate(f: Any, depth: int = 0) -> None:
         args = f.get('args')
         if not isinstance(args, list) or not args:
             raise FilterError(f'{op} needs a non-empty args array')
-        for a in args:
-            validate(a, depth + 1)
-        return
+        parts = tuple(_build(a, depth + 1) for a in args)
+        if op == 'and':
+            return lambda ev: all(p(ev) for p in parts)
+        return lambda ev: any(p(ev) for p in parts)
     if op == 'not':
-        validate(f.get('arg'), depth + 1)
-        return
-    if not isinstance(f.get('key'), str):
+        inner = _build(f.get('arg'), depth + 1)
+        return lambda ev: not inner(ev)
+    key = f.get('key')
+    if not isinstance(key, str):
         raise FilterError(f'{op} needs a key')
     if op == 'filter':
-        validate(f.get('arg', f.get('value')), depth + 1)
-        return
+        test = _build(f.get('arg', f.get('value')), depth + 1)
+        return _on_field(key, lambda x: isinstance(x, dict) and test(x))
     if 'value' not in f:
         raise FilterError(f'{op} needs a value')
     value = f['value']
+    if op == 'equal':
+        return _on_field(key, lambda x: _same(x, value))
+    if op == 'contain':
+        return _on_field(key, lambda x: isinstance(x, list) and any(_same(y, value) for y in x))
     if op == 'rematch':
         if not isinstance(value, str):
             raise FilterError('rematch value must be a string')
         check_pattern(value)
-    if op in ('greater', 'lesser') and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+        rx = re.compile(value)
+        return _on_field(key, lambda x: isinstance(x, str) and len(x) <= MAX_SUBJECT
+                         and rx.fullmatch(x) is not None)
+    if not _number(value):
         raise FilterError(f'{op} value must be a number')
+    if op == 'greater':
+        return _on_field(key, lambda x: _number(x) and x > value)
+    return _on_field(key, lambda x: _number(x) and x < value)
+
+
+def _on_field(key: str, test: Predicate) -> Predicate:
+    """An absent field (or an event that is no object) never matches, not even null."""
+    def run(ev: Any) -> bool:
+        field = ev.get(key, _MISSING) if isinstance(ev, dict) else _MISSING
+        return field is not _MISSING and test(field)
+    return run
 
 
 def check_pattern(value: str) -> None:
@@ -95,40 +165,3 @@ def _same(a: Any, b: Any) -> bool:
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def matches(f: dict, event: dict) -> bool:
-    """True if the event passes; raises FilterError if the filter cannot be evaluated."""
-    try:
-        return _eval(f, event)
-    except FilterError:
-        raise
-    except Exception as exc:  # regex engine errors, odd types: never lose the event
-        raise FilterError(str(exc)) from None
-
-
-def _eval(f: dict, ev: Any) -> bool:
-    op = f['op']
-    if op == 'and':
-        return all(_eval(a, ev) for a in f['args'])
-    if op == 'or':
-        return any(_eval(a, ev) for a in f['args'])
-    if op == 'not':
-        return not _eval(f['arg'], ev)
-    if not isinstance(ev, dict) or f['key'] not in ev:
-        return False
-    field = ev[f['key']]
-    if op == 'equal':
-        return _same(field, f['value'])
-    if op == 'rematch':
-        return isinstance(field, str) and len(field) <= MAX_SUBJECT \
-            and re.fullmatch(f['value'], field) is not None
-    if op == 'greater':
-        return _number(field) and field > f['value']
-    if op == 'lesser':
-        return _number(field) and field < f['value']
-    if op == 'contain':
-        return isinstance(field, list) and any(_same(x, f['value']) for x in field)
-    if op == 'filter':
-        return isinstance(field, dict) and _eval(f.get('arg', f.get('value')), field)
-    raise FilterError(f'unknown op {op!r}')

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from ..calls.manager import CallManager
     from ..config import Settings
-    from ..sip.auth import RateLimiter
     from ..sip.registrar import Registrar
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
@@ -31,7 +30,11 @@ class ApiServices(Protocol):
     phones: 'PhoneStore'
     registrar: 'Registrar'
     stack: 'SipStack'
-    login_limiter: 'RateLimiter'
+
+    @property
+    def stopping(self) -> bool:
+        """The server is shutting down: long polls answer now."""
+        ...
 
     def aor(self, user: str) -> str: ...
 

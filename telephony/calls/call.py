@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..ids import new_uuid
 from .controls import Control, ControlQueue
 from .leg import HANGUP, Leg
 
@@ -143,7 +143,7 @@ class Call:
         ep = self.leg.endpoint
         if ep is None or self.recording_path is not None:
             return
-        self.recording_path = Path(path) if path else self.manager.recording_path(str(uuid.uuid4()))
+        self.recording_path = Path(path) if path else self.manager.recording_path(new_uuid())
         ep.start_recording(str(self.recording_path))
         self._record_timer = asyncio.get_running_loop().call_later(limit, self.record_stop)
         self.update(record_on=True)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import TYPE_CHECKING, Callable
 
 from .. import sdp
 from ..sip import session as ss
+from ..ids import new_uuid
 from ..sip.auth import DigestClient
 from ..sip.dialog import Dialog
 from ..sip.message import Request, Response, gen_branch, gen_call_id, gen_tag, make_response
@@ -41,7 +41,7 @@ _UAS_UNANSWERED = (ss.State.INCOMING, ss.State.EARLY)
 
 class Leg:
     def __init__(self, stack: 'SipStack', media: 'MediaEngine', incoming: bool, peer: Peer):
-        self.id = str(uuid.uuid4())
+        self.id = new_uuid()
         self.stack = stack
         self.media = media
         self.incoming = incoming

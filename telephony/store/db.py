@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from sqlalchemy import delete, event, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..ids import new_uuid
 from ..sip.auth import ha1
 from .passwords import hash_password
 from . import calls as _calls, phones as _phones  # noqa: F401  (register their tables)
@@ -159,7 +159,7 @@ class Database:
     # --- API users ----------------------------------------------------------------
     async def create_user(self, username: str, password: str, email: str | None = None,
                           admin: bool = False) -> User:
-        user = User(str(uuid.uuid1()), username, email, hash_password(password), admin)
+        user = User(new_uuid(), username, email, hash_password(password), admin)
         async with self.write() as conn:
             await conn.execute(users.insert().values(
                 uuid=user.uuid, username=username, email=email,

@@ -29,7 +29,6 @@ import secrets
 import shutil
 import tempfile
 import time
-import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ import soundfile as sf
 import soxr
 from sqlalchemy import Column, Float, Index, String, Table, delete, select, update
 
+from ..ids import new_uuid
 from ..media.audiofile import write_atomic
 from ..media.recorder import PART_SUFFIX, recover_partial
 from ..media.vad import has_speech
@@ -286,7 +286,7 @@ class ObjectStore:
                      source: str | None = None, uuid: str | None = None,
                      duration: float | None = None) -> MediaObject:
         assert type_ in TYPES and status in STATUSES
-        obj = MediaObject(uuid or str(uuidlib.uuid1()), owner, type_, time.time(), description,
+        obj = MediaObject(uuid or new_uuid(), owner, type_, time.time(), description,
                           status, duration, from_, to, call, source)
         async with self.db.write() as conn:
             await conn.execute(objects.insert().values(
@@ -505,7 +505,7 @@ class ObjectStore:
         if uuid:
             return uuid
         stem = wav_path.stem.lower()   # the call layer names files by a fresh uuid: keep it
-        return stem if _UUID.match(stem) else str(uuidlib.uuid1())
+        return stem if _UUID.match(stem) else new_uuid()
 
     async def begin_recording(self, owner: str, wav_path: str | os.PathLike, *,
                               from_: str | None = None, to: str | None = None,
@@ -515,7 +515,7 @@ class ObjectStore:
         wav_path = Path(wav_path)
         uuid = self._recording_uuid(wav_path, None)
         if await self._row(uuid) is not None:
-            uuid = str(uuidlib.uuid1())
+            uuid = new_uuid()
         obj = await self.create(owner, 'recording', description, 'record', from_=from_, to=to,
                                 call=call, source=str(wav_path), uuid=uuid)
         return obj.uuid
@@ -531,7 +531,7 @@ class ObjectStore:
         if existing is None:
             uuid = self._recording_uuid(wav_path, uuid)
             if await self._row(uuid) is not None:
-                uuid = str(uuidlib.uuid1())
+                uuid = new_uuid()
             status, duration = await self._import(uuid, wav_path)
             await self.create(owner_uuid, 'recording', description, status, from_=from_, to=to,
                               call=call, uuid=uuid, duration=duration)

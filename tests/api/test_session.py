@@ -8,11 +8,15 @@ def test_session_lifecycle(api):
     body = r.json()
     assert body['status'] == 'ok' and body['auth'] is False and body['next_event'] == 0
     assert body['server'] == api.base and body['did'] and r.cookies['sid'] == body['sid']
-    me = api.client(body['sid'])
-    assert me.post('/api/session', json={'username': 'joe', 'password': 'secret12345'}).json() \
-        == {'status': 'ok'}
+    login = api.client(body['sid']).post('/api/session', json={'username': 'joe',
+                                                                'password': 'secret12345'})
+    logged = login.json()
+    # a login hands out a new session (issue 8: session fixation), in the body and the cookies
+    assert logged['status'] == 'ok' and logged['auth'] is True and logged['sid'] != body['sid']
+    assert login.cookies['sid'] == logged['sid'] and logged['server'] == api.base
+    me = api.client(logged['sid'])
     again = me.get('/api/session').json()
-    assert again['sid'] == body['sid'] and again['auth'] is True
+    assert again['sid'] == logged['sid'] and again['auth'] is True
     assert me.post('/api/session', json={'username': 'joe', 'password': 'secret12345'}).json()[
         'status'] == 'already-auth'
     assert me.delete('/api/session').json() == {'status': 'ok'}

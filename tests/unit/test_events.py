@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from telephony.api import events
+from telephony.api import events, filters
 from telephony.api.events import Session, SessionStore
 
 
@@ -48,7 +48,7 @@ def test_overflow_drops_the_oldest_and_the_gap_shows():
 
 def test_filtered_out_events_take_no_id():
     s = Session('sid', 'did', user='u')
-    s.filter = {'op': 'equal', 'key': 'keep', 'value': True}
+    s.filter = filters.compile({'op': 'equal', 'key': 'keep', 'value': True})
     s.push(ev(0, keep=True))
     s.push(ev(1, keep=False))
     s.push(ev(2))
@@ -92,7 +92,7 @@ async def test_a_push_wakes_every_waiter():
 
 async def test_a_filtered_out_event_does_not_end_the_wait():
     s = Session('sid', 'did', user='u')
-    s.filter = {'op': 'equal', 'key': 'keep', 'value': True}
+    s.filter = filters.compile({'op': 'equal', 'key': 'keep', 'value': True})
     waiter = asyncio.create_task(s.wait(0, 300))
     await asyncio.sleep(0)
     s.push(ev(0))
@@ -138,3 +138,84 @@ def test_a_deleted_session_gets_nothing_more():
     store.delete(s)
     store.publish('u', 'sip_new', {})
     assert s.pending(0) == [] and store.get(s.sid) is None and 'u' not in store.by_user
+
+
+# --- expiry, the anonymous cap, login and Origin (issue 8) -------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_idle_sessions_expire_and_the_sweep_removes_them():
+    clock = Clock()
+    store = SessionStore(idle=600, clock=clock)
+    user = store.create(user='u')
+    anon = store.create()
+    used = store.create(user='u')
+    clock.now += 299
+    assert store.get(used.sid) is used
+    clock.now += 2                    # anonymous sessions last 300 s at most
+    assert store.get(anon.sid) is None and anon.sid not in store.by_sid
+    clock.now += 299                  # `user` unused 600 s: not yet past idle
+    assert store.sweep() == 0
+    clock.now += 2
+    assert store.sweep() == 1         # user went; used was touched 301 s ago
+    assert user.sid not in store.by_sid and user.did not in store.by_did
+    assert store.by_user == {'u': {used.sid}}
+    store.touch(used)
+    clock.now += 599
+    assert store.get(used.sid) is used
+
+
+def test_anonymous_sessions_are_capped_and_logins_are_not():
+    store = SessionStore(max_anonymous=2)
+    first, _ = store.create(), store.create()
+    try:
+        store.create()
+        raise AssertionError('a third anonymous session was created')
+    except events.TooManySessions:
+        pass
+    store.create(user='u')            # POST /api/session without a session still works
+    store.login(first, 'v', None)     # a login frees an anonymous place
+    assert store.anonymous == 1
+    store.create()
+    assert store.anonymous == 2
+
+
+def test_login_starts_a_new_session_and_ends_the_old_one():
+    store = SessionStore()
+    fixed = store.create()            # created by an attacker, handed to the victim
+    s = store.login(fixed, 'victim', 'https://app.example')
+    assert store.get(fixed.sid) is None and fixed.did not in store.by_did
+    assert s.sid != fixed.sid and s.did != fixed.did and s.user == 'victim'
+    assert store.get(s.sid) is s and s.origin == 'https://app.example'
+    store.publish('victim', 'sip_new', {})
+    assert fixed.pending(0) == [] and len(s.pending(0)) == 1
+
+
+def test_origin_binding():
+    s = Session('sid', 'did', origin='https://a.example')
+    assert s.origin_ok('https://a.example') and s.origin_ok(None)
+    assert not s.origin_ok('https://b.example')
+    free = Session('sid2', 'did2')    # made without an Origin: the first one seen binds it
+    assert free.origin_ok(None) and free.origin_ok('https://a.example')
+    assert not free.origin_ok('https://b.example') and free.origin_ok(None)
+
+
+async def test_sweep_forever_sweeps():
+    clock = Clock()
+    store = SessionStore(idle=2, clock=clock)
+    store.create()
+    swept = asyncio.Event()
+    store.sweep = lambda: (swept.set(), SessionStore.sweep(store))[1]
+    task = asyncio.create_task(store.sweep_forever())
+    try:
+        clock.now += 3
+        await asyncio.wait_for(swept.wait(), 30)
+    finally:
+        task.cancel()
+    assert store.by_sid == {}

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ...store.objects import InTrash, Malformed, NotFound, TooLarge
 from ..events import Session
+from ..limits import set_body_limit
 from .common import ApiError, Body, get_user_session, ok, server_of
 from .recording import (DESCRIPTION_RE, MEDIA_TYPES, download, get_all, get_one, modify,
                         not_found, object_uuid, remove)
@@ -92,17 +93,9 @@ async def download_announcement(request: Request, uuid: str, name: str,
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, or `too-large` as soon as it passes `limit` bytes."""
-    declared = request.headers.get('content-length')
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError('too-large', f'at most {limit} bytes')
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError('too-large', f'at most {limit} bytes')
-        chunks.append(chunk)
-    return b''.join(chunks)
+    """The request body, refused (`too-large`) as soon as it passes `limit` bytes."""
+    set_body_limit(request, limit)   # uploads may be larger than JSON bodies
+    return await request.body()
 
 
 @router.post('/api/announcement/{uuid}/{name}',

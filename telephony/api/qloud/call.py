@@ -177,6 +177,7 @@ async def dial(body: Dial, request: Request, s: Session = Depends(get_user_sessi
 INCOMING_ONLY = {'ring': ('calling',), 'progress': ('calling', 'ringing'),
                  'answer': ('calling', 'ringing', 'progress')}
 NEEDS_MEDIA = {'silence', 'tone', 'play', 'record_start', 'dtmf_send', 'bridge'}
+CONTROL_QUEUE_LIMIT = 1000   # controls waiting on one call: each costs memory until it runs
 
 
 @router.post('/{uuid}/control')
@@ -194,8 +195,7 @@ async def control(uuid: str, body: ControlRequest, request: Request,
         if name in INCOMING_ONLY and (not call.leg.incoming or state not in INCOMING_ONLY[name]):
             raise ApiError('illegal-state', f'{name} is not possible in state {state}')
         if name == 'play':
-            path = await server.objects.playable(s.user, params.pop('object')) \
-                if getattr(server, 'objects', None) else None
+            path = await server.objects.playable(s.user, params.pop('object'))
             if path is None:
                 raise ApiError('wrong-object', 'no such announcement or recording')
             params['path'] = path
@@ -217,5 +217,9 @@ async def control(uuid: str, body: ControlRequest, request: Request,
         controls.append(Control(name, c.id, params))
     if call.leg.ended:
         raise ApiError('illegal-state', 'the call has ended')
+    kept = len(call.queue.pending) if body.queue == 'append' else 0
+    if kept + len(controls) > CONTROL_QUEUE_LIMIT:
+        raise ApiError('too-large', f'a call queues at most {CONTROL_QUEUE_LIMIT} controls; '
+                       f'{kept} are waiting')
     call.queue.enqueue(controls, body.queue)
     return ok()

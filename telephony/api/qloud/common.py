@@ -70,9 +70,18 @@ def session_id(request: Request) -> str | None:
     return request.query_params.get('sid') or request.cookies.get('sid')
 
 
+def find_session(request: Request) -> Session | None:
+    """The session the request names, or None; `wrong-origin` if its Origin is not the
+    session's (§2)."""
+    s = server_of(request).sessions.get(session_id(request))
+    if s is not None and not s.origin_ok(request.headers.get('origin')):
+        raise ApiError('wrong-origin', 'the session was created from another origin')
+    return s
+
+
 def get_session(request: Request) -> Session:
     """Dependency: a valid session, authenticated or not."""
-    s = server_of(request).sessions.get(session_id(request))
+    s = find_session(request)
     if s is None:
         raise ApiError('no-session', 'no valid session id in the request')
     return s
@@ -93,9 +102,13 @@ def dkey(object_uuid: str, sid: str) -> str:
 
 
 def download_session(request: Request, object_uuid: str) -> Session | None:
-    """A session by sid, or by did + dkey for this one object (file downloads only)."""
+    """A session by sid, or by did + dkey for this one object (file downloads only). A did
+    is meant for another process (§2.3), so it is not bound to the session's Origin."""
     server = server_of(request)
-    s = server.sessions.get(session_id(request))
+    try:
+        s = find_session(request)
+    except ApiError:
+        return None
     if s is None:
         did, key = request.query_params.get('did'), request.query_params.get('dkey')
         cand = server.sessions.by_did.get(did or '')

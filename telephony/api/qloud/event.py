@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any, Callable
 
 from fastapi import APIRouter, Body as BodyParam, Depends, Query, Request, WebSocket
@@ -28,11 +27,11 @@ DEFAULT_TIMEOUT = 55.0
 MAX_TIMEOUT = 300.0
 SLICE = 1.0          # a waiting request looks up every second: client gone? server stopping?
 WS_UNAUTHORIZED = 4401
+WS_WRONG_ORIGIN = 4403
 
 
 def _stopping(server) -> bool:
-    http = getattr(server, 'http', None)
-    return bool(http is not None and http.should_exit)
+    return server.stopping
 
 
 def _alive(server, s: Session) -> bool:
@@ -47,6 +46,7 @@ async def _wait(server, s: Session, next_id: int, timeout: float,
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        server.sessions.touch(s)    # a waiting client is using its session
         remaining = deadline - loop.time()
         found = await s.wait(next_id, max(0.0, min(SLICE, remaining)))
         if found or remaining <= SLICE or _stopping(server) or not _alive(server, s):
@@ -72,7 +72,7 @@ async def get_events(request: Request,
 
 def _missing(f: Any, where: str = 'filter') -> str | None:
     """Path of the first element a filter tree lacks (missing-element), else None.
-    Wrong types and values are left to filters.validate (wrong-syntax)."""
+    Wrong types and values are left to filters.compile (wrong-syntax)."""
     if not isinstance(f, dict):
         return None
     op = f.get('op')
@@ -107,14 +107,17 @@ async def set_filter(request: Request, tree: dict[str, Any] = BodyParam(
                          ..., description='a filter tree (op, key, value, arg, args)'),
                      s: Session = Depends(get_user_session)) -> dict:
     """Attach a filter to this session's event stream (replaces any previous one)."""
+    try:
+        filters.check_size(tree)     # first: the walks below cost what the tree costs
+    except filters.FilterTooLarge as exc:
+        raise ApiError('too-large', str(exc)) from None
     missing = _missing(tree)
     if missing:
         raise ApiError('missing-element', f'{missing} is required')
     try:
-        filters.validate(tree)
+        s.filter = filters.compile(tree)
     except filters.FilterError as exc:
         raise ApiError('wrong-syntax', str(exc)) from None
-    s.filter = tree
     return ok()
 
 
@@ -146,6 +149,9 @@ async def stream(ws: WebSocket) -> None:
     await ws.accept()
     if s is None or s.user is None:
         await ws.close(code=WS_UNAUTHORIZED, reason='no-session' if s is None else 'no-auth')
+        return
+    if not s.origin_ok(ws.headers.get('origin')):
+        await ws.close(code=WS_WRONG_ORIGIN, reason='wrong-origin')
         return
     try:
         next_id = int(ws.query_params.get('next', '0'))
@@ -180,7 +186,6 @@ async def stream(ws: WebSocket) -> None:
             if not _alive(server, s):
                 await ws.close(code=WS_UNAUTHORIZED, reason='no-session')
                 return
-            s.last_used = time.monotonic()   # an open stream keeps its session alive
             for event in await _wait(server, s, next_id, 30.0, is_closed):
                 await ws.send_text(json.dumps(event, separators=(',', ':')))
                 next_id = event['id'] + 1

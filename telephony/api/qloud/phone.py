@@ -51,11 +51,11 @@ def describe(phone: Phone, announcements: dict[str, dict]) -> dict:
 
 
 async def _announcement_info(server, owner: str, uuid: str) -> dict | None:
-    objects = getattr(server, 'objects', None)
-    if objects is None or await objects.playable(owner, uuid) is None:
+    """§3.9's `announcement` of a phone: uuid and description of a playable announcement."""
+    objects = server.objects
+    if await objects.playable(owner, uuid) is None:
         return None
-    info = await objects.describe(owner, uuid) if hasattr(objects, 'describe') else None
-    return {'uuid': uuid, 'description': (info or {}).get('description', '')}
+    return {'uuid': uuid, 'description': (await objects.get(owner, uuid)).description}
 
 
 @router.get('')
@@ -84,7 +84,7 @@ async def change_phones(body: PhoneChange, request: Request,
             uuid = getattr(change, ref)
             if uuid and await _announcement_info(server, s.user, uuid) is None:
                 raise ApiError('wrong-announcement', f'{ref} {uuid} is not one of your announcements')
-        if change.dialplan and not await _dialplan_exists(server, s.user, change.dialplan):
+        if change.dialplan:   # no dial plan v2 objects exist until the dial plan issue
             raise ApiError('wrong-dialplan', f'dialplan {change.dialplan} does not exist')
     created = {}
     if body.create:
@@ -105,11 +105,6 @@ async def change_phones(body: PhoneChange, request: Request,
     if created or body.update or body.delete:
         server.sessions.publish(s.user, 'phone_modify', {})
     return ok(**created)
-
-
-async def _dialplan_exists(server, owner: str, uuid: str) -> bool:
-    dialplans = getattr(server, 'dialplans', None)  # dial plan v2 arrives with its own issue
-    return dialplans is not None and await dialplans.exists(owner, uuid)
 
 
 async def _create(server, owner: str, have: int) -> dict:

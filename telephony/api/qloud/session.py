@@ -1,4 +1,9 @@
-"""/api/session (§3.1): create, log in, close."""
+"""/api/session (§3.1): create, log in, close.
+
+A login always starts a fresh session (new sid and did, in the answer and the cookies)
+and ends the one the request named: a session someone created beforehand and handed
+to the victim (session fixation) gives its creator nothing after the victim logs in.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -8,13 +13,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from ...store.passwords import DUMMY_HASH, verify_password
-from ..events import Session
-from .common import ApiError, Body, get_session, ok, server_of, session_id
+from ..events import Session, TooManySessions
+from .common import ApiError, Body, answer, find_session, get_session, ok, server_of, session_id
 
 router = APIRouter(prefix='/api/session', tags=['session'])
-
-LOGIN_FAILURES = 5       # per source address and window, then `resource-throttle`
-LOGIN_WINDOW = 60.0
 
 
 class Login(Body):
@@ -31,58 +33,68 @@ def _describe(request: Request, s: Session) -> dict:
 
 def _set_cookies(response: Response, request: Request, s: Session) -> None:
     response.set_cookie('sid', s.sid, httponly=True, samesite='strict')
-    response.set_cookie('server', server_of(request).base_url, samesite='strict')
+    # Starlette quotes a value with '/' or ':' in it (http.cookies does); §3.1 wants the
+    # cookie to equal the JSON field, and RFC 6265 allows both characters unquoted
+    response.headers.append('set-cookie', f'server={server_of(request).base_url}; Path=/; '
+                                          'SameSite=strict')
+
+
+def _origin(request: Request) -> str | None:
+    return request.headers.get('origin')
 
 
 @router.get('')
 async def new_session(request: Request, response: Response, language: str | None = None) -> dict:
     """A new session, or the caller's existing one if it sent a valid sid."""
     server = server_of(request)
-    sid = session_id(request)
-    if sid:
-        s = server.sessions.get(sid)
+    if session_id(request):
+        s = find_session(request)
         if s is None:
-            response.delete_cookie('sid')
-            response.delete_cookie('server')
-            raise ApiError('wrong-session', 'unknown session id')
+            # built here, not raised: the error handler's fresh answer would drop the cookies
+            refused = answer('wrong-session', 'unknown session id')
+            refused.delete_cookie('sid')
+            refused.delete_cookie('server')
+            return refused
     else:
-        s = server.sessions.create()
+        try:
+            s = server.sessions.create(_origin(request))
+        except TooManySessions:
+            raise ApiError('resource-throttle', 'too many sessions without a login; '
+                           'try again later, or log in with POST /api/session') from None
     _set_cookies(response, request, s)
     return ok(**_describe(request, s))
 
 
 @router.post('')
 async def login(body: Login, request: Request, response: Response) -> dict:
+    """Log in: the answer (and its cookies) carry the new session's sid and did."""
     server = server_of(request)
-    ip = request.client.host if request.client else '-'
-    now = time.monotonic()
-    if server.login_limiter.blocked(ip, now):
-        raise ApiError('resource-throttle', 'too many failed logins, try again later')
+    guard = request.app.state.login_guard
     if body.username is None and body.email is None:
         raise ApiError('missing-element', 'username or email is required')
-    sid = session_id(request)
-    s = server.sessions.get(sid) if sid else None
-    if sid and s is None:
+    old = find_session(request)
+    if session_id(request) and old is None:
         raise ApiError('no-session', 'unknown session id')
-    if s is not None and s.user is not None:
+    if old is not None and old.user is not None:
         raise ApiError('already-auth', 'the session is already authenticated')
     user = await (server.db.user_by(username=body.username) if body.username
                   else server.db.user_by(email=body.email))
+    # one key per account however it is named; unknown names are counted under the name
+    account = user.uuid if user else f'?{(body.username or body.email).lower()}'
+    ip = request.client.host if request.client else '-'
+    now = time.monotonic()
+    if not guard.allowed(account, ip, now):
+        raise ApiError('resource-throttle', 'too many failed logins, try again later')
     # scrypt is slow on purpose: keep it off the event loop, and run it for unknown users too
     good = await asyncio.to_thread(verify_password, body.password,
                                    user.password_hash if user else DUMMY_HASH)
     if user is None or not good:
-        server.login_limiter.failure(ip, now)
+        guard.failure(account, ip, now)
         raise ApiError('wrong-credentials', 'username and/or password is wrong')
-    server.login_limiter.success(ip)
-    created = s is None
-    if created:
-        s = server.sessions.create()
-    server.sessions.authenticate(s, user.uuid)
-    if created:
-        _set_cookies(response, request, s)
-        return ok(**_describe(request, s))
-    return ok()
+    guard.success(account, ip)
+    s = server.sessions.login(old, user.uuid, _origin(request))
+    _set_cookies(response, request, s)
+    return ok(**_describe(request, s))
 
 
 @router.delete('')
