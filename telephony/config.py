@@ -39,6 +39,10 @@ class Settings:
     trunk_user: str = ''            # digest credentials the trunk may ask for
     trunk_password: str = ''
     trunk_domain: str = ''          # host part of To/From towards the trunk ('' = trunk host)
+    # --- registrar and SIP transport (issue 8) ---
+    tcp_max_connections: int = 1000  # accepted SIP TCP connections at once; more are refused
+    tcp_idle_timeout: int = 300      # s without input before a TCP connection is closed, unless
+                                     # a registration or a dialog uses it (0: never)
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
