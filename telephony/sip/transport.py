@@ -22,7 +22,7 @@ from .transaction import Peer
 log = logging.getLogger('telephony.sip')
 
 MessageHandler = Callable[[bytes, Peer], None]
-_KEEPALIVE_BYTES = b'\r\n \t\x00'
+_KEEPALIVE_BYTES = b'\r\n'
 
 
 def resolve(hostports: list[str], default_port: int = 5060) -> set[tuple[str, int]]:

@@ -290,7 +290,7 @@ def test_tcp_ping_gets_a_pong(server):
 def test_udp_keepalives_leave_no_info_line(server):
     peer = UdpPeer(server.sip_port)
     try:
-        for ka in (b'\r\n\r\n', b'\r\n', b'\x00'):
+        for ka in (b'\r\n\r\n', b'\r\n'):
             peer.send(ka)
         cid = new_call_id()   # answered after the keep-alives were handled: they came first
         peer.send(request('OPTIONS', f'sip:{HOST}', port=peer.port, call_id=cid))
