@@ -47,13 +47,14 @@ class Binding:
 
         The flow, except: with a Path, its first hop when that hop is on the host the REGISTER
         came from (the proxy that relayed it, maybe on its listening port rather than the
-        source port); and a TCP flow whose connection is gone (restored after a restart) goes
-        to the Contact's port on the flow's host, where the phone listens.  Never another host.
+        source port); and a TCP flow whose connection is gone (closed, or restored after a
+        restart) goes to the Contact's port on the flow's host, where the phone listens.
+        Never another host.
         """
         flow = self.peer
         if self.path:
             hop = _hop(self.path[0], by_name_addr=True)
-        elif flow.reliable and flow.conn is None:
+        elif flow.reliable and (flow.conn is None or getattr(flow.conn, 'closed', False)):
             hop = _hop(self.contact)
         else:
             hop = None

@@ -71,6 +71,7 @@ class TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
         self.last_rx = 0.0
+        self.closed = False         # a registration's flow that died (Binding.target looks)
         self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport):
@@ -123,6 +124,7 @@ class TcpConnection(asyncio.Protocol):
         self.transport.close()
 
     def connection_lost(self, exc):
+        self.closed = True
         if self._idle is not None:
             self._idle.cancel()
         if self.peer is None:

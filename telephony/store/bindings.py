@@ -78,6 +78,7 @@ class BindingStore:
         stale = {b.aor for b in found if b.aor not in accounts} | {b.aor for b in refused}
         if stale:
             self.changed(*stale)
+            await self.flush()
         log.info('event=bindings-loaded loaded=%d dropped=%d', len(kept) - len(refused),
                  len(found) - len(kept) + len(refused))
         return len(kept) - len(refused)

@@ -91,6 +91,13 @@ def test_restored_tcp_flow_goes_to_the_contact_port_on_the_same_host_only():
     (b,) = reg.update('a@l', register('<sip:a@10.9.9.9:5080;transport=tcp>'), restored, 0.0)
     assert b.target() == restored
 
+    class Closed:
+        closed = True
+    reg.bindings.clear()
+    dead = Peer('TCP', ('127.0.0.1', 50123), Closed())    # the phone's connection dropped
+    (b,) = reg.update('a@l', register('<sip:a@127.0.0.1:5080;transport=tcp>'), dead, 0.0)
+    assert b.target() == Peer('TCP', ('127.0.0.1', 5080))
+
 
 def test_a_binding_never_targets_the_trunk():
     trunk = ('127.0.0.1', 5999)
