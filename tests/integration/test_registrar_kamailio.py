@@ -42,6 +42,7 @@ request_route {
 	}
 	if (is_method("REGISTER")) {
 		add_path();
+		xlog("L_INFO", "register $ru from $si:$sp\n");
 		$du = "sip:REGISTRAR";
 		t_relay();
 		exit;
@@ -81,12 +82,13 @@ def kamailio(server, tmp_path):
             peer.close()
     try:
         wait_for(answers, 30, 'kamailio to answer OPTIONS', interval=0.2)
-        yield port
+        yield port, tmp_path / 'kamailio.log'
     finally:
         stop_process(proc)
 
 
 def test_a_phone_registered_through_kamailio_is_called_through_it(server, kamailio):
+    kamailio, kamailio_log = kamailio
     server.add_account(USER, PASSWORD)
     phone = RawSocket(kamailio)          # the phone's outbound proxy is Kamailio
     try:
@@ -100,5 +102,8 @@ def test_a_phone_registered_through_kamailio_is_called_through_it(server, kamail
         assert f'{HOST}:{kamailio}' in top_via, top_via
         assert header_of(invite, 'Route') == []
         assert invite.split(b' ')[1] == f'sip:{USER}@{HOST}:{phone.port}'.encode()
+    except AssertionError as e:
+        raise AssertionError(f'{e}\n--- kamailio log (tail) ---\n'
+                             f'{kamailio_log.read_text()[-3000:]}') from None
     finally:
         phone.close()
