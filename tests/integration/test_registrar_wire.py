@@ -213,7 +213,7 @@ def test_path_is_echoed_and_calls_go_through_its_first_hop(start_server, peer_to
         phone.close()
 
 
-def test_path_without_supported_is_stored_but_not_echoed(start_server, peer_tools):
+def test_require_path_is_accepted_and_path_is_echoed_only_with_supported(start_server, peer_tools):
     server = start_server()
     server.add_account(USER, PASSWORD)
     peer = UdpPeer(server.sip_port)
