@@ -61,7 +61,10 @@ class Binding:
         if hop is None or hop[1] != _ip(flow.addr[0]):
             return flow
         transport, host, port = hop
-        peer = Peer((transport or flow.transport).upper(), (host, port or 5060))
+        transport = (transport or flow.transport).upper()
+        if transport not in ('UDP', 'TCP'):   # the transports we have
+            return flow
+        peer = Peer(transport, (host, port or 5060))
         return flow if (peer.transport, peer.addr) == (flow.transport, flow.addr) else peer
 
     def routes(self) -> list[str]:
