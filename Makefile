@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-DEBS    := sip-tester baresip espeak-ng libspandsp2 sox
+DEBS    := sip-tester baresip espeak-ng libspandsp2 sox kamailio
 SIP     ?= 127.0.0.1:5060
 HTTP    ?= 127.0.0.1:8080
 DATA    ?= ./data
@@ -18,6 +18,7 @@ debs:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  systemctl disable --now kamailio >/dev/null 2>&1 || true; \
 	fi
 
 $(STAMP): pyproject.toml

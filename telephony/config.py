@@ -53,6 +53,11 @@ class Settings:
     api_max_body_bytes: int = 1_000_000     # JSON request bodies (too-large above; uploads
                                             # have upload_max_bytes)
 
+    # --- registrar and SIP transport (issue 8) ---
+    tcp_max_connections: int = 1000  # accepted SIP TCP connections at once; more are refused
+    tcp_idle_timeout: int = 300      # s without input before a TCP connection is closed, unless
+                                     # a registration or a dialog uses it (0: never)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         s = cls()

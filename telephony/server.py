@@ -22,8 +22,10 @@ from .media.engine import MediaEngine
 from .media.recorder import recover_all
 from .sip.access import Authenticator
 from .sip.message import make_response
-from .sip.registrar import Registrar, RegisterError
+from .sip.registrar import Registrar, RegisterError, ok_headers
+from .sip.transport import resolve
 from .sip.ua import SipStack
+from .store.bindings import BindingStore
 from .store.calls import CallHistory
 from .store.db import Database
 from .store.objects import ObjectStore
@@ -42,7 +44,12 @@ class Server:
         self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max,
                                  media_timeout=settings.media_timeout)
         self.stack = SipStack(settings.sip_host, settings.sip_port)
-        self.registrar = Registrar()
+        self.registrar = Registrar(forbidden=resolve([settings.trunk]))  # never a target
+        self.binding_store = BindingStore(self.db, self.registrar, lambda: self.stack.now())
+        self.stack.transport.limit_tcp(
+            settings.tcp_max_connections, settings.tcp_idle_timeout,
+            held=lambda c: self.registrar.uses(c) or any(
+                call.leg.peer.conn is c for call in self.calls.calls.values()))
         self._domains: set[str] = {settings.domain}
         self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,
                                   lambda: self._domains, lambda: self.stack.now(),
@@ -110,10 +117,11 @@ class Server:
             return self.stack.respond(txn, resp)
         resp = make_response(req, 200)
         now = self.stack.now()
-        for b in bindings:
-            resp.add('Contact', f'<{b.contact}>;expires={b.remaining(now)}')
+        for name, value in ok_headers(req, bindings, now):
+            resp.add(name, value)
         log.info('event=register aor=%s contacts=%d from=%s:%s', aor, len(bindings), *peer.addr)
         self.stack.respond(txn, resp)
+        self.binding_store.changed(aor)   # written behind the 200
         # sip_register for the bindings this REGISTER made or refreshed, sip_unregister for
         # the ones it removed
         kept = {b.contact for b in bindings}
@@ -125,6 +133,7 @@ class Server:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             gone = self.registrar.sweep(self.stack.now())
+            self.binding_store.changed(*{b.aor for b in gone})
             for b in gone:
                 log.info('event=registration-expired aor=%s contact=%s', b.aor, b.contact)
             await publish_bindings(self, unregistered=gone)
@@ -153,6 +162,7 @@ class Server:
         await self.objects.recover()            # ... and recordings/conversions in progress finish
         await self.media.start()
         await self.stack.start()
+        await self.binding_store.load()   # phones registered before a restart stay reachable
         self._tasks.append(asyncio.create_task(self._sweep()))
         self._tasks.append(asyncio.create_task(self.sessions.sweep_forever()))
         s = self.settings
@@ -177,4 +187,5 @@ class Server:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.stack.stop()
         await self.media.stop()
+        await self.binding_store.flush()
         await self.db.close()

@@ -278,8 +278,9 @@ class CallManager:
                 answered.set_result(None)
 
         for b in bindings:
+            # to the REGISTER's flow or through its Path, never to the Contact's host
             leg = await Leg.outbound(self.stack, self.media, parse_uri(b.contact), b.target(),
-                                     from_uri, display)
+                                     from_uri, display, [('Route', r) for r in b.routes()])
             out = self._track(leg)
             out.listeners.append(lambda k, f, c=out: on_out(k, f, c))
             outs.append(out)

@@ -24,7 +24,7 @@ trace = logging.getLogger('telephony.sip.trace')
 
 ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, REGISTER'
 KNOWN_NOT_ALLOWED = {'SUBSCRIBE', 'PUBLISH', 'MESSAGE', 'REFER', 'PRACK', 'UPDATE'}
-SUPPORTED: set[str] = set()  # no option tags yet: any Require gets 420
+SUPPORTED: set[str] = {'path'}  # RFC 3327 (REGISTER); any other Require gets 420
 
 
 class SipStack:

@@ -1,5 +1,5 @@
 """Table definitions (SQLAlchemy Core). SQLite by default, PostgreSQL when configured."""
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -27,4 +27,22 @@ users = Table(
     Column('password_hash', String(200), nullable=False),
     Column('admin', Integer, nullable=False, default=0),
     Column('created', Float, nullable=False),
+)
+
+# Registrar bindings (like Kamailio's usrloc location table), written behind REGISTER so a
+# restart keeps phones reachable.  The flow is where the REGISTER came from; `expires` is
+# wall-clock time (seconds since the epoch), so it means the same after a restart.
+registrations = Table(
+    'registrations', metadata,
+    Column('id', Integer, primary_key=True),
+    Column('aor', String(320), nullable=False, index=True),
+    Column('contact', Text, nullable=False),
+    Column('transport', String(8), nullable=False),
+    Column('source_host', String(64), nullable=False),
+    Column('source_port', Integer, nullable=False),
+    Column('path', Text, nullable=False, default=''),   # JSON list of Path values
+    Column('call_id', String(255), nullable=False),
+    Column('cseq', Integer, nullable=False),
+    Column('q', Float, nullable=False, default=1.0),
+    Column('expires', Float, nullable=False, index=True),
 )

@@ -211,6 +211,7 @@ async def delete_account(sip_user: str, request: Request,
         raise ApiError('wrong-sip', 'no such SIP account')
     gone = _bindings(server, acct.user)
     server.registrar.bindings.pop(server.aor(acct.user), None)
+    server.binding_store.changed(server.aor(acct.user))   # and leave the database too
     await publish_bindings(server, unregistered=gone, owner=s.user)
     server.sessions.publish(s.user, 'sip_delete', {'user': acct.user, 'domain': acct.domain})
     log.info('event=sip-account-delete account=%s@%s', acct.user, acct.domain)
