@@ -248,6 +248,10 @@ def serve_main(args) -> int:
         raise Fail(f'--sip/--http: {exc}', 2) from None
     settings = _settings(args, **extra)
     _check_data_dir(settings.data_dir)
+    if settings.sip_port and (settings.sip_host, settings.sip_port) == \
+            (settings.http_host, settings.http_port):
+        raise Fail(f'SIP and HTTP both want TCP {settings.sip_host}:{settings.sip_port}; give '
+                   'them different ports (--sip, --http)', 2)
     _check_listen('SIP', settings.sip_host, settings.sip_port, '--sip HOST:PORT or sip_port',
                   (socket.SOCK_DGRAM, socket.SOCK_STREAM))
     _check_listen('HTTP', settings.http_host, settings.http_port,
@@ -301,13 +305,20 @@ def _check_listen(what: str, host: str, port: int, how: str, kinds) -> None:
 
 
 async def _serve(settings: Settings) -> int:
+    from sqlalchemy.exc import ArgumentError, DBAPIError
     from .server import Server
-    server = Server(settings)
+    try:
+        server = Server(settings)
+    except (ArgumentError, ImportError) as exc:
+        raise _bad_database_url(exc) from None
     try:
         await server.start()
+    except DBAPIError as exc:
+        await server.db.close()     # (its worker thread would call into the closed loop)
+        raise _database_failure(settings, exc) from None
     except OSError as exc:
-        raise Fail(f'cannot start: {exc}; check the listen addresses and the data directory') \
-            from None
+        raise Fail(f'cannot start: {exc}; check the listen addresses, the database and the '
+                   'data directory') from None
     # Everything loaded so far lives for the whole run: keep it out of the cyclic collector's
     # scans, and collect young objects less often (a call allocates thousands).
     gc.collect()
@@ -333,15 +344,36 @@ async def _provision(args, command) -> int:
     create = getattr(args, 'create', False)
     if not settings.database_url:
         _check_database_file(settings.data_dir, create)
-    db = Database.for_data_dir(settings.data_dir, settings.database_url or None)
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+    try:
+        db = Database.for_data_dir(settings.data_dir, settings.database_url or None)
+    except (ArgumentError, ImportError) as exc:
+        raise _bad_database_url(exc) from None
     try:
         if settings.database_url and not create:
             await _check_database_tables(db)
         await db.open()
         await command(settings, db, args)
+    except DBAPIError as exc:
+        raise _database_failure(settings, exc) from None
     finally:
         await db.close()
     return 0
+
+
+def _bad_database_url(exc: Exception) -> Fail:
+    """A database_url SQLAlchemy cannot parse (ArgumentError), or whose driver is missing."""
+    if isinstance(exc, ImportError):
+        return Fail(f'database_url needs a driver that is not installed ({exc}); install it '
+                    'into this environment (for PostgreSQL: pip install asyncpg)', 2)
+    return Fail(f'database_url: {exc}; use e.g. postgresql+asyncpg://USER:PW@HOST/DB, or leave '
+                'it empty for SQLite in the data directory', 2)
+
+
+def _database_failure(settings: Settings, exc) -> Fail:
+    where = 'database_url' if settings.database_url else str(settings.data_dir / DB_FILE)
+    return Fail(f'cannot open the database ({where}): {str(exc.orig).splitlines()[0]}; check '
+                'that it is the server\'s database and this user may write it')
 
 
 def _check_database_file(data_dir: Path, create: bool) -> None:

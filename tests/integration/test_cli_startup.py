@@ -100,3 +100,24 @@ def test_provisioning_elsewhere_creates_nothing(tmp_path):
 def test_version(tmp_path):
     r = run(['--version'], tmp_path)
     assert r.returncode == 0 and r.stdout.startswith('telephony '), r.stderr
+
+
+def test_data_directory_holding_something_else_than_a_database(tmp_path):
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'telephony.db').write_text('these are my notes, not a database\n')
+    for args in (SERVE, ['user', 'list']):
+        one_line_error(run([*args, '--data', 'data'], tmp_path),
+                       'cannot open the database', 'telephony.db', 'not a database')
+
+
+def test_unusable_database_url(tmp_path):
+    one_line_error(run(SERVE, tmp_path, {'TELEPHONY_DATABASE_URL': 'not a url'}),
+                   'database_url', 'postgresql+asyncpg://')
+    one_line_error(run(['user', 'list'], tmp_path, {'TELEPHONY_DATABASE_URL': 'mysql://h/db'}),
+                   'database_url', 'driver', 'not installed')
+
+
+def test_sip_and_http_on_one_port(tmp_path):
+    port = free_port()
+    one_line_error(run(['serve', '--sip', f'{HOST}:{port}', '--http', f'{HOST}:{port}'],
+                       tmp_path), f'{HOST}:{port}', 'different ports')
