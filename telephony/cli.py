@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -12,6 +13,8 @@ import socket
 import sys
 from importlib import metadata
 from pathlib import Path
+
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from .config import ConfigError, Settings, split_hostport
 from .store.phones import FLAGS as PHONE_FLAGS
@@ -152,8 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument('--http', metavar='HOST:PORT', help='HTTP listen address '
                        '(default 127.0.0.1:8080; port 0 picks a free one)')
     serve.add_argument('--log-level', default='INFO', type=str.upper, choices=LOG_LEVELS,
-                       metavar='LEVEL', help=f'one of {", ".join(LOG_LEVELS)} (default INFO; '
-                       'DEBUG adds every SIP message)')
+                       metavar='LEVEL', help=f'one of {", ".join(LOG_LEVELS)} (default INFO)')
 
     sip = sub.add_parser('sip', help='SIP accounts phones register with',
                          description='SIP accounts: user@domain with a password; a phone '
@@ -265,11 +267,15 @@ def serve_main(args) -> int:
     return asyncio.run(_serve(settings))
 
 
-def _check_data_dir(path: Path) -> None:
-    """The data directory must be a directory we can write (created if missing)."""
+def _not_a_file(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise Fail(f'data directory {path} is a file, not a directory; pass --data DIR '
                    '(or set data_dir) naming a directory', 2)
+
+
+def _check_data_dir(path: Path) -> None:
+    """The data directory must be a directory we can write (created if missing)."""
+    _not_a_file(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -296,16 +302,15 @@ def _check_listen(what: str, host: str, port: int, how: str, kinds) -> None:
         except OSError as exc:
             proto = 'UDP' if kind == socket.SOCK_DGRAM else 'TCP'
             reason = exc.strerror or str(exc)
-            advice = {98: 'another program (another telephony serve?) listens there; stop it '
+            advice = {errno.EADDRINUSE: 'another program (another telephony serve?) listens there; stop it '
                           f'or choose another port with {how}',
-                      13: f'ports below 1024 need privileges; choose another port with {how}',
-                      99: f'{host} is not an address of this host; fix {how}'}
+                      errno.EACCES: f'ports below 1024 need privileges; choose another port with {how}',
+                      errno.EADDRNOTAVAIL: f'{host} is not an address of this host; fix {how}'}
             raise Fail(f'cannot listen for {what} on {host}:{port} ({proto}): {reason}; '
                        + advice.get(exc.errno, f'check {how}')) from None
 
 
 async def _serve(settings: Settings) -> int:
-    from sqlalchemy.exc import ArgumentError, DBAPIError
     from .server import Server
     try:
         server = Server(settings)
@@ -344,7 +349,6 @@ async def _provision(args, command) -> int:
     create = getattr(args, 'create', False)
     if not settings.database_url:
         _check_database_file(settings.data_dir, create)
-    from sqlalchemy.exc import ArgumentError, DBAPIError
     try:
         db = Database.for_data_dir(settings.data_dir, settings.database_url or None)
     except (ArgumentError, ImportError) as exc:
@@ -377,8 +381,7 @@ def _database_failure(settings: Settings, exc) -> Fail:
 
 
 def _check_database_file(data_dir: Path, create: bool) -> None:
-    if data_dir.exists() and not data_dir.is_dir():
-        raise Fail(f'data directory {data_dir} is a file, not a directory; pass --data DIR', 2)
+    _not_a_file(data_dir)
     if create or (data_dir / DB_FILE).is_file():
         return
     raise Fail(f'no database in {data_dir.resolve()} ({DB_FILE} not found): pass --data with '
