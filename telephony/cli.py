@@ -358,7 +358,7 @@ async def _provision(args, command) -> int:
             await _check_database_tables(db)
         await db.open()
         await command(settings, db, args)
-    except DBAPIError as exc:
+    except (DBAPIError, OSError) as exc:   # OSError: a database server that cannot be reached
         raise _database_failure(settings, exc) from None
     finally:
         await db.close()
@@ -376,7 +376,8 @@ def _bad_database_url(exc: Exception) -> Fail:
 
 def _database_failure(settings: Settings, exc) -> Fail:
     where = 'database_url' if settings.database_url else str(settings.data_dir / DB_FILE)
-    return Fail(f'cannot open the database ({where}): {str(exc.orig).splitlines()[0]}; check '
+    reason = str(getattr(exc, 'orig', exc)).splitlines()[0]
+    return Fail(f'cannot open the database ({where}): {reason}; check '
                 'that it is the server\'s database and this user may write it')
 
 
@@ -391,11 +392,8 @@ def _check_database_file(data_dir: Path, create: bool) -> None:
 
 async def _check_database_tables(db) -> None:
     from sqlalchemy import inspect
-    try:
-        async with db.engine.connect() as conn:
-            ok = await conn.run_sync(lambda c: inspect(c).has_table('users'))
-    except Exception as exc:   # the driver's own error, whatever it is: report it on one line
-        raise Fail(f'cannot open database_url: {str(exc).splitlines()[0]}') from None
+    async with db.engine.connect() as conn:
+        ok = await conn.run_sync(lambda c: inspect(c).has_table('users'))
     if not ok:
         raise Fail('database_url names a database with no telephony tables: check the URL, '
                    'or pass --create to create them', 2)

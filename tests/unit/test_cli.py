@@ -185,3 +185,11 @@ def test_traceback_stays_multiline_but_cannot_forge_a_line():
     assert lines[1] == '  Traceback (most recent call last):'
     assert len(lines) > 3 and all(line.startswith('  ') for line in lines[1:])
     assert '\x00' not in out and '\\x00' in out
+
+
+def test_database_url_without_our_tables_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv('TELEPHONY_DATABASE_URL', f'sqlite+aiosqlite:///{tmp_path / "other.db"}')
+    assert main(['user', 'list']) == 2
+    assert 'no telephony tables' in capsys.readouterr().err
+    assert main(['user', 'add', 'joe', '--password', 'secret12345', '--create']) == 0
+    assert main(['user', 'list']) == 0
