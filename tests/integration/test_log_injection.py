@@ -9,7 +9,7 @@ import struct
 from telephony.sdp import parse_sdp
 
 from .conftest import HOST, wait_for
-from .rawsip import UdpPeer, new_call_id, request, sdp_offer
+from .rawsip import UdpPeer, new_call_id, parse_challenge, request, sdp_offer
 
 FORGED = '2026-12-01 12:00:00,000 INFO telephony event=register aor=admin@localhost'
 REASON = f'bye\x00\x1b[31m\r\n{FORGED}'.encode()
@@ -54,3 +54,35 @@ def test_rtcp_bye_reason_is_escaped_in_the_log(server):
     assert not any(line.startswith(FORGED) for line in lines), 'a forged log line'
     [line] = [ln for ln in lines if 'event=rtcp-bye' in ln]
     assert line.endswith('reason=bye\\x00\\x1b[31m\\r\\n' + FORGED), line
+
+
+def test_sip_header_text_is_escaped_in_the_log(server):
+    """A digest username (logged when a login is refused) carrying NUL, ESC, BEL and a C1
+    control (CSI), which would drive the terminal of whoever reads the log."""
+    sip = UdpPeer(server.sip_port)
+    try:
+        cid = new_call_id()
+        uri = 'sip:localhost'
+        sip.send(request('REGISTER', uri, port=sip.port, call_id=cid, from_user='alice'))
+        challenge, _ = sip.final(cid)
+        assert challenge is not None and challenge.status == 401, challenge
+        c = parse_challenge(challenge.header('WWW-Authenticate'))
+        user = 'alice\x00\x1b]0;owned\x07\x9b2J'
+        auth = (f'Digest username="{user}", realm="{c["realm"]}", nonce="{c["nonce"]}", '
+                f'uri="{uri}", response="{"0" * 32}", algorithm=MD5')
+        if 'opaque' in c:
+            auth += f', opaque="{c["opaque"]}"'
+        sip.send(request('REGISTER', uri, port=sip.port, call_id=cid, cseq=2, from_user='alice',
+                         extra=[f'Authorization: {auth}']))
+        refused, _ = sip.final(cid)
+        assert refused is not None and refused.status in (400, 401, 403), refused
+        # refused as a wrong guess (auth-failed) or unread (auth-rejected): logged with the
+        # user name either way
+        wait_for(lambda: [ln for ln in server.log_lines() if 'user=alice' in ln], 20,
+                 'the refused login\'s log line')
+    finally:
+        sip.close()
+    [line] = [ln for ln in server.log_lines() if 'user=alice' in ln]
+    assert 'event=auth-' in line and 'user=alice\\x00\\x1b]0;owned\\x07\\x9b2J' in line, line
+    log = server.log()
+    assert not any(ch in log for ch in '\x00\x1b\x07\x9b'), line
