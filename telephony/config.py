@@ -1,10 +1,18 @@
 """Settings: embedded defaults, then a TOML file, then TELEPHONY_* environment variables."""
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+ENV_PREFIX = 'TELEPHONY_'
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used.  The message is one line for the operator: the file or
+    variable, the key, and what to do."""
 
 
 @dataclass
@@ -60,37 +68,124 @@ class Settings:
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
+        """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
+        command line).  Raises ConfigError, whose message names the file or variable, the
+        key and what to do, for anything that cannot be used."""
         s = cls()
+        known = {f.name: f.type for f in fields(cls)}
         if config_file:
-            data = tomllib.loads(Path(config_file).read_text())
-            flat = {**data.get('sip', {}), **data}
-            for f in fields(cls):
-                if f.name in flat and not isinstance(flat[f.name], dict):
-                    setattr(s, f.name, _coerce(f.type, flat[f.name]))
-        for f in fields(cls):
-            env = os.environ.get(f'TELEPHONY_{f.name.upper()}')
-            if env is not None:
-                setattr(s, f.name, _coerce(f.type, env))
+            for key, value in _read_toml(config_file).items():
+                where = f'config file {config_file}: {key}'
+                if key not in known:
+                    raise ConfigError(f'{where}: unknown setting{_did_you_mean(key, known)}; '
+                                      f'valid settings: {", ".join(known)}')
+                setattr(s, key, _from_toml(key, known[key], value, where))
+        for name, value in os.environ.items():
+            if not name.startswith(ENV_PREFIX):
+                continue
+            key = name[len(ENV_PREFIX):].lower()
+            if key not in known:
+                raise ConfigError(f'environment variable {name}: unknown setting'
+                                  f'{_did_you_mean(key, known, ENV_PREFIX)}; unset it or use one '
+                                  f'of: {", ".join(ENV_PREFIX + k.upper() for k in known)}')
+            setattr(s, key, _from_text(key, known[key], value, f'environment variable {name}'))
         for k, v in overrides.items():
             if v is not None:
-                setattr(s, k, _coerce(cls.__dataclass_fields__[k].type, v))
+                setattr(s, k, _from_text(k, known[k], v, f'--{k.replace("_", "-")}'))
         if not s.rtp_host:
             s.rtp_host = s.sip_host
+        if s.rtp_port_min > s.rtp_port_max:
+            raise ConfigError(f'rtp_port_min ({s.rtp_port_min}) is above rtp_port_max '
+                              f'({s.rtp_port_max}); swap them')
         return s
 
 
-def _coerce(typ, value):
-    if typ in ('int', int):
-        return int(value)
-    if typ in ('bool', bool):
-        return value if isinstance(value, bool) else str(value).lower() in ('1', 'true', 'yes')
-    if typ in ('Path', Path):
+def _read_toml(path: str) -> dict:
+    """The file's settings, flat: top-level keys, and keys of a `[sip]` table."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f'config file {path} not found; check the --config path') from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f'config file {path} cannot be read: '
+                          f'{getattr(exc, "strerror", None) or exc}') from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f'config file {path} is not valid TOML: {exc}; '
+                          'write settings as key = value, strings in quotes') from None
+    sip = data.pop('sip', {})
+    if not isinstance(sip, dict):
+        return {'sip': sip, **data}      # reported as an unknown setting
+    return {**sip, **data}
+
+
+def _did_you_mean(key: str, known, prefix: str = '') -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f' (did you mean {prefix}{close[0].upper() if prefix else close[0]}?)' if close else ''
+
+
+def _kind(typ) -> str:
+    return typ if isinstance(typ, str) else typ.__name__
+
+
+def _check_range(key: str, value: int, where: str) -> int:
+    if key.endswith(('_port', '_port_min', '_port_max')) and not 0 <= value <= 65535:
+        raise ConfigError(f'{where}: {value} is not a port number (0 to 65535)')
+    return value
+
+
+def _from_toml(key: str, typ, value, where: str):
+    """A TOML value has a type already: it must be the setting's type."""
+    kind = _kind(typ)
+    ok = {'int': isinstance(value, int) and not isinstance(value, bool),
+          'float': isinstance(value, (int, float)) and not isinstance(value, bool),
+          'bool': isinstance(value, bool),
+          'str': isinstance(value, str), 'Path': isinstance(value, str)}.get(kind, False)
+    if not ok:
+        example = {'int': '5060', 'float': '1.5', 'bool': 'true', 'str': '"text"',
+                   'Path': '"/var/lib/telephony"'}.get(kind, '')
+        raise ConfigError(f'{where} must be {_NAMES.get(kind, kind)}, not {value!r}; '
+                          f'for example {key} = {example}')
+    if kind == 'Path':
         return Path(value)
-    return str(value)
+    if kind == 'float':
+        return float(value)
+    return _check_range(key, value, where) if kind == 'int' else value
+
+
+_NAMES = {'int': 'an integer', 'float': 'a number', 'bool': 'true or false', 'str': 'a string',
+          'Path': 'a path (a string)'}
+_TRUE = ('1', 'true', 'yes', 'on')
+_FALSE = ('0', 'false', 'no', 'off', '')
+
+
+def _from_text(key: str, typ, value, where: str):
+    """Environment variables and command-line values are text."""
+    kind = _kind(typ)
+    if not isinstance(value, str):
+        return _from_toml(key, typ, value, where)
+    try:
+        if kind == 'int':
+            return _check_range(key, int(value), where)
+        if kind == 'float':
+            return float(value)
+    except ValueError:
+        raise ConfigError(f'{where} must be {_NAMES[kind]}, not {value!r}') from None
+    if kind == 'bool':
+        if value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
+        raise ConfigError(f'{where} must be true or false (1/0, yes/no), not {value!r}')
+    if kind == 'Path':
+        return Path(value)
+    return value
 
 
 def split_hostport(text: str, default_port: int) -> tuple[str, int]:
+    """'HOST:PORT', '[v6]:PORT' or 'HOST' -> (host, port); ConfigError if the port is not one."""
     host, _, port = text.rpartition(':')
-    if not host:
-        return text, default_port
+    if not host or (':' in host and not host.startswith('[')):   # no port, or bare IPv6
+        return text.strip('[]'), default_port
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f'{text!r} is not HOST:PORT with a port from 0 to 65535')
     return host.strip('[]'), int(port)

@@ -167,7 +167,8 @@ class Server:
         self._tasks.append(asyncio.create_task(self.sessions.sweep_forever()))
         s = self.settings
         config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,
-                                log_level='warning', lifespan='off')
+                                log_level='warning', lifespan='off',
+                                log_config=None)   # uvicorn logs through the CLI's formatter
         self.http = uvicorn.Server(config)
         self.http.install_signal_handlers = lambda: None
         self._tasks.append(asyncio.create_task(self.http.serve()))

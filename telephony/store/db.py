@@ -180,6 +180,18 @@ class Database:
         return None if r is None else User(r['uuid'], r['username'], r['email'],
                                            r['password_hash'], bool(r['admin']))
 
+    async def users(self) -> list[User]:
+        """All API users, by name."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(users).order_by(users.c.username))).mappings().all()
+        return [User(r['uuid'], r['username'], r['email'], r['password_hash'], bool(r['admin']))
+                for r in rows]
+
+    async def delete_user(self, uuid_: str) -> bool:
+        async with self.write() as conn:
+            res = await conn.execute(delete(users).where(users.c.uuid == uuid_))
+        return res.rowcount > 0
+
 
 def _sip_account(r) -> SipAccount:
     return SipAccount(r['user'], r['domain'], r['ha1_md5'], r['ha1_sha256'], r['description'],

@@ -120,6 +120,11 @@ class PhoneStore:
             await conn.execute(phones.insert().values(**_values(phone)))
         return phone
 
+    async def all(self) -> list[Phone]:
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(select(phones).order_by(phones.c.number))).mappings().all()
+        return [_row(r) for r in rows]
+
 
 def _values(phone: Phone) -> dict:
     d = asdict(phone)

@@ -1,0 +1,141 @@
+"""The README's "Driving calls over HTTP" walkthrough, run as written against the real server:
+its shell blocks are read from README.md and typed, in order, into one bash (the user's
+second terminal); the SIPp block is the third terminal.  Only the addresses change, to the
+test server's free ports.  So the README cannot drift from what works."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import urllib.request
+
+from .conftest import (HOST, ROOT, LineCollector, WaitTimeout, free_port, free_port_block,
+                       stop_process, wait_for)
+
+SECTION = '## Driving calls over HTTP'
+
+
+def walkthrough_blocks() -> list[str]:
+    text = (ROOT / 'README.md').read_text()
+    start = text.index(SECTION)
+    end = text.find('\n## ', start + len(SECTION))
+    return re.findall(r'^```sh\n(.*?)^```', text[start:end], re.M | re.S)
+
+
+class Shell:
+    """One bash reading commands from a pipe, like a terminal the user types into."""
+
+    def __init__(self, cwd, env):
+        self.proc = subprocess.Popen(['bash', '--noprofile', '--norc'], cwd=cwd, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.out = LineCollector(self.proc.stdout)
+        self.n = 0
+        self.type('set -eo pipefail')      # a failing command ends the shell, and the test
+
+    def type(self, block: str, timeout: float = 90.0) -> str:
+        self.n += 1
+        marker = f'@@done-{self.n}'
+        start = len(self.out.snapshot())
+        # (curl's JSON has no final newline: the marker goes on a line of its own)
+        self.proc.stdin.write(f'{block}\necho; echo {marker}\n')
+        self.proc.stdin.flush()
+
+        def done():
+            lines = self.out.snapshot()
+            if marker in lines[start:]:
+                text = '\n'.join(lines[start:lines.index(marker, start)]).strip()
+                return (text,)   # truthy even when the block printed nothing
+            if self.proc.poll() is not None:
+                raise AssertionError(f'the shell exited ({self.proc.returncode}) in:\n{block}\n'
+                                     + '\n'.join(lines[start:]))
+            return None
+        return wait_for(done, timeout, f'the README block:\n{block}')[0]
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+        stop_process(self.proc)
+
+
+def localize(block: str, server) -> str:
+    """The README's addresses -> the test server's."""
+    out = (block.replace('localhost:8080', f'{HOST}:{server.http_port}')
+           .replace('127.0.0.1:5060', f'{HOST}:{server.sip_port}')
+           .replace('.venv/bin/telephony', f'{shlex.quote(sys.executable)} -m telephony'))
+    assert ':8080' not in out and ':5060' not in out, f'an address the test cannot map:\n{out}'
+    return out
+
+
+def events_from(server, sid: str, next_: str) -> list[dict]:
+    req = urllib.request.Request(f'http://{HOST}:{server.http_port}/api/event?next={next_}'
+                                 '&timeout=2', headers={'Authorization': f'Bearer {sid}'})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read()).get('event', [])
+
+
+def ok(output: str) -> None:
+    assert json.loads(output.strip().splitlines()[-1])['status'] == 'ok', output
+
+
+def test_readme_http_walkthrough(server, tmp_path):
+    blocks = walkthrough_blocks()
+    [caller] = [b for b in blocks if 'sipp ' in b]
+    setup, wait_call, controls, read_events, hangup = [b for b in blocks if b is not caller]
+    env = {k: v for k, v in os.environ.items() if not k.startswith('TELEPHONY_')}
+    env['TELEPHONY_DATA_DIR'] = str(server.data_dir)   # the server's ./data of `make run`
+    shell = Shell(ROOT, env)
+    sipp = None
+    try:
+        ok(shell.type(localize(setup, server)))          # ends with GET /api/call/event
+
+        # the third terminal: `cd sipp-scenarios && sipp ...`, with private ports added
+        words = shlex.split(localize(caller, server))
+        assert words[0] == 'cd' and words[2] == '&&' and words[3] == 'sipp', caller
+        sipp_cmd = words[3:] + ['-p', str(free_port()), '-mp', str(free_port_block()),
+                                '-cp', str(free_port('udp')), '-nostdin',
+                                '-timeout', '120s', '-timeout_error',
+                                '-trace_err', '-error_file', str(tmp_path / 'sipp-errors.log')]
+        sipp_log = open(tmp_path / 'sipp.out', 'w')
+        sipp = subprocess.Popen(sipp_cmd, cwd=ROOT / words[1], stdin=subprocess.DEVNULL,
+                                stdout=sipp_log, stderr=subprocess.STDOUT)
+        sipp_log.close()
+
+        got = shell.type(localize(wait_call, server))
+        call, next_ = shell.type('echo "$CALL $NEXT"').split()
+        assert re.fullmatch(r'[0-9a-f-]{36}', call) and got.endswith(f'call {call}, next '
+                                                                     f'event {next_}'), got
+        ok(shell.type(localize(controls, server)))
+
+        # the user presses keys (SIPp keys 1 3 5) and reads the events as the README says
+        sid = shell.type('echo "$SID"').strip()
+
+        def three_digits():
+            digits = [e['digit'] for e in events_from(server, sid, next_)
+                      if e['event'] == 'call_dtmf']
+            return digits if len(digits) >= 3 else None
+        assert wait_for(three_digits, 60, 'the three call_dtmf events') == ['1', '3', '5']
+        body = json.loads(shell.type(localize(read_events, server)))
+        assert body['status'] == 'ok', body
+        seen = [e['event'] for e in body['event']]
+        statuses = [v.get('status') for e in body['event'] if e['event'] == 'call_update'
+                    for v in e['call'].values()]
+        assert seen.count('call_dtmf') == 3 and 'answered' in statuses, body
+
+        ok(shell.type(localize(hangup, server)))
+        try:
+            sipp.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        assert sipp.returncode == 0, ((tmp_path / 'sipp.out').read_text()[-3000:],
+                                      server.log_tail(40))
+        server.wait_no_calls()
+    except WaitTimeout as e:
+        raise AssertionError(f'{e}\n{server.log_tail(40)}') from None
+    finally:
+        shell.close()
+        if sipp is not None:
+            stop_process(sipp)
