@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from ..logtext import quoted
 from .codecs import CODECS_BY_PT, FRAME_SAMPLES, PCMU, Codec, codec_for
 from .dtmf import GoertzelDetector, InbandDtmfGenerator, Rfc4733Receiver, Rfc4733Sender, \
     normalize_digits
@@ -470,7 +471,7 @@ class RtpEndpoint:
                 if self._rx is not None and self._rx.ssrc == p.ssrc:
                     self._rx.on_sender_report(p.ntp_timestamp, now)
             elif isinstance(p, Bye):
-                log.info('event=rtcp-bye port=%d reason=%s', self.rtcp_port, p.reason or '-')
+                log.info('event=rtcp-bye port=%d reason=%s', self.rtcp_port, quoted(p.reason or ''))
                 continue
             reports = getattr(p, 'reports', ())
             for block in reports:

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from ..logtext import quoted
 from .auth import (AccountLimiter, AuthResult, DigestServer, RateLimiter, is_digest,
                    parse_auth_header)
 from .message import Request, make_response
@@ -97,7 +98,7 @@ class Authenticator:
         """Answer an Authorization refused before its digest was looked at; counts nothing."""
         self._log_limited(f'{ip}/{result.reason}', now,
                           'event=auth-rejected ip=%s method=%s user=%s reason=%s',
-                          ip, req.method, (result.username or '')[:MAX_KEY_USER], result.reason)
+                          ip, req.method, quoted((result.username or '')[:MAX_KEY_USER]), result.reason)
         if result.stale or result.reason in ('bad-nonce', 'bad-realm', 'unknown-scheme'):
             # a nonce that is not (or no longer) valid from this address: NAT rebinding,
             # an old nonce, a restart; the client retries on a fresh one. Credentials of a
@@ -136,7 +137,7 @@ class Authenticator:
         if ticket is None:
             self.refused += 1
             self._log_limited(key, now, 'event=auth-account-limited user=%s ip=%s method=%s',
-                              user[:MAX_KEY_USER], ip, req.method)
+                              quoted(user[:MAX_KEY_USER]), ip, req.method)
             return AuthOutcome(None, make_response(req, 403, 'Too Many Failed Attempts'))
         account = await self.lookup(user, creds.realm)
         stored = None
@@ -154,5 +155,5 @@ class Authenticator:
         self.limiter.failure(ip, now)
         # reason is for the log only: the peer sees the same 403 for every failure
         log.info('event=auth-failed ip=%s method=%s user=%s reason=%s', ip, req.method,
-                 user[:MAX_KEY_USER], result.reason)
+                 quoted(user[:MAX_KEY_USER]), result.reason)
         return AuthOutcome(None, make_response(req, 403))

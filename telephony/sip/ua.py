@@ -14,6 +14,7 @@ import logging
 from typing import Awaitable, Callable
 
 from .. import sdp
+from ..logtext import quoted
 from .dialog import Dialog, DialogUser
 from .message import Request, Response, SipParseError, make_response, parse_message
 from .transaction import ClientTransaction, Peer, ServerTransaction, TransactionLayer
@@ -201,8 +202,8 @@ class SipStack:
         try:
             sdp.answer_offer(sdp.parse_sdp(req.body), self.host, 9)
         except sdp.SdpError as exc:
-            log.info('event=invite-refused call_id=%s status=488 reason="%s"',
-                     _printable(req.call_id), _printable(str(exc)))
+            log.info('event=invite-refused call_id=%s status=488 reason=%s',
+                     quoted(req.call_id), quoted(exc))
             resp = make_response(req, 488)
             resp.add(*self.media_warning(exc))
             return resp
@@ -329,12 +330,7 @@ class SipStack:
             self.respond(txn, resp)
 
 
-def _printable(text: str) -> str:
-    """Peer text for a log line: escaped, so it can neither forge a line nor hide in one."""
-    return text.encode('unicode_escape').decode('ascii').replace('"', '\\"')
-
-
 def _trace(direction: str, data: bytes, peer: Peer) -> None:
     # the whole message on one line, escaped: \r\n stays visible, nothing forges a line
-    trace.debug('event=sip-%s peer=%s:%s transport=%s bytes=%d msg="%s"', direction, peer.addr[0],
-                peer.addr[1], peer.transport, len(data), _printable(data.decode('latin-1')))
+    trace.debug('event=sip-%s peer=%s:%s transport=%s bytes=%d msg=%s', direction, peer.addr[0],
+                peer.addr[1], peer.transport, len(data), quoted(data.decode('latin-1')))
