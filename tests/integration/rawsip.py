@@ -249,3 +249,19 @@ def challenges(resp: Response, header: str) -> dict[str, dict[str, str]]:
         c = parse_challenge(v)
         out[c.get('algorithm', 'MD5').upper()] = c
     return out
+
+
+def echo_call(sip: UdpPeer, rtp_port: int) -> tuple[str, str, tuple[str, int]]:
+    """An answered, ACKed call to echo@ offering `rtp_port`: (Call-ID, To, the server's RTP
+    address)."""
+    from telephony.sdp import parse_sdp
+    cid = new_call_id()
+    sip.send(request('INVITE', f'sip:echo@{HOST}', port=sip.port, call_id=cid,
+                     body=sdp_offer(rtp_port), content_type='application/sdp'))
+    ok, _ = sip.final(cid)
+    assert ok is not None and ok.status == 200, ok
+    to = ok.header('To')
+    sip.send(request('ACK', f'sip:echo@{HOST}', port=sip.port, call_id=cid, to=to))
+    answer = parse_sdp(ok.body)
+    m = answer.media[0]
+    return cid, to, (answer.connection or m.connection, m.port)

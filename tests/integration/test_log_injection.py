@@ -6,10 +6,9 @@ from __future__ import annotations
 import socket
 import struct
 
-from telephony.sdp import parse_sdp
 
 from .conftest import HOST, wait_for
-from .rawsip import UdpPeer, new_call_id, parse_challenge, request, sdp_offer
+from .rawsip import UdpPeer, echo_call, new_call_id, parse_challenge, request
 
 FORGED = '2026-12-01 12:00:00,000 INFO telephony event=register aor=admin@localhost'
 REASON = f'bye\x00\x1b[31m\r\n{FORGED}'.encode()
@@ -29,17 +28,8 @@ def test_rtcp_bye_reason_is_escaped_in_the_log(server):
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind((HOST, 0))
     try:
-        cid = new_call_id()
-        sip.send(request('INVITE', f'sip:echo@{HOST}', port=sip.port, call_id=cid,
-                         body=sdp_offer(rtp.getsockname()[1]), content_type='application/sdp'))
-        ok, _ = sip.final(cid)
-        assert ok is not None and ok.status == 200, ok
-        to = ok.header('To')
-        sip.send(request('ACK', f'sip:echo@{HOST}', port=sip.port, call_id=cid, to=to))
-        answer = parse_sdp(ok.body)
-        m = answer.media[0]
-        host = answer.connection or m.connection
-        rtp.sendto(rtcp_rr_then_bye(0x1234, REASON), (host, m.port + 1))
+        cid, to, (host, port) = echo_call(sip, rtp.getsockname()[1])
+        rtp.sendto(rtcp_rr_then_bye(0x1234, REASON), (host, port + 1))
         server.wait_event('rtcp-bye')   # the forged event=... stays inside the quoted reason
         sip.send(request('BYE', f'sip:echo@{HOST}', port=sip.port, call_id=cid, cseq=2, to=to))
         sip.final(cid)

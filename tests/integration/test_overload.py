@@ -10,32 +10,18 @@ import numpy as np
 
 from .conftest import HOST, assert_sipp_ok, wait_for
 from .media import dominant_frequency
-from .rawsip import UdpPeer, new_call_id, request, sdp_offer
+from .rawsip import UdpPeer, echo_call, request
 from .test_raw_peer import RtpPeer, tone
 
 FLOOD_RATE = 3000      # calls/s: about 3x what one server process carries on this machine
 FLOOD_SECONDS = 20
 
 
-def _echo_call(server) -> tuple[UdpPeer, RtpPeer, str, str, tuple[str, int]]:
-    """An echo call from a hand-made peer, up before the flood; its audio is checked during it."""
-    from telephony.sdp import parse_sdp
-    sip, rtp = UdpPeer(server.sip_port), RtpPeer()
-    cid = new_call_id()
-    sip.send(request('INVITE', f'sip:echo@{HOST}', port=sip.port, call_id=cid,
-                     body=sdp_offer(rtp.port), content_type='application/sdp'))
-    ok, _ = sip.final(cid)
-    assert ok is not None and ok.status == 200, ok
-    to = ok.header('To')
-    sip.send(request('ACK', f'sip:echo@{HOST}', port=sip.port, call_id=cid, to=to))
-    answer = parse_sdp(ok.body)
-    m = answer.media[0]
-    return sip, rtp, cid, to, (answer.connection or m.connection, m.port)
-
-
 def test_flood_is_shed_and_established_calls_survive(server, sipp):
     target = f'127.0.0.1:{server.sip_port}'
-    sip, rtp, cid, to, remote = _echo_call(server)
+    # a call that is up before the flood; its audio is checked during it
+    sip, rtp = UdpPeer(server.sip_port), RtpPeer()
+    cid, to, remote = echo_call(sip, rtp.port)
     # calls that are up before the flood and stay up through it (BYE after 25 s)
     held, hcmd, hwork = sipp.start(target, builtin='uac', service='echo', calls=5, rate=10,
                                    extra=['-d', '25000'], global_timeout=90)
