@@ -103,6 +103,9 @@ class Call:
         fields: dict = {'status': leg.state}
         if leg.state == 'answered':
             fields['answer_time'] = int(time.time())
+            if leg.endpoint is not None:
+                # a stream from answer to hangup (silence when nothing plays; none on hold)
+                leg.endpoint.transmit_silence = True
         elif leg.state == HANGUP:
             fields['hangup_time'] = int(time.time())
             fields['hangup_cause'] = leg.hangup_cause or 16

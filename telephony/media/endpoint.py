@@ -344,14 +344,16 @@ class RtpEndpoint:
                   volume: int = 10) -> asyncio.Future:
         """Queue digits: RFC 4733 events when telephone-event was negotiated
         (dtmf_pt set), in-band tones otherwise.  Returns a future that resolves
-        to True once sent (False if the endpoint closed first)."""
+        to True once the last packet is sent (False if the endpoint closed first).
+        Cancelling it stops the digits: an RFC 4733 event on the wire still gets
+        its end packets."""
         digits = normalize_digits(digits)
         fut = asyncio.get_running_loop().create_future()
         if self.dtmf_pt is not None:
-            job = self._rfc4733_job(digits, duration_ms, gap_ms, volume)
+            job = self._rfc4733_job(digits, duration_ms, gap_ms, volume, fut)
             how = 'rfc4733'
         else:
-            job = self._inband_job(digits, duration_ms, gap_ms)
+            job = self._inband_job(digits, duration_ms, gap_ms, fut)
             how = 'inband'
         self._dtmf_jobs.append((job, fut))
         log.info('event=dtmf-send port=%d digits=%s mode=%s duration_ms=%d', self.local_port,
@@ -360,9 +362,12 @@ class RtpEndpoint:
         return fut
 
     @staticmethod
-    def _rfc4733_job(digits: str, duration_ms: int, gap_ms: int, volume: int) -> Iterator:
+    def _rfc4733_job(digits: str, duration_ms: int, gap_ms: int, volume: int,
+                     fut: asyncio.Future) -> Iterator:
         gap_ticks = max(0, round(gap_ms / 20))
         for i, d in enumerate(digits):
+            if fut.done():
+                return
             if i:
                 for _ in range(gap_ticks):
                     yield None
@@ -372,8 +377,10 @@ class RtpEndpoint:
                 first = False
 
     @staticmethod
-    def _inband_job(digits: str, duration_ms: int, gap_ms: int) -> Iterator:
-        for frame in InbandDtmfGenerator(digits, duration_ms, gap_ms):
+    def _inband_job(digits: str, duration_ms: int, gap_ms: int, fut: asyncio.Future) -> Iterator:
+        for frame in InbandDtmfGenerator(digits, duration_ms, gap_ms):   # a frame at a time
+            if fut.done():
+                return
             yield ('pcm', frame)
 
     def _next_dtmf_item(self):
