@@ -148,6 +148,8 @@ class ControlQueue:
             call.record_start(p.get('path'), p.get('limit', 3600))
         elif name == 'record_stop':
             call.record_stop(discard=p.get('discard', False))
+            if call.record_finished is not None:   # the file is complete when this ends
+                return self._await(ctl, call.record_finished)
         elif name == 'dtmf_collect':
             call.set_dtmf_collect(p.get('enable', True))
         elif name == 'dtmf_send' and ep is not None:

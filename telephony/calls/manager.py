@@ -80,14 +80,18 @@ class CallManager:
         call.record_begun = asyncio.get_running_loop().create_task(objects.begin_recording(
             call.owner, str(path), from_=call.info['from'], to=call.info['to'], call=call.id))
 
-    def keep_recording(self, call: Call, path: Path, discard: bool = False) -> None:
-        """A finished recording becomes a recording object (ok or empty), or goes."""
+    def keep_recording(self, call: Call, path: Path, discard: bool = False,
+                       ready: Awaitable | None = None) -> None:
+        """A finished recording becomes a recording object (ok or empty), or goes;
+        once `ready` (the recorder's file work) is done."""
         objects = getattr(self.server, 'objects', None)
         begun = call.record_begun
         if call.owner is None or objects is None:
             return
 
         async def store():
+            if ready is not None:
+                await ready
             uuid = None
             if begun is not None:
                 try:

@@ -30,7 +30,7 @@ from .codecs import CODECS_BY_PT, FRAME_SAMPLES, PCMU, Codec, codec_for
 from .dtmf import GoertzelDetector, InbandDtmfGenerator, Rfc4733Receiver, Rfc4733Sender, \
     normalize_digits
 from .jitter import JitterBuffer
-from .recorder import WavRecorder
+from .recorder import WavRecorder, io_executor
 from .rtcp import Bye, ReceiverStats, RtcpError, SenderReport, build_compound, build_rr, \
     build_sr, parse_rtcp, round_trip
 from .rtp import RtpError, RtpSender, parse_rtp
@@ -315,21 +315,28 @@ class RtpEndpoint:
     # --- recording ---------------------------------------------------------------------------
     def start_recording(self, path: str, both: bool = False) -> WavRecorder:
         """Record inbound audio (with both=True: inbound mixed with what we send)
-        to `path` (written as `path.part`, renamed by stop_recording)."""
+        to `path` (written as `path.part`, renamed by stop_recording).  The file is
+        opened, written and fsynced on the recorder thread: the returned recorder's
+        `finished` says when it is complete."""
         if self._recorder is not None:
             self.stop_recording()
-        self._recorder = WavRecorder(path)
+        self._recorder = WavRecorder(path, executor=io_executor())
         self._record_both = both
         log.info('event=record-start port=%d path=%s both=%s', self.local_port, path, both)
         self._refresh()
         return self._recorder
 
-    def stop_recording(self) -> float:
-        """Finish the recording; returns its duration in seconds (0.0 without one)."""
+    def stop_recording(self, discard: bool = False) -> float:
+        """Finish the recording (discard: delete it); returns its duration in seconds
+        (0.0 without one).  The file is complete when the recorder's `finished` is."""
         rec, self._recorder = self._recorder, None
         if rec is None:
             return 0.0
         self._refresh()
+        if discard:
+            rec.abort()
+            log.info('event=record-discard port=%d path=%s', self.local_port, rec.path)
+            return 0.0
         duration = rec.close()
         log.info('event=record-stop port=%d path=%s duration=%.2f', self.local_port, rec.path,
                  duration)
@@ -635,6 +642,8 @@ class RtpEndpoint:
                     rec.write_encoded(codec.silence if frame is None else frame, codec.decode)
             except OSError:
                 log.exception('event=record-error port=%d path=%s', self.local_port, rec.path)
+                rec.error = rec.error or OSError('write failed')
+            if rec.error is not None:   # the file thread failed: stop buffering for it
                 self._recorder = None
                 rec.abort()
                 self._refresh()
