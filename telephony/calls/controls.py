@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..media.sources import Player, Silence, ToneSource
-from .leg import ANSWERED, PROGRESS
 
 if TYPE_CHECKING:
     from .call import Call
@@ -125,7 +124,7 @@ class ControlQueue:
             return self._finish(ctl)
         ep = leg.endpoint
         if name == 'sleep' or (name == 'silence' and (ep is None or leg.state not in
-                                                       (PROGRESS, ANSWERED))):
+                                                       ('progress', 'answered'))):
             # before answer (Q-loud §3.24's own ring, silence, answer) silence sends nothing
             self._timer = asyncio.get_running_loop().call_later(
                 p['duration'] / 1000, self._finish, ctl)
