@@ -30,7 +30,8 @@ from .codecs import CODECS_BY_PT, FRAME_SAMPLES, PCMU, Codec, codec_for
 from .dtmf import GoertzelDetector, InbandDtmfGenerator, Rfc4733Receiver, Rfc4733Sender, \
     normalize_digits
 from .jitter import JitterBuffer
-from .recorder import WavRecorder, io_executor
+from .audiofile import file_executor
+from .recorder import WavRecorder
 from .rtcp import Bye, ReceiverStats, RtcpError, SenderReport, build_compound, build_rr, \
     build_sr, parse_rtcp, round_trip
 from .rtp import RtpError, RtpSender, parse_rtp
@@ -316,11 +317,11 @@ class RtpEndpoint:
     def start_recording(self, path: str, both: bool = False) -> WavRecorder:
         """Record inbound audio (with both=True: inbound mixed with what we send)
         to `path` (written as `path.part`, renamed by stop_recording).  The file is
-        opened, written and fsynced on the recorder thread: the returned recorder's
+        opened, written and fsynced on the file thread: the returned recorder's
         `finished` says when it is complete."""
         if self._recorder is not None:
             self.stop_recording()
-        self._recorder = WavRecorder(path, executor=io_executor())
+        self._recorder = WavRecorder(path, executor=file_executor())
         self._record_both = both
         log.info('event=record-start port=%d path=%s both=%s', self.local_port, path, both)
         self._refresh()

@@ -7,10 +7,10 @@ finalises the header, fsyncs and renames the file to its real name.
 recover_partial() repairs a leftover `.part` file from its length (call it on
 server start).
 
-The file work (open, writes, fsync, rename) runs where `executor` says: inline by
-default, or -- for the media engine, whose loop carries every call's audio -- on
-the one file thread (`io_executor()`), in order.  `finished` then tells when the file is
-complete under its real name.
+The file work (open, writes, fsync, rename) runs where `executor` says: inline
+by default, or -- for the media engine, whose loop carries every call's audio --
+on the one file thread (`audiofile.file_executor()`), in order.  `finished`
+then tells when the file is complete under its real name.
 """
 from __future__ import annotations
 
@@ -23,11 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from .audiofile import file_executor as io_executor
 from .codecs import SAMPLE_RATE
 
-__all__ = ['WavRecorder', 'recover_partial', 'recover_all', 'wav_header', 'PART_SUFFIX',
-           'io_executor']
+__all__ = ['WavRecorder', 'recover_partial', 'recover_all', 'wav_header', 'PART_SUFFIX']
 
 log = logging.getLogger('telephony.media')
 PART_SUFFIX = '.part'
