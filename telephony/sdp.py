@@ -69,6 +69,7 @@ STATIC_PAYLOAD_TYPES: dict[int, tuple[str, int, int | None]] = {
 _AUDIO_CODECS: dict[str, tuple[int, int]] = {"PCMU": (0, 8000), "PCMA": (8, 8000)}
 _RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")  # no SRTP: SAVP offers are rejected
 _HOLD_ADDRESSES = ("0.0.0.0", "::")
+PTIME_RANGE = (10, 120)  # ms per packet we send and mirror (120 ms of G.711 fits an MTU)
 
 
 # --------------------------------------------------------------------------- model
@@ -435,7 +436,7 @@ class Negotiated:
     remote_port: int
     remote_direction: str  # as written by the peer
     local_direction: str  # what we may do: sendrecv/sendonly/recvonly/inactive
-    ptime: int = 20  # packetisation the peer asked for (a=ptime), default 20
+    ptime: int = 20  # packetisation the peer asked for (a=ptime), default 20: we send it
     clock_rate: int = 8000
     remote_hold: bool = False  # peer signalled hold (sendonly/inactive/c=0.0.0.0)
     media_index: int = 0  # which m= line carries the audio
@@ -548,7 +549,10 @@ def answer_offer(offer: SessionDescription, local_ip: str, port: int,
         if hold:
             # RFC 3264 §8.4: holding means we stop receiving (sendrecv->sendonly, recvonly->inactive).
             local = _direction(_flags(local)[0], False)
-        am = _audio_media(port, [name], None, local, ptime, proto=om.proto, pts={name: pt})
+        # a=ptime is what each side wants to receive: mirror the peer's (within what we
+        # send, 10-120 ms) so a bridge between two 30 ms phones relays 30 ms both ways
+        ours = om.ptime if om.ptime and PTIME_RANGE[0] <= om.ptime <= PTIME_RANGE[1] else ptime
+        am = _audio_media(port, [name], None, local, ours, proto=om.proto, pts={name: pt})
         if dtmf is not None:
             am.formats.append(dtmf)
             am.rtpmap[dtmf] = ("telephone-event", 8000, None)

@@ -46,6 +46,8 @@ class Call:
         self.bridged_with: Call | None = None
         self.hangup_both = True
         self.recording_path: Path | None = None
+        self._recorder = None       # the endpoint's WavRecorder of the running recording
+        self.record_finished: asyncio.Future | None = None   # the last one's file is complete
         self.recordings: list[Path] = []
         self._record_timer: asyncio.TimerHandle | None = None
         self.record_begun: asyncio.Task | None = None   # the recording object being created
@@ -103,6 +105,9 @@ class Call:
         fields: dict = {'status': leg.state}
         if leg.state == 'answered':
             fields['answer_time'] = int(time.time())
+            if leg.endpoint is not None:
+                # a stream from answer to hangup (silence when nothing plays; none on hold)
+                leg.endpoint.transmit_silence = True
         elif leg.state == HANGUP:
             fields['hangup_time'] = int(time.time())
             fields['hangup_cause'] = leg.hangup_cause or 16
@@ -144,27 +149,31 @@ class Call:
         if ep is None or self.recording_path is not None:
             return
         self.recording_path = Path(path) if path else self.manager.recording_path(new_uuid())
-        ep.start_recording(str(self.recording_path))
+        self._recorder = ep.start_recording(str(self.recording_path))
         self._record_timer = asyncio.get_running_loop().call_later(limit, self.record_stop)
         self.update(record_on=True)
         self.manager.begin_recording(self, self.recording_path)
 
     def record_stop(self, discard: bool = False) -> Path | None:
         path, self.recording_path = self.recording_path, None
+        rec, self._recorder = self._recorder, None
         if self._record_timer:
             self._record_timer.cancel()
             self._record_timer = None
         if path is None or self.leg.endpoint is None:
             return None
-        duration = self.leg.endpoint.stop_recording()
+        # (a hangup has closed the endpoint, and with it the recording, already)
+        duration = self.leg.endpoint.stop_recording(discard=discard)
+        if rec is not None and not discard:
+            duration = rec.duration or 0.0
         self.update(record_on=False)
+        # the recorder thread finishes (or deletes) the file: storing it waits for that
+        ready = self.record_finished = rec.finished if rec is not None else None
+        self.manager.keep_recording(self, path, discard=discard, ready=ready)
         if discard:
-            path.unlink(missing_ok=True)
-            self.manager.keep_recording(self, path, discard=True)
             return None
         self.recordings.append(path)
         log.info('event=recording call=%s path=%s duration=%.2f', self.id, path, duration or 0)
-        self.manager.keep_recording(self, path)
         return path
 
     # --- bridging ---------------------------------------------------------------------------

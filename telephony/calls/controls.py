@@ -1,9 +1,11 @@
 """The control queue: the one path by which anything drives a call (Q-loud §3.24).
 
 Controls run one after another. Media controls end when the clock-driven
-source runs dry, `sleep` ends on a loop timer, the rest end at once. `break`
-stops the running control within one media frame: it clears the source, and
-the next tick sends the next control's audio.
+source runs dry, `dtmf_send` when its last packet is on the wire, `sleep` (and
+`silence` before the call has media) on a loop timer, the rest end at once.
+`break` stops the running control within one media frame: it clears the source,
+and the next tick sends the next control's audio.  Files are read and prompts
+encoded in a worker thread, never on the loop that runs every call's audio.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class ControlQueue:
         self.last_id: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None   # holds the running ring/answer task alive
+        self._dtmf: asyncio.Future | None = None   # the running dtmf_send's digits
 
     def enqueue(self, controls: list[Control], queue: str = 'append') -> None:
         loop = asyncio.get_running_loop()
@@ -79,6 +82,8 @@ class ControlQueue:
             ep.source = None
         if ep is not None and ctl.control == 'echo':
             ep.echo = False
+        if ctl.control == 'dtmf_send' and self._dtmf is not None:
+            self._dtmf.cancel()     # the digit on the wire ends properly, no further ones
         self._finish(ctl, advance)
 
     def _next(self) -> None:
@@ -99,7 +104,7 @@ class ControlQueue:
         if self.current is not ctl:
             return
         self.current = None
-        self._timer = self._task = None
+        self._timer = self._task = self._dtmf = None
         if ctl.id:
             self.last_id = ctl.id
         _resolve(ctl, True)
@@ -117,12 +122,14 @@ class ControlQueue:
                 call.bridged_with.leg.hangup(p.get('hangup_cause', 16))
             leg.hangup(p.get('hangup_cause', 16))
             return self._finish(ctl)
-        if name == 'sleep':
+        ep = leg.endpoint
+        if name == 'sleep' or (name == 'silence' and (ep is None or leg.state not in
+                                                       ('progress', 'answered'))):
+            # before answer (Q-loud §3.24's own ring, silence, answer) silence sends nothing
             self._timer = asyncio.get_running_loop().call_later(
                 p['duration'] / 1000, self._finish, ctl)
             return
         if name in ('silence', 'tone', 'play', 'echo'):
-            ep = leg.endpoint
             if ep is None:
                 return self._finish(ctl)
             if name == 'echo':
@@ -134,24 +141,45 @@ class ControlQueue:
                 source = ToneSource([p.get('frequency', 425)], p.get('duration', 1000),
                                     p.get('interval', 0), p.get('loop', 1))
             else:
-                source = Player(call.manager.load_audio(p['path']))
-            ep.on_source_done = lambda s, c=ctl: self._finish(c) if s is source else None
-            ep.source = source
-            return
+                return self._load_and_play(ctl, ep, p['path'])
+            return self._play(ctl, ep, source)
         if name == 'record_start':
             call.record_start(p.get('path'), p.get('limit', 3600))
         elif name == 'record_stop':
             call.record_stop(discard=p.get('discard', False))
+            if call.record_finished is not None:   # the file is complete when this ends
+                return self._await(ctl, call.record_finished)
         elif name == 'dtmf_collect':
             call.set_dtmf_collect(p.get('enable', True))
-        elif name == 'dtmf_send':
-            if leg.endpoint is not None:
-                leg.endpoint.send_dtmf(p['digits'], p.get('duration', 100))
+        elif name == 'dtmf_send' and ep is not None:
+            # ends when the last digit, end packets included, is on the wire: a hangup or
+            # a prompt queued after it waits for the digits
+            self._dtmf = ep.send_dtmf(p['digits'], p.get('duration', 100))
+            return self._await(ctl, self._dtmf)
         elif name == 'bridge':
             call.bridge(p['call'], p.get('hangup_both', True))
         elif name == 'split':
             call.split()
         self._finish(ctl)
+
+    def _play(self, ctl: Control, ep, source) -> None:
+        ep.on_source_done = lambda s, c=ctl: self._finish(c) if s is source else None
+        ep.source = source
+
+    def _load_and_play(self, ctl: Control, ep, path: str) -> None:
+        """Stat and decode the file (on a cache miss) and encode it for the leg's codec in a
+        worker thread; the clock's tick then only slices it."""
+        load = self.call.manager.load_audio
+
+        async def run():
+            try:
+                player = await asyncio.to_thread(lambda: Player(load(path)).prepare(ep.codec))
+            except Exception:
+                log.exception('event=play-load-error call=%s path=%s', self.call.id, path)
+                return self._finish(ctl)
+            if self.current is ctl and not ep.closed:   # not broken or hung up meanwhile
+                self._play(ctl, ep, player)
+        self._task = asyncio.get_running_loop().create_task(run())
 
     def _await(self, ctl: Control, coro) -> None:
         async def run():

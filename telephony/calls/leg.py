@@ -163,7 +163,7 @@ class Leg:
         codec = CODECS_BY_NAME[neg.codec_name]
         remote = (neg.remote_ip, neg.remote_port) if neg.remote_port else None
         self.endpoint.configure(remote=remote, codec=codec, dtmf_pt=neg.dtmf_pt,
-                                direction=neg.local_direction)
+                                direction=neg.local_direction, ptime=neg.ptime)
         self.remote_hold = neg.local_direction in ('recvonly', 'inactive')
         self.on_media(self)
 

@@ -120,14 +120,21 @@ class CallManager:
         call.record_begun = asyncio.get_running_loop().create_task(self.objects.begin_recording(
             call.owner, str(path), from_=call.info['from'], to=call.info['to'], call=call.id))
 
-    def keep_recording(self, call: Call, path: Path, discard: bool = False) -> None:
-        """A finished recording becomes a recording object (ok or empty), or goes."""
+    def keep_recording(self, call: Call, path: Path, discard: bool = False,
+                       ready: Awaitable | None = None) -> None:
+        """A finished recording becomes a recording object (ok or empty), or goes;
+        once `ready` (the recorder's file work) is done."""
         objects = self.objects
         begun = call.record_begun
         if call.owner is None:
             return
 
         async def store():
+            if ready is not None:
+                try:
+                    await ready
+                except Exception as exc:   # noqa: BLE001 -- what reached the disk is kept
+                    log.warning('event=recording-file-failed call=%s error=%r', call.id, exc)
             uuid = None
             if begun is not None:
                 try:

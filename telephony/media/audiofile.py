@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import tempfile
 import threading
@@ -13,7 +14,8 @@ import soxr
 
 from .codecs import SAMPLE_RATE
 
-__all__ = ['load_audio', 'load_audio_async', 'save_wav', 'clear_cache', 'cache_info']
+__all__ = ['load_audio', 'load_audio_async', 'save_wav', 'clear_cache', 'cache_info',
+           'file_executor']
 
 _CACHE_MAX_ENTRIES = 128
 _CACHE_MAX_SAMPLES = 8000 * 60 * 60  # an hour of audio, ~58 MB
@@ -22,6 +24,19 @@ _cache_samples = 0
 _lock = threading.Lock()
 _hits = 0
 _misses = 0
+
+
+_files: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def file_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The one thread for small file writes that must stay in order (recordings, job
+    files): off the event loop, whose stalls stall every call's audio."""
+    global _files
+    with _lock:
+        if _files is None:
+            _files = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='media-files')
+        return _files
 
 
 def _to_int16(x: np.ndarray) -> np.ndarray:

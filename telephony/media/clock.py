@@ -40,9 +40,15 @@ def due_ticks(start: float, period: float, next_tick: int, now: float,
 
 
 class MediaClock:
-    def __init__(self, period: float = PERIOD, max_catchup: int = 5) -> None:
+    """`busy()` says whether anything is on the clock's work list (an endpoint sending or
+    receiving).  Ticks skipped while it is not lost nobody's audio: counted, not warned
+    about.  (At every start-up the loop pauses for the GC freeze while no call exists.)"""
+
+    def __init__(self, period: float = PERIOD, max_catchup: int = 5,
+                 busy: Callable[[], bool] | None = None) -> None:
         self.period = period
         self.max_catchup = max_catchup
+        self.busy = busy
         self._callbacks: list[Callable[[int], None]] = []
         self._snapshot: tuple[Callable[[int], None], ...] = ()
         self._task: asyncio.Task | None = None
@@ -52,6 +58,7 @@ class MediaClock:
         # counters
         self.ticks = 0            # ticks run
         self.skipped = 0          # ticks given up
+        self.idle_skipped = 0     # ... of them while nothing was on the clock
         self.late_runs = 0        # wake-ups that ran more than one tick
         self.lag = 0.0            # smoothed lateness of wake-ups, seconds: the loop's load
 
@@ -101,8 +108,12 @@ class MediaClock:
                                           self.max_catchup)
         if skipped:
             self.skipped += skipped
-            log.warning('event=media-clock-skip ticks=%d behind_ms=%.1f', skipped,
-                        (now - (self.start_time + self.next_tick * self.period)) * 1000)
+            behind = (now - (self.start_time + self.next_tick * self.period)) * 1000
+            if self.busy is None or self.busy():
+                log.warning('event=media-clock-skip ticks=%d behind_ms=%.1f', skipped, behind)
+            else:
+                self.idle_skipped += skipped
+                log.debug('event=media-clock-skip-idle ticks=%d behind_ms=%.1f', skipped, behind)
         if count > 1:
             self.late_runs += 1
         for n in range(first, first + count):

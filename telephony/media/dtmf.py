@@ -162,27 +162,49 @@ def dtmf_tone(digit: str, duration_ms: int, sample_rate: int = 8000,
 
 
 class InbandDtmfGenerator:
-    """20 ms frames of in-band digits: tone, then gap of silence, per digit."""
+    """20 ms frames of in-band digits: tone, then gap of silence, per digit.
+
+    Each frame is computed when it is asked for, so memory and the work per tick stay
+    one frame whatever the digits' duration (100 digits of an hour each are fine)."""
 
     def __init__(self, digits: str, duration_ms: int = 100, gap_ms: int = 60,
                  frame_samples: int = 160, sample_rate: int = 8000,
                  amplitude: float = 7000.0) -> None:
         self.digits = normalize_digits(digits)
-        parts = []
-        for d in self.digits:
-            parts.append(dtmf_tone(d, duration_ms, sample_rate, amplitude))
-            parts.append(np.zeros(sample_rate * gap_ms // 1000, np.int16))
-        pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
-        pad = -len(pcm) % frame_samples
-        if pad:
-            pcm = np.concatenate([pcm, np.zeros(pad, np.int16)])
-        self._frames = pcm.reshape(-1, frame_samples)
+        self.frame_samples = frame_samples
+        self.sample_rate = sample_rate
+        self.amplitude = amplitude
+        self._tone = sample_rate * duration_ms // 1000
+        self._per_digit = self._tone + sample_rate * gap_ms // 1000
+        total = len(self.digits) * self._per_digit
+        self._frames = -(-total // frame_samples)
+        self._total = total
+        self._idx = np.arange(frame_samples, dtype=np.int64)
+
+    def frame(self, k: int) -> np.ndarray:
+        """Frame k (0-based) of the sequence."""
+        n = self._idx + k * self.frame_samples
+        digit = n // self._per_digit if self._per_digit else np.zeros_like(n)
+        pos = n - digit * self._per_digit
+        on = (pos < self._tone) & (n < self._total)
+        out = np.zeros(self.frame_samples, np.float64)
+        if on.any():
+            lo = np.empty(self.frame_samples)
+            hi = np.empty(self.frame_samples)
+            for j in np.unique(digit[on]):
+                sel = on & (digit == j)
+                lo[sel], hi[sel] = DTMF_FREQS[self.digits[j]]
+            t = pos[on] / self.sample_rate
+            out[on] = self.amplitude * (np.sin(2 * np.pi * lo[on] * t)
+                                        + np.sin(2 * np.pi * hi[on] * t))
+        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        return iter(self._frames)
+        for k in range(self._frames):
+            yield self.frame(k)
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return self._frames
 
 
 class GoertzelDetector:

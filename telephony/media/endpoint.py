@@ -9,6 +9,13 @@ detector, transcoding).  A recorder takes the payload and decodes a second of it
 at a time; a player hands out slices of its audio encoded once.  Bridged and
 echoed audio of the same codec is relayed as payload bytes under our own SSRC,
 sequence and timestamp.
+
+Whatever the packet sizes, audio moves as one 20 ms frame per tick: inbound
+packets are cut into frames (`_reframe`), and outbound frames are gathered into
+packets of the peer's ptime (`_queue_audio`): a 30 ms peer gets a packet on two
+ticks of every three, with timestamps exactly 240 apart.  An answered leg that
+is not on hold (`transmit_silence`) sends digital silence when nothing plays,
+as Asterisk's transmit_silence does: phones and NAT bindings expect a stream.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from .codecs import CODECS_BY_PT, FRAME_SAMPLES, PCMU, Codec, codec_for
 from .dtmf import GoertzelDetector, InbandDtmfGenerator, Rfc4733Receiver, Rfc4733Sender, \
     normalize_digits
 from .jitter import JitterBuffer
+from .audiofile import file_executor
 from .recorder import WavRecorder
 from .rtcp import Bye, ReceiverStats, RtcpError, SenderReport, build_compound, build_rr, \
     build_sr, parse_rtcp, round_trip
@@ -41,6 +49,7 @@ DIRECTIONS = ('sendrecv', 'sendonly', 'recvonly', 'inactive')
 _SENDS = {'sendrecv': True, 'sendonly': True, 'recvonly': False, 'inactive': False}
 _RECVS = {'sendrecv': True, 'sendonly': False, 'recvonly': True, 'inactive': False}
 PT_CN = 13
+MIN_PTIME, MAX_PTIME = 10, 120     # ms we send per packet; 120 ms of G.711 fits any MTU
 
 
 class _RtpProtocol(asyncio.DatagramProtocol):
@@ -135,9 +144,17 @@ class RtpEndpoint:
         self._dtmf_iter: Iterator | None = None
         self._dtmf_future: asyncio.Future | None = None
         self._event_ts = 0
-        self._pending: tuple[bytes, Codec] | None = None   # echoed or bridged payload
+        self._pending: tuple[bytes, Codec] | None = None   # echoed or bridged 20 ms frame
         self._in_frame: bytes | None = None    # this tick's inbound 20 ms, still encoded
         self._in_codec: Codec = PCMU
+        self._transmit_silence = False
+        # the send side: timestamps follow the clock (tick n starts at origin + 160 n)
+        self.ptime = 20
+        self._packet_samples = FRAME_SAMPLES
+        self._ts_origin: int | None = None
+        self._tx_buf = b''          # audio not sent yet: less than one packet
+        self._tx_ts = 0             # timestamp of _tx_buf[0]
+        self._tx_marker = False
         self._last_tx_tick: int | None = None
         self._consuming = False
         self._framing = False   # someone wants inbound audio as 20 ms frames
@@ -172,11 +189,18 @@ class RtpEndpoint:
 
     # --- negotiation -------------------------------------------------------------------------
     def configure(self, remote: tuple[str, int] | None = None, codec: Codec | str = PCMU,
-                  dtmf_pt: int | None = None, direction: str = 'sendrecv') -> None:
-        """Apply (re-)negotiated media: may be called again on re-INVITE / hold."""
+                  dtmf_pt: int | None = None, direction: str = 'sendrecv',
+                  ptime: int | None = None) -> None:
+        """Apply (re-)negotiated media: may be called again on re-INVITE / hold.
+        `ptime`: the peer's a=ptime, the packet size we send (None: keep; 20 at first)."""
         if direction not in _SENDS:
             raise ValueError(f'bad direction {direction!r}')
         codec = codec_for(codec)
+        if ptime is not None:
+            self.ptime = min(MAX_PTIME, max(MIN_PTIME, int(ptime)))
+            self._packet_samples = codec.clock_rate * self.ptime // 1000
+        if codec is not self.codec or not _SENDS[direction]:
+            self._tx_buf = b''     # never send old audio in a new codec or after hold
         if remote is not None:
             remote = (remote[0], int(remote[1]))
         if remote != self.remote:
@@ -191,8 +215,9 @@ class RtpEndpoint:
         self.dtmf_pt = dtmf_pt
         self.direction = direction
         self._last_rx = self.engine.loop_time()   # the timeout counts from (re)negotiation
-        log.debug('event=media-configure port=%d remote=%s codec=%s dtmf_pt=%s direction=%s',
-                 self.local_port, _fmt(remote), codec.name, dtmf_pt, direction)
+        log.debug('event=media-configure port=%d remote=%s codec=%s dtmf_pt=%s direction=%s '
+                  'ptime=%d', self.local_port, _fmt(remote), codec.name, dtmf_pt, direction,
+                  self.ptime)
         self._refresh()
 
     @property
@@ -210,6 +235,16 @@ class RtpEndpoint:
         """Play a source (read() -> 160-sample frame or None).  Replacing a source
         does not call on_source_done for the old one."""
         self._source = src
+        self._refresh()
+
+    @property
+    def transmit_silence(self) -> bool:
+        return self._transmit_silence
+
+    @transmit_silence.setter
+    def transmit_silence(self, on: bool) -> None:
+        """Send digital silence (a pre-encoded frame) on ticks where nothing else plays."""
+        self._transmit_silence = bool(on)
         self._refresh()
 
     @property
@@ -282,21 +317,28 @@ class RtpEndpoint:
     # --- recording ---------------------------------------------------------------------------
     def start_recording(self, path: str, both: bool = False) -> WavRecorder:
         """Record inbound audio (with both=True: inbound mixed with what we send)
-        to `path` (written as `path.part`, renamed by stop_recording)."""
+        to `path` (written as `path.part`, renamed by stop_recording).  The file is
+        opened, written and fsynced on the file thread: the returned recorder's
+        `finished` says when it is complete."""
         if self._recorder is not None:
             self.stop_recording()
-        self._recorder = WavRecorder(path)
+        self._recorder = WavRecorder(path, executor=file_executor())
         self._record_both = both
         log.info('event=record-start port=%d path=%s both=%s', self.local_port, path, both)
         self._refresh()
         return self._recorder
 
-    def stop_recording(self) -> float:
-        """Finish the recording; returns its duration in seconds (0.0 without one)."""
+    def stop_recording(self, discard: bool = False) -> float:
+        """Finish the recording (discard: delete it); returns its duration in seconds
+        (0.0 without one).  The file is complete when the recorder's `finished` is."""
         rec, self._recorder = self._recorder, None
         if rec is None:
             return 0.0
         self._refresh()
+        if discard:
+            rec.abort()
+            log.info('event=record-discard port=%d path=%s', self.local_port, rec.path)
+            return 0.0
         duration = rec.close()
         log.info('event=record-stop port=%d path=%s duration=%.2f', self.local_port, rec.path,
                  duration)
@@ -311,14 +353,16 @@ class RtpEndpoint:
                   volume: int = 10) -> asyncio.Future:
         """Queue digits: RFC 4733 events when telephone-event was negotiated
         (dtmf_pt set), in-band tones otherwise.  Returns a future that resolves
-        to True once sent (False if the endpoint closed first)."""
+        to True once the last packet is sent (False if the endpoint closed first).
+        Cancelling it stops the digits: an RFC 4733 event on the wire still gets
+        its end packets."""
         digits = normalize_digits(digits)
         fut = asyncio.get_running_loop().create_future()
         if self.dtmf_pt is not None:
-            job = self._rfc4733_job(digits, duration_ms, gap_ms, volume)
+            job = self._rfc4733_job(digits, duration_ms, gap_ms, volume, fut)
             how = 'rfc4733'
         else:
-            job = self._inband_job(digits, duration_ms, gap_ms)
+            job = self._inband_job(digits, duration_ms, gap_ms, fut)
             how = 'inband'
         self._dtmf_jobs.append((job, fut))
         log.info('event=dtmf-send port=%d digits=%s mode=%s duration_ms=%d', self.local_port,
@@ -327,9 +371,12 @@ class RtpEndpoint:
         return fut
 
     @staticmethod
-    def _rfc4733_job(digits: str, duration_ms: int, gap_ms: int, volume: int) -> Iterator:
+    def _rfc4733_job(digits: str, duration_ms: int, gap_ms: int, volume: int,
+                     fut: asyncio.Future) -> Iterator:
         gap_ticks = max(0, round(gap_ms / 20))
         for i, d in enumerate(digits):
+            if fut.done():
+                return
             if i:
                 for _ in range(gap_ticks):
                     yield None
@@ -339,8 +386,10 @@ class RtpEndpoint:
                 first = False
 
     @staticmethod
-    def _inband_job(digits: str, duration_ms: int, gap_ms: int) -> Iterator:
-        for frame in InbandDtmfGenerator(digits, duration_ms, gap_ms):
+    def _inband_job(digits: str, duration_ms: int, gap_ms: int, fut: asyncio.Future) -> Iterator:
+        for frame in InbandDtmfGenerator(digits, duration_ms, gap_ms):   # a frame at a time
+            if fut.done():
+                return
             yield ('pcm', frame)
 
     def _next_dtmf_item(self):
@@ -370,7 +419,7 @@ class RtpEndpoint:
             self._jitter.reset()
         self._consuming = consuming
         active = consuming or self._source is not None or self._dtmf_iter is not None \
-            or bool(self._dtmf_jobs)
+            or bool(self._dtmf_jobs) or (self._transmit_silence and _SENDS[self.direction])
         self.engine._set_active(self, active and not self.closed)
 
     def _latch(self, addr) -> None:
@@ -499,14 +548,16 @@ class RtpEndpoint:
             payload = pkt.payload
             if pkt.payload_type != codec.payload_type:
                 codec = CODECS_BY_PT.get(pkt.payload_type, codec)
+        # relayed and echoed audio moves as 20 ms frames too, re-packetised for the receiver
+        frame, codec = self._reframe(payload, codec)
+        if frame is not None:
             if self._echo:
-                self._pending = (payload, codec)
+                self._pending = (frame, codec)
             peer = self._peer
             if peer is not None:
-                peer._pending = (payload, codec)
+                peer._pending = (frame, codec)
         if not self._framing:
             return
-        frame, codec = self._reframe(payload, codec)
         self._in_frame, self._in_codec = frame, codec   # for the recorder, in _tick_out
         if self._need_pcm:
             pcm = SILENCE_FRAME if frame is None else codec.decode(frame)
@@ -552,7 +603,7 @@ class RtpEndpoint:
 
     def _tick_out(self, tick: int) -> None:
         send_ok = _SENDS[self.direction] and self._rtp_addr is not None and not self.closed
-        out = None      # the payload we sent (or would have, on hold), in self.codec
+        out = None      # this tick's 20 ms in self.codec (b'': an RFC 4733 event went instead)
         if self._dtmf_iter is not None or self._dtmf_jobs:
             item = self._next_dtmf_item()
             if item is not None:
@@ -562,15 +613,11 @@ class RtpEndpoint:
                         self._send_event(item[1], item[2], item[3], tick)
                 else:
                     out = self.codec.encode(item[1])
-                    if send_ok:
-                        self._send_audio(out, tick)
         src = self._source
         if src is not None:
             payload = self._read_source(src)
             if payload is not None and out is None:
                 out = payload
-                if send_ok:
-                    self._send_audio(payload, tick)
         pending = self._pending
         if pending is not None:
             self._pending = None
@@ -578,8 +625,14 @@ class RtpEndpoint:
                 out, codec = pending
                 if codec is not self.codec:
                     out = self.codec.encode(codec.decode(out))
-                if send_ok:
-                    self._send_audio(out, tick)
+        if out is None and self._transmit_silence:
+            out = self.codec.silence
+        if not send_ok:
+            self._tx_buf = b''
+        elif out:
+            self._queue_audio(out, tick)
+        elif self._tx_buf:
+            self._flush_audio()   # a pause: the last short packet goes now
         rec = self._recorder
         if rec is not None:
             frame, codec = self._in_frame, self._in_codec
@@ -591,6 +644,8 @@ class RtpEndpoint:
                     rec.write_encoded(codec.silence if frame is None else frame, codec.decode)
             except OSError:
                 log.exception('event=record-error port=%d path=%s', self.local_port, rec.path)
+                rec.error = rec.error or OSError('write failed')
+            if rec.error is not None:   # the file thread failed: stop buffering for it
                 self._recorder = None
                 rec.abort()
                 self._refresh()
@@ -634,28 +689,50 @@ class RtpEndpoint:
             src = self._source   # the callback queued the next one: no gap
         return None
 
-    def _gap(self, tick: int) -> bool:
-        """Move the timestamp over ticks we did not send; True when a marker is due."""
+    def _ts_at(self, tick: int) -> int:
+        """RTP timestamp of the start of `tick` on our stream."""
+        if self._ts_origin is None:
+            self._ts_origin = self._sender.timestamp - tick * FRAME_SAMPLES
+        return (self._ts_origin + tick * FRAME_SAMPLES) & 0xFFFFFFFF
+
+    def _queue_audio(self, payload: bytes, tick: int) -> None:
+        """Add this tick's frame; send every whole packet of our ptime it completes."""
         last = self._last_tx_tick
         self._last_tx_tick = tick
-        if last is None:
-            return True
-        if tick - last > 1:
-            self._sender.advance_ts(FRAME_SAMPLES * (tick - last - 1))
-            return True
-        return False
+        if last is None or tick - last > 1:
+            self._flush_audio()
+            self._tx_marker = True        # a talkspurt begins (RFC 3551 §4.1)
+        if not self._tx_buf:
+            self._tx_ts = self._ts_at(tick)
+            buf = payload
+        else:
+            buf = self._tx_buf + payload
+        n = self._packet_samples
+        while len(buf) >= n:
+            self._send_packet(buf[:n] if len(buf) > n else buf)
+            buf = buf[n:]
+        self._tx_buf = buf
 
-    def _send_audio(self, payload: bytes, tick: int) -> None:
-        marker = self._gap(tick)
-        data = self._sender.packet(payload, self.codec.payload_type, len(payload), marker)
+    def _flush_audio(self) -> None:
+        if self._tx_buf:
+            buf, self._tx_buf = self._tx_buf, b''
+            self._send_packet(buf)
+
+    def _send_packet(self, payload: bytes) -> None:
+        s = self._sender
+        data = s.packet_at(payload, self.codec.payload_type, self._tx_ts, self._tx_marker)
+        self._tx_marker = False
+        self._tx_ts = (self._tx_ts + len(payload)) & 0xFFFFFFFF   # G.711: a byte per sample
+        s.timestamp = self._tx_ts
         self._rtp_tr.sendto(data, self._rtp_addr)
 
     def _send_event(self, payload: bytes, marker: bool, first: bool, tick: int) -> None:
-        self._gap(tick)
+        self._flush_audio()
+        self._last_tx_tick = tick
         if first:
-            self._event_ts = self._sender.timestamp
+            self._event_ts = self._ts_at(tick)
         data = self._sender.packet_at(payload, self.dtmf_pt, self._event_ts, marker)
-        self._sender.advance_ts(FRAME_SAMPLES)
+        self._sender.timestamp = self._ts_at(tick + 1)
         self._rtp_tr.sendto(data, self._rtp_addr)
 
     def _check_media_timeout(self, now: float) -> None:

@@ -48,7 +48,7 @@ class MediaEngine:
         self.host = host
         self.port_min = port_min
         self.port_max = port_max
-        self.clock = MediaClock(max_catchup=max_catchup)
+        self.clock = MediaClock(max_catchup=max_catchup, busy=lambda: bool(self._active))
         self.media_timeout = media_timeout   # seconds without RTP/RTCP before a call is dead; 0: off
         self.cname = cname or f'{secrets.token_hex(8)}@{host}'
         self.endpoints: set[RtpEndpoint] = set()

@@ -1,13 +1,21 @@
 """Crash-safe WAV recording: 16-bit 8 kHz mono written as it goes.
 
-The file grows as `<path>.part`; the RIFF and data sizes in its header are
-rewritten (and the file flushed) once per second of audio, so a crash leaves
-a playable file up to the last second.  close() finalises the header and
-renames the file to its real name.  recover_partial() repairs a leftover
-`.part` file from its length (call it on server start).
+The file grows as `<path>.part`; the samples of each second are appended and the
+RIFF and data sizes in its header rewritten (and the file flushed) once per second
+of audio, so a crash leaves a playable file up to the last second.  close()
+finalises the header, fsyncs and renames the file to its real name.
+recover_partial() repairs a leftover `.part` file from its length (call it on
+server start).
+
+The file work (open, writes, fsync, rename) runs where `executor` says: inline
+by default, or -- for the media engine, whose loop carries every call's audio --
+on the one file thread (`audiofile.file_executor()`), in order.  `finished`
+then tells when the file is complete under its real name.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import os
 import struct
@@ -23,7 +31,6 @@ log = logging.getLogger('telephony.media')
 PART_SUFFIX = '.part'
 HEADER_BYTES = 44
 
-
 def wav_header(data_bytes: int, sample_rate: int = SAMPLE_RATE, channels: int = 1,
                bits: int = 16) -> bytes:
     block = channels * bits // 8
@@ -34,21 +41,81 @@ def wav_header(data_bytes: int, sample_rate: int = SAMPLE_RATE, channels: int = 
 
 class WavRecorder:
     def __init__(self, path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
-                 header_every_samples: int | None = None) -> None:
+                 header_every_samples: int | None = None,
+                 executor: concurrent.futures.Executor | None = None) -> None:
         self.path = os.fspath(path)
         self.part_path = self.path + PART_SUFFIX
         self.sample_rate = sample_rate
         self._every = header_every_samples or sample_rate   # once per second of audio
-        self._file = open(self.part_path, 'wb')
-        self._file.write(wav_header(0, sample_rate))
-        self._file.flush()
-        self.samples = 0          # written to the file (payload bytes awaiting decode apart)
+        self._executor = executor
+        self._file = None
+        self.error: OSError | None = None   # the first file error (the rest is skipped)
+        self.samples = 0          # handed to the file (payload bytes awaiting decode apart)
         self._since_header = 0
+        self._pcm = bytearray()   # samples of the current second, not handed over yet
         self._coded = bytearray()
         self._decode: Callable[[bytes], np.ndarray] | None = None
         self.closed = False
         self.duration: float | None = None
+        self._last: concurrent.futures.Future = self._submit(self._io_open)
 
+    # --- the file side (in the executor, or inline) ---------------------------------------
+    def _submit(self, fn, *args) -> concurrent.futures.Future:
+        if self._executor is not None:
+            return self._executor.submit(self._guarded, fn, *args)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut.set_result(fn(*args))     # inline: an OSError reaches the caller, as it always did
+        return fut
+
+    def _guarded(self, fn, *args):
+        if self.error is not None and fn is not self._io_abort:
+            return None
+        try:
+            return fn(*args)
+        except OSError as e:
+            self.error = e
+            log.error('event=record-error path=%s error=%s', self.path, e)
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
+            return None
+
+    def _io_open(self) -> None:
+        self._file = open(self.part_path, 'wb')
+        self._file.write(wav_header(0, self.sample_rate))
+        self._file.flush()
+
+    def _io_append(self, data: bytes, total_samples: int) -> None:
+        f = self._file
+        f.write(data)
+        f.flush()
+        size = total_samples * 2
+        f.seek(4)
+        f.write(struct.pack('<I', 36 + size))
+        f.seek(40)
+        f.write(struct.pack('<I', size))
+        f.seek(0, os.SEEK_END)
+        f.flush()
+
+    def _io_close(self, data: bytes, total_samples: int) -> None:
+        try:
+            self._io_append(data, total_samples)
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+        os.replace(self.part_path, self.path)
+
+    def _io_abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        try:
+            os.unlink(self.part_path)
+        except OSError:
+            pass
+
+    # --- the audio side (the caller's thread: the event loop) -----------------------------
     def write(self, pcm: np.ndarray) -> None:
         """Append int16 samples (normally one 160-sample frame)."""
         if self.closed:
@@ -81,50 +148,47 @@ class WavRecorder:
             pcm = pcm.astype(np.int16)
         if not pcm.flags.c_contiguous:
             pcm = np.ascontiguousarray(pcm)
-        self._file.write(memoryview(pcm).cast('B'))
+        self._pcm += memoryview(pcm).cast('B')
         n = len(pcm)
         self.samples += n
         self._since_header += n
 
+    def _take(self) -> bytes:
+        self._drain()
+        data = bytes(self._pcm)
+        self._pcm.clear()
+        self._since_header = 0
+        return data
+
     def flush(self) -> None:
-        """Rewrite the header sizes for everything written so far and flush to the OS."""
+        """Hand everything so far to the file and rewrite the header sizes for it."""
         if self.closed:
             return
-        self._drain()
-        f = self._file
-        f.flush()
-        data = self.samples * 2
-        f.seek(4)
-        f.write(struct.pack('<I', 36 + data))
-        f.seek(40)
-        f.write(struct.pack('<I', data))
-        f.seek(0, os.SEEK_END)
-        f.flush()
-        self._since_header = 0
+        self._last = self._submit(self._io_append, self._take(), self.samples)
+
+    @property
+    def finished(self) -> 'asyncio.Future':
+        """Resolves (on the running loop) once the last file operation handed over is done:
+        after close(), the file is complete under its real name (or gone, after abort())."""
+        return asyncio.wrap_future(self._last)
 
     def close(self) -> float:
         """Finish the file and give it its real name.  Returns the duration in seconds."""
         if self.closed:
             return self.duration or 0.0
-        try:
-            self.flush()
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
-            self.closed = True
-        os.replace(self.part_path, self.path)
+        data = self._take()
+        self.closed = True
         self.duration = self.samples / self.sample_rate
+        self._last = self._submit(self._io_close, data, self.samples)
         return self.duration
 
     def abort(self) -> None:
         """Stop and delete the partial file."""
         if not self.closed:
-            self._file.close()
             self.closed = True
-            try:
-                os.unlink(self.part_path)
-            except OSError:
-                pass
+            self._pcm.clear()
+            self._coded.clear()
+            self._last = self._submit(self._io_abort)
         self.duration = 0.0
 
     def __enter__(self) -> 'WavRecorder':

@@ -32,7 +32,10 @@ _ENCODED: dict[int, tuple[weakref.ref, dict[str, bytes]]] = {}
 
 def encoded(pcm: np.ndarray, codec: 'Codec') -> bytes:
     """The whole array in `codec`, encoded once and shared by every player of it (a
-    prompt playing to 500 callers is encoded once, not 25,000 times a second)."""
+    prompt playing to 500 callers is encoded once, not 25,000 times a second).
+
+    The first call encodes the whole array: make it off the event loop (Player.prepare in
+    a thread); `encoded_if_ready` is what the clock's tick uses."""
     key = id(pcm)
     entry = _ENCODED.get(key)
     if entry is None or entry[0]() is not pcm:
@@ -41,6 +44,14 @@ def encoded(pcm: np.ndarray, codec: 'Codec') -> bytes:
     if data is None:
         data = entry[1][codec.name] = codec.encode(pcm)
     return data
+
+
+def encoded_if_ready(pcm: np.ndarray, codec: 'Codec') -> bytes | None:
+    """The shared encoding of the array if it exists already, else None (never encodes)."""
+    entry = _ENCODED.get(id(pcm))
+    if entry is None or entry[0]() is not pcm:
+        return None
+    return entry[1].get(codec.name)
 
 
 class Player:
@@ -91,13 +102,22 @@ class Player:
         self.position = pos
         return frame
 
+    def prepare(self, codec: 'Codec') -> 'Player':
+        """Encode the whole array for `codec` now (call it in a worker thread): the clock's
+        tick then only slices it."""
+        encoded(self.pcm, codec)
+        return self
+
     def read_payload(self, codec: 'Codec') -> bytes | None:
-        """The next frame, encoded: a slice of the array encoded once."""
+        """The next frame, encoded: a slice of the array encoded once, or (not prepared
+        for this codec, e.g. after a re-INVITE changed it) this frame alone."""
         end = self.position + FRAME_SAMPLES
         if end <= len(self.pcm):
-            pos, self.position = self.position, end
-            return encoded(self.pcm, codec)[pos:end]
-        frame = self.read()       # the end, or a loop's wrap
+            data = encoded_if_ready(self.pcm, codec)
+            if data is not None:
+                pos, self.position = self.position, end
+                return data[pos:end]
+        frame = self.read()       # the end, a loop's wrap, or not prepared
         return None if frame is None else codec.encode(frame)
 
 
@@ -121,8 +141,9 @@ class ToneSource:
     """A sum of sine tones with an optional cadence.
 
     duration_ms=0: one endless tone (interval and loop ignored).  Otherwise
-    the tone sounds for duration_ms, then interval_ms of silence separates it
-    from the next repetition; `loop` is the number of repetitions (0 = endless).
+    the tone sounds for duration_ms, then interval_ms of silence follows it
+    (Q-loud §3.24: also after the last repetition); `loop` is the number of
+    repetitions (0 = endless).
     `amplitude` is the peak of each component.
     """
 
@@ -135,7 +156,7 @@ class ToneSource:
         self.on = sample_rate * int(duration_ms) // 1000
         self.off = sample_rate * int(interval_ms) // 1000 if self.on else 0
         self.cycle = self.on + self.off
-        self.total = None if (self.on == 0 or loop <= 0) else loop * self.cycle - self.off
+        self.total = None if (self.on == 0 or loop <= 0) else loop * self.cycle
         self._n = 0
         self._omega = (2 * np.pi / sample_rate) * self.frequencies[:, None]
         self._idx = np.arange(FRAME_SAMPLES, dtype=np.int64)

@@ -39,7 +39,7 @@ import soxr
 from sqlalchemy import Column, Float, Index, String, Table, delete, select, update
 
 from ..ids import new_uuid
-from ..media.audiofile import write_atomic
+from ..media.audiofile import file_executor, write_atomic
 from ..media.recorder import PART_SUFFIX, recover_partial
 from ..media.vad import has_speech
 from .schema import metadata
@@ -195,6 +195,11 @@ def read_pcm(path: Path) -> np.ndarray:
         pcm, _ = sf.read(str(path), dtype='int16', always_2d=False)
         return np.ascontiguousarray(pcm)
     return decode(path)
+
+
+def _in_order(fn, *args):
+    """Job-file writes and removals, off the loop and in the order they were asked for."""
+    return asyncio.get_running_loop().run_in_executor(file_executor(), fn, *args)
 
 
 def _unlink(*paths: Path) -> None:
@@ -433,7 +438,7 @@ class ObjectStore:
             self._drop_staged(job)
             return
         # the job stays on disk until done, so a crash does not lose it (see recover())
-        self._job_path(obj.uuid).write_text(json.dumps(job))
+        await _in_order(self._job_path(obj.uuid).write_text, json.dumps(job))
         await self._set(obj.uuid, status='convert')
         self._spawn(self._convert(obj, gen, job))
 
@@ -465,7 +470,7 @@ class ObjectStore:
                 status = await asyncio.to_thread(self._store_pcm, obj.uuid, pcm)
             if self._gen.get(obj.uuid) != gen:
                 return
-            _unlink(self._job_path(obj.uuid))
+            await _in_order(_unlink, self._job_path(obj.uuid))
             duration = None if pcm is None else len(pcm) / RATE
             await self._set(obj.uuid, status=status, duration=duration)
             log.info('event=convert uuid=%s status=%s duration=%s', obj.uuid, status, duration)

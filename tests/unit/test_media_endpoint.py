@@ -109,11 +109,12 @@ async def test_tone_is_recorded_by_peer(engine, tmp_path):
     loud = LoudFrames(50)
     b.add_listener(loud)
     path = tmp_path / 'rec.wav'
-    b.start_recording(str(path))
+    rec = b.start_recording(str(path))
     a.source = ToneSource([1000], amplitude=8000)
     heard = await loud.wait()
     a.source = None
     duration = b.stop_recording()
+    await asyncio.wait_for(rec.finished, TIMEOUT)     # written by the recorder thread
     assert dominant(heard) == pytest.approx(1000, abs=10)
     data, rate = sf.read(path, dtype='int16')
     assert rate == 8000 and len(data) == pytest.approx(duration * 8000)
@@ -308,12 +309,13 @@ async def test_close_finishes_recording_and_releases(engine, tmp_path):
     loud = LoudFrames(10)
     b.add_listener(loud)
     path = tmp_path / 'r.wav'
-    b.start_recording(str(path))
+    rec = b.start_recording(str(path))
     a.source = ToneSource([1000])
     await loud.wait()
     port = b.local_port
     b.close()
     b.close()                                      # idempotent
+    await asyncio.wait_for(rec.finished, TIMEOUT)
     assert path.exists() and sf.info(path).frames >= 10 * 160
     assert b not in engine.endpoints
     fut = a.send_dtmf('1')

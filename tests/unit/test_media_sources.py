@@ -62,14 +62,29 @@ def test_endless_tone_frequency_and_level():
 
 
 def test_tone_cadence_and_repetitions():
-    # 425 Hz, 1 s on, 4 s off, twice: 1 s + 4 s + 1 s = 6 s
+    # 425 Hz, 1 s on, 4 s off, twice: the interval follows each tone, the last one too
     t = ToneSource([425], duration_ms=1000, interval_ms=4000, loop=2)
     pcm = np.concatenate(drain(t))
-    assert len(pcm) == 6 * 8000
+    assert len(pcm) == 10 * 8000
     assert np.abs(pcm[:8000]).mean() > 1000
     assert not pcm[8000:40000].any()
-    assert np.abs(pcm[40000:]).mean() > 1000
+    assert np.abs(pcm[40000:48000]).mean() > 1000
+    assert not pcm[48000:].any()
     assert dominant_freq(pcm[:8000]) == pytest.approx(425, abs=5)
+
+
+@pytest.mark.parametrize('duration, interval, loop, frames', [
+    (300, 700, 1, 50),      # issue 8: lasted 0.31 s instead of 1 s
+    (200, 300, 3, 75),      # issue 8: 1.21 s instead of 1.5 s
+    (1000, 0, 2, 100),
+    (30, 0, 1, 2),          # a partial last frame is padded, not dropped
+])
+def test_tone_lasts_loop_times_tone_plus_interval(duration, interval, loop, frames):
+    t = ToneSource([440], duration_ms=duration, interval_ms=interval, loop=loop)
+    out = drain(t)
+    assert len(out) == frames
+    loud = [bool(np.abs(f).max() > 100) for f in out]
+    assert loud[-1] is (interval == 0)
 
 
 def test_dual_tone():
@@ -94,7 +109,7 @@ def test_player_payloads_are_its_frames_encoded_once_and_shared():
     pcm = (np.arange(1000) * 37 % 3000 - 1500).astype(np.int16)
     for codec in (PCMU, PCMA):
         for loop in (False, True):
-            a, b = Player(pcm, loop=loop), Player(pcm, loop=loop)
+            a, b = Player(pcm, loop=loop), Player(pcm, loop=loop).prepare(codec)
             for _ in range(20):         # past the end, and past a loop's wrap
                 frame = a.read()
                 payload = b.read_payload(codec)
@@ -106,3 +121,24 @@ def test_player_payloads_are_its_frames_encoded_once_and_shared():
     key = id(pcm)
     del pcm, a, b, frame   # (a frame is a view that keeps the array alive)
     assert key not in sources._ENCODED     # gone with the audio
+
+
+def test_unprepared_player_never_encodes_the_whole_prompt_on_a_tick():
+    """The tick encodes one frame at most; the whole prompt is encoded by prepare()
+    (which the play control runs in a worker thread)."""
+    from telephony.media.codecs import PCMU, Codec
+    sizes = []
+
+    def encode(pcm):
+        sizes.append(len(pcm))
+        return PCMU.encode(pcm)
+    spy = Codec('PCMU', 0, 8000, encode, PCMU.decode, PCMU.silence)
+    pcm = np.arange(8000, dtype=np.int16)
+    p = Player(pcm)
+    first = [p.read_payload(spy) for _ in range(3)]
+    assert sizes == [160] * 3
+    p.prepare(spy)
+    assert sizes[-1] == 8000
+    rest = [p.read_payload(spy) for _ in range(47)]
+    assert sizes[-1] == 8000 and len(sizes) == 4        # slices of the prepared encoding
+    assert b''.join(first + rest) == PCMU.encode(pcm)

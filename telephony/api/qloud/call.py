@@ -176,7 +176,7 @@ async def dial(body: Dial, request: Request, s: Session = Depends(get_user_sessi
 # Which call states each control may start from (§3.24 `illegal-state`).
 INCOMING_ONLY = {'ring': ('calling',), 'progress': ('calling', 'ringing'),
                  'answer': ('calling', 'ringing', 'progress')}
-NEEDS_MEDIA = {'silence', 'tone', 'play', 'record_start', 'dtmf_send', 'bridge'}
+NEEDS_MEDIA = {'tone', 'play', 'record_start', 'dtmf_send', 'bridge'}   # silence waits like sleep
 CONTROL_QUEUE_LIMIT = 1000   # controls waiting on one call: each costs memory until it runs
 
 
