@@ -139,3 +139,15 @@ def test_readme_http_walkthrough(server, tmp_path):
         shell.close()
         if sipp is not None:
             stop_process(sipp)
+
+
+def test_the_tour_names_files_and_folders_that_exist():
+    """The README's tour of the source moves with the code (dialplan/demo.py went to ivr/)."""
+    text = (ROOT / 'README.md').read_text()
+    tour = text[text.index('## A tour'):]
+    named = re.findall(r'^- `([\w./-]+/)`|`((?:telephony|ivr|docs|sipp-scenarios)/[\w./-]+)`',
+                       tour, re.M)
+    paths = {a or b for a, b in named}
+    assert len(paths) >= 6, paths
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert not missing, f'the README tour names what does not exist: {missing}'
