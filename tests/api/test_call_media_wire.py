@@ -60,41 +60,19 @@ class RtpSocket:
         self.sock.close()
 
 
-def sip_messages(peer: rawsip.UdpPeer, timeout: float):
-    """Every SIP datagram (requests too) until `timeout` passes without one."""
-    peer.sock.settimeout(timeout)
-    while True:
-        try:
-            data, _ = peer.sock.recvfrom(70000)
-        except (socket.timeout, TimeoutError):
-            return
-        yield data
-
-
 def wait_answer_without_rtp(peer, rtp: RtpSocket, call_id):
     """The 200 to our INVITE, asserting that no RTP came before it.  The server sends the
     200 before any RTP, and loopback delivers in that order: so whenever an RTP datagram is
     waiting, a 200 already sent is waiting too -- read SIP first, then judge."""
     deadline = time.monotonic() + TIMEOUT
-    peer.sock.setblocking(False)
-    try:
-        while time.monotonic() < deadline:
-            readable, _, _ = select.select([peer.sock, rtp.sock], [], [], 0.5)
-            for data in iter(lambda: _recv(peer.sock), None):
-                r = rawsip.parse_message(data)
-                if r is not None and r.header('call-id') == call_id and r.status == 200:
-                    return r
-            assert rtp.sock not in readable, 'RTP before the answer'
-    finally:
-        peer.sock.setblocking(True)
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([peer.sock, rtp.sock], [], [], 0.5)
+        for data in peer.drain():
+            r = rawsip.parse_message(data)
+            if r is not None and r.header('call-id') == call_id and r.status == 200:
+                return r
+        assert rtp.sock not in readable, 'RTP before the answer'
     raise AssertionError(f'no 200 for {call_id}')
-
-
-def _recv(sock):
-    try:
-        return sock.recv(70000)
-    except BlockingIOError:
-        return None
 
 
 def answer_bye(peer, data: bytes):
@@ -141,13 +119,9 @@ def test_media_controls_on_the_wire(api):
                 {'control': 'play', 'object': prompt, 'id': 'p'},
                 {'control': 'dtmf_send', 'digits': '3', 'id': 'd2'},
                 {'control': 'hangup', 'id': 'bye'})
-        bye = None
-        for data in sip_messages(peer, TIMEOUT):
-            if data.startswith(b'BYE '):
-                bye = data
-                answer_bye(peer, data)
-                break
+        bye = peer.wait(lambda data: data.startswith(b'BYE '), TIMEOUT)
         assert bye is not None, api.server.log_tail(40)
+        answer_bye(peer, bye)
         pkts = rtp.drain(0.5)[mark:]      # sent before the BYE, so arrived before it too
     finally:
         rtp.close()

@@ -71,21 +71,41 @@ class UdpPeer:
     def send(self, data: bytes | str):
         self.sock.sendto(data.encode() if isinstance(data, str) else data, self.server)
 
+    def recv_raw(self, timeout: float) -> tuple[bytes, tuple] | None:
+        """The next datagram (request, response or junk) and its source within `timeout`."""
+        self.sock.settimeout(max(timeout, 1e-6))
+        try:
+            return self.sock.recvfrom(70000)
+        except (socket.timeout, TimeoutError):
+            return None
+
+    def wait(self, predicate, timeout: float = 20.0) -> bytes | None:
+        """The first datagram within `timeout` for which `predicate(data)` holds."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            got = self.recv_raw(left)
+            if got is None:
+                return None
+            if predicate(got[0]):
+                return got[0]
+        return None
+
+    def drain(self) -> list[bytes]:
+        """Every datagram that arrived and was not read (without waiting)."""
+        out = []
+        self.sock.setblocking(False)
+        try:
+            while True:
+                out.append(self.sock.recv(70000))
+        except BlockingIOError:
+            return out
+        finally:
+            self.sock.setblocking(True)
+
     def recv(self, timeout: float) -> Response | None:
         """The next SIP response within `timeout` (None when nothing arrives)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                data, _ = self.sock.recvfrom(70000)
-            except (socket.timeout, TimeoutError):
-                return None
-            r = parse_message(data)
-            if r is not None:
-                return r
+        data = self.wait(lambda d: parse_message(d) is not None, timeout)
+        return None if data is None else parse_message(data)
 
     def final(self, call_id: str, timeout: float = 10.0) -> tuple[Response | None, list[Response]]:
         """Wait for the final response of the transaction with `call_id`; also returns all

@@ -2,8 +2,6 @@
 the answer, a hangup before the caller's ACK, and an offer with no codec of ours."""
 from __future__ import annotations
 
-import socket
-import time
 
 from . import rawsip
 from .conftest import HOST, free_port_block
@@ -14,55 +12,16 @@ G722_ONLY = ('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=
              'm=audio 40000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\na=sendrecv\r\n')
 
 
-class RawUdp:
+class RawUdp(rawsip.UdpPeer):
     """A UDP SIP peer that sees requests (BYE) as well as responses."""
 
-    def __init__(self, server_port: int):
-        self.server = (HOST, server_port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
-        self.port = self.sock.getsockname()[1]
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendto(data, self.server)
-
-    def recv(self, timeout: float) -> bytes | None:
-        self.sock.settimeout(timeout)
-        try:
-            return self.sock.recvfrom(70000)[0]
-        except (socket.timeout, TimeoutError):
-            return None
-
-    def drain(self) -> list[bytes]:
-        """Whatever has arrived already (no waiting)."""
-        out = []
-        self.sock.setblocking(False)
-        try:
-            while True:
-                out.append(self.sock.recvfrom(70000)[0])
-        except BlockingIOError:
-            return out
-        finally:
-            self.sock.setblocking(True)
-
-    def wait(self, pred, timeout: float = 20.0) -> bytes | None:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            data = self.recv(left)
-            if data is not None and pred(data):
-                return data
-        return None
-
-    def final(self, call_id: str, method: str = 'INVITE') -> rawsip.Response | None:
+    def final_of(self, call_id: str, method: str = 'INVITE') -> rawsip.Response | None:
         def is_final(data):
             r = rawsip.parse_message(data)
             return (r is not None and r.status >= 200 and r.header('call-id') == call_id
                     and r.header('cseq').endswith(method))
         data = self.wait(is_final)
         return rawsip.parse_message(data) if data else None
-
-    def close(self):
-        self.sock.close()
 
 
 def _header(data: bytes, name: str) -> str:
@@ -105,7 +64,7 @@ def test_cancel_racing_the_answer_frees_the_ports(start_server):
                 assert peer.wait(lambda d: d.startswith(b'SIP/2.0 100 ')) is not None
             peer.send(request('CANCEL', f'sip:echo@{HOST}', port=peer.port, call_id=cid,
                               branch=branch, cseq=1))
-            final = peer.final(cid)
+            final = peer.final_of(cid)
             assert final is not None, server.log_tail()
             outcomes.append(final.status)
             if final.status == 200:   # the answer won: the CANCEL had no effect, we end it
@@ -113,7 +72,7 @@ def test_cancel_racing_the_answer_frees_the_ports(start_server):
                 peer.send(request('ACK', f'sip:echo@{HOST}', port=peer.port, call_id=cid, to=to))
                 peer.send(request('BYE', f'sip:echo@{HOST}', port=peer.port, call_id=cid,
                                   cseq=2, to=to))
-                assert peer.final(cid, 'BYE').status == 200
+                assert peer.final_of(cid, 'BYE').status == 200
             else:
                 assert final.status == 487, final
             server.wait_no_calls()
@@ -121,13 +80,13 @@ def test_cancel_racing_the_answer_frees_the_ports(start_server):
             cid = new_call_id()
             peer.send(request('INVITE', f'sip:echo@{HOST}', port=peer.port, call_id=cid,
                               body=sdp_offer(40000), content_type='application/sdp'))
-            ok = peer.final(cid)
+            ok = peer.final_of(cid)
             assert ok is not None and ok.status == 200, (offer, ok, server.log_tail())
             to = ok.header('To')
             peer.send(request('ACK', f'sip:echo@{HOST}', port=peer.port, call_id=cid, to=to))
             peer.send(request('BYE', f'sip:echo@{HOST}', port=peer.port, call_id=cid, cseq=2,
                               to=to))
-            assert peer.final(cid, 'BYE').status == 200
+            assert peer.final_of(cid, 'BYE').status == 200
             server.wait_no_calls()
         assert 487 in outcomes, outcomes   # the CANCEL did win some races
     finally:
@@ -141,7 +100,7 @@ def test_hangup_before_the_ack_sends_bye_only_after_it(server):
         cid = new_call_id()
         peer.send(request('INVITE', f'sip:hello@{HOST}', port=peer.port, call_id=cid,
                           body=sdp_offer(40000), content_type='application/sdp'))
-        ok = peer.final(cid)
+        ok = peer.final_of(cid)
         assert ok is not None and ok.status == 200
         hangup = server.wait_event('leg-state', state='hangup')[0]
         assert hangup['cause'] == '16' and hangup['cause_name'] == 'normal_clearing', hangup
@@ -171,14 +130,14 @@ def test_an_offer_without_our_codecs_is_refused_before_the_callee_rings(
                            from_user='alice', extra=list(extra), body=G722_ONLY,
                            content_type='application/sdp', branch=branch)
         peer.send(invite(1, branch=branch))
-        final = peer.final(cid)
+        final = peer.final_of(cid)
         if final is not None and final.status == 407:   # authenticate, as a phone would
             chal = rawsip.challenges(final, 'Proxy-Authenticate')['MD5']
             auth = rawsip.digest_authorization(chal, 'INVITE', uri, 'alice', 'alice-secret')
             peer.send(request('ACK', uri, port=peer.port, call_id=cid, from_user='alice',
                               to=final.header('To'), branch=branch))
             peer.send(invite(2, [f'Proxy-Authorization: {auth}']))
-            final = peer.final(cid)
+            final = peer.final_of(cid)
         assert final is not None and final.status == 488, (final, server.log_tail())
         assert final.header('Warning') == f'305 {HOST} "Incompatible media format"'
         server.wait_no_calls()
