@@ -5,7 +5,6 @@ REST call API and IVR menus use.
 """
 from __future__ import annotations
 
-import asyncio
 
 from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
@@ -28,12 +27,7 @@ async def record(call: Call) -> None:
                    C.make('tone', frequency=1000, duration=250, loop=1),
                    C.make('dtmf_collect', enable=True),
                    C.make('record_start', limit=RECORD_LIMIT))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RECORD_LIMIT
-    while not call.leg.ended:
-        digit = await call.next_digit(timeout=max(0.0, deadline - loop.time()))
-        if digit is None or digit == '#':
-            break
+    await call.until_digit('#', RECORD_LIMIT)
     if call.leg.ended:
         return  # the hangup already closed the recording
     await call.run(C.make('record_stop'))

@@ -1,7 +1,6 @@
 """Voice mail for a number with recording_enable (§3.9): announcement, tone, message."""
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from telephony.calls.call import Call
@@ -26,12 +25,7 @@ async def voicemail(call: Call, phone: Phone, objects: 'ObjectStore') -> None:
         return
     await call.run(C.make('tone', frequency=1000, duration=250, loop=1),
                    C.make('record_start', limit=MESSAGE_LIMIT))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + MESSAGE_LIMIT
-    while not call.leg.ended:
-        digit = await call.next_digit(timeout=max(0.0, deadline - loop.time()))
-        if digit is None or digit == '#':
-            break
+    await call.until_digit('#', MESSAGE_LIMIT)
     if call.leg.ended:
         return  # the hangup closed the recording and stored it
     await call.run(C.make('record_stop'), C.make('play', path=prompt_path('goodbye')),

@@ -72,6 +72,16 @@ class Call:
         get.cancel()
         return None
 
+    async def until_digit(self, key: str, timeout: float) -> None:
+        """Wait until `key` is pressed, `timeout` seconds pass or the call ends (what ends
+        a recorded message)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.leg.ended:
+            digit = await self.next_digit(timeout=max(0.0, deadline - loop.time()))
+            if digit is None or digit == key:
+                return
+
     # --- state and events -------------------------------------------------------------
     def emit(self, kind: str, fields: dict) -> None:
         self.manager.publish(self, kind, fields)

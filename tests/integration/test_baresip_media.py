@@ -27,7 +27,7 @@ def holds(received: np.ndarray, frame: np.ndarray) -> bool:
 
 
 def test_baresip_plays_the_end_of_the_beep(server, peers):  # noqa: F811
-    # record's beep (telephony/dialplan/demo.py) and its last 20 ms, half tone, half zero,
+    # record's beep (ivr/demo.py) and its last 20 ms, half tone, half zero,
     # as baresip decodes it in either G.711 law
     beep = ToneSource([1000], 250, 0, 1)
     while (frame := beep.read()) is not None:
