@@ -119,6 +119,10 @@ class Registrar:
         self.bindings: dict[str, dict[str, Binding]] = {}
         # addresses a binding must never send to (the trunk, an outbound proxy)
         self.forbidden = {(_ip(h) or h, p) for h, p in forbidden}
+        # what REGISTERs changed before the stored bindings were restored (the stack answers
+        # while they load): an AoR (a wildcard) or (AoR, contact), newer than anything
+        # stored. None once restored.
+        self._changed_before_restore: set | None = set()
 
     def update(self, aor: str, req: Request, peer: Peer, now: float) -> list[Binding]:
         """Apply one REGISTER; returns the AoR's bindings after it. Raises RegisterError
@@ -145,6 +149,7 @@ class Registrar:
                 if b.call_id == req.call_id and req.cseq.seq <= b.cseq:
                     raise RegisterError(500, 'CSeq Out of Order')
             self.bindings.pop(aor, None)
+            self._mark({aor})
             return []
         changes: list[tuple[str, Binding | None]] = []
         for c in contacts:
@@ -174,7 +179,12 @@ class Registrar:
                     current[key] = b
             if not current:
                 del self.bindings[aor]
+            self._mark({(aor, key) for key, _ in changes})
         return self.lookup(aor, now)
+
+    def _mark(self, changed: set) -> None:
+        if self._changed_before_restore is not None:
+            self._changed_before_restore |= changed
 
     def check(self, b: Binding) -> None:
         if self.forbids(b):
@@ -186,10 +196,12 @@ class Registrar:
     def restore(self, bindings: list[Binding], now: float) -> list[Binding]:
         """Bindings loaded at start; returns those refused (expired, or forbidden since)."""
         refused = []
+        newer = self._changed_before_restore or set()
+        self._changed_before_restore = None
         for b in bindings:
             if b.expires_at <= now or self.forbids(b):
                 refused.append(b)
-            else:
+            elif b.aor not in newer and (b.aor, b.contact) not in newer:
                 self.bindings.setdefault(b.aor, {})[b.contact] = b
         return refused
 

@@ -169,3 +169,24 @@ def test_uses_tells_which_connections_carry_a_binding():
     conn, other = object(), object()
     reg.update('a@l', register(), Peer('TCP', ('127.0.0.1', 1), conn), 0.0)
     assert reg.uses(conn) and not reg.uses(other)
+
+
+def test_stored_bindings_never_undo_a_register_made_since_start():
+    """The server answers REGISTERs while the stored bindings are still loading: what a
+    phone registered (or unregistered) since start is newer than anything stored."""
+    reg = Registrar()
+    now_flow, old_flow = Peer('UDP', ('127.0.0.1', 5080)), Peer('UDP', ('127.0.0.1', 40111))
+    reg.update('alice@localhost', register(expires=600), now_flow, 0.0)
+    reg.update('bob@localhost', register('<sip:bob@127.0.0.1:5090>', expires=600), PEER, 0.0)
+    reg.update('bob@localhost', register('<sip:bob@127.0.0.1:5090>', expires=0, cseq=2), PEER,
+               0.0)
+    stored = [Binding('alice@localhost', 'sip:alice@127.0.0.1:5080', 500.0, old_flow, 'old', 7),
+              Binding('bob@localhost', 'sip:bob@127.0.0.1:5090', 500.0, PEER, 'old', 7),
+              Binding('carol@localhost', 'sip:carol@127.0.0.1:5070', 500.0, PEER, 'c', 1),
+              Binding('alice@localhost', 'sip:alice@127.0.0.1:6060', 500.0, PEER, 'desk', 1)]
+    reg.restore(stored, 1.0)
+    # alice's phone that re-registered keeps its new flow; her other phone is restored
+    assert {b.contact: b.peer for b in reg.lookup('alice@localhost', 1.0)} == {
+        'sip:alice@127.0.0.1:5080': now_flow, 'sip:alice@127.0.0.1:6060': PEER}
+    assert reg.lookup('bob@localhost', 1.0) == []
+    assert [b.call_id for b in reg.lookup('carol@localhost', 1.0)] == ['c']
