@@ -8,10 +8,14 @@ routed, and calls or RTP ports in use.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable
 
+log = logging.getLogger(__name__)
+
 CPU_WINDOW = 0.5    # seconds over which the loop's CPU share is measured
+SHED_LOG_EVERY = 1.0   # seconds between `calls-shed` lines while calls are being refused
 
 
 class TokenBucket:
@@ -50,6 +54,8 @@ class Admission:
         self._busy = False
         self.loop_cpu = 0.0     # share of one core used by the loop, over the last window
         self.reasons = {'rate': 0, 'cpu': 0, 'lag': 0, 'pending': 0, 'calls': 0, 'ports': 0}
+        self._unlogged = 0
+        self._logged_at: float | None = None
 
     def shed(self) -> int | None:
         """Seconds for Retry-After when a new call must be refused, else None."""
@@ -57,7 +63,18 @@ class Admission:
         if reason is None:
             return None
         self.reasons[reason] += 1
+        self._log_shed(reason)
         return self.settings.overload_retry_after
+
+    def _log_shed(self, reason: str) -> None:
+        """Every refused call leaves a trace, but a flood of 503s must not flood the log:
+        one line a second at most, counting the calls refused since the last one."""
+        self._unlogged += 1
+        now = self.stack.now()
+        if self._logged_at is None or now - self._logged_at >= SHED_LOG_EVERY:
+            log.warning('event=calls-shed status=503 reason=%s count=%d', reason,
+                        self._unlogged)
+            self._logged_at, self._unlogged = now, 0
 
     def _refusal(self) -> str | None:
         s = self.settings

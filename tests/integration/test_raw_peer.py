@@ -150,6 +150,8 @@ def test_a_full_rtp_port_range_sheds_new_calls(start_server):
     assert final.status == 503 and final.reason == 'Overloaded'
     assert final.header('Retry-After') == '5'
     assert server.health()['shed_by']['ports'] == 1
+    shed = server.wait_event('calls-shed', status='503', reason='ports')   # and says why
+    assert shed[0]['count'] == '1', shed
 
 
 def test_rtp_ports_held_by_another_process_are_a_503_not_a_hang(start_server):

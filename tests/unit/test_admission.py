@@ -1,6 +1,8 @@
 """Admission control: the call-rate token bucket and the order of the limits."""
 from __future__ import annotations
 
+import logging
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -73,3 +75,18 @@ def test_a_busy_loop_sheds_until_it_has_room_again():
     assert after(0.6, 0.85) == 5              # above 80 %: the hysteresis holds
     assert after(0.6, 0.7) is None
     assert Admission(Settings(max_loop_cpu=0), media, stack, lambda: 0).busy() is False
+
+
+def test_shed_calls_leave_one_log_line_a_second_not_one_each(caplog):
+    """A refused call leaves a trace (issue 8 §5), but a flood must not flood the log."""
+    caplog.set_level(logging.INFO, logger='telephony.admission')
+    adm, _, stack, _ = _admission(max_call_rate=100)
+    for i in range(3000):          # 3000 INVITEs evenly over 10 s
+        stack.t = i / 300
+        adm.shed()
+    lines = [r.getMessage() for r in caplog.records if 'event=calls-shed' in r.getMessage()]
+    assert 9 <= len(lines) <= 11, lines
+    assert all(' status=503 reason=rate count=' in line for line in lines), lines
+    counted = sum(int(re.search(r'count=(\d+)', line).group(1)) for line in lines)
+    shed = adm.reasons['rate']
+    assert shed - 300 <= counted <= shed, (counted, shed)   # the last second's come next
