@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.test_event import events_until
 from tests.integration import rawsip
+from tests.integration.conftest import parse_kv, wait_for
 
 PASSWORD = 'sEcReT53a'
 
@@ -294,6 +295,14 @@ def test_notify_goes_to_every_registered_contact(api, phones):
     for p in (desk, mobile):
         line, _, _, _ = p.receive_request('NOTIFY')
         assert line.startswith(f'NOTIFY sip:{user}@127.0.0.1:{p.port}')
+    # the client's event string is one quoted field of the log line: it forges no other
+    assert c.post(f'/api/sip/{user}/notify', json={'event-string': 'x" forged=yes',
+                                                  'content-type': ''}).json()['status'] == 'ok'
+    sent = wait_for(lambda: [parse_kv(line.split('event=notify-sent', 1)[1])
+                             for line in api.server.log_lines()
+                             if 'event=notify-sent' in line and 'forged' in line], 20,
+                    'the notify-sent lines')
+    assert all('forged' not in e and e['event'] == 'x\\" forged=yes' for e in sent), sent
 
 
 def test_deleting_a_registered_account_ends_its_registration(api, phones):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
+from ...logtext import quoted
 from ...sip.message import Request as SipRequest, gen_branch, gen_call_id, gen_tag
 from ..events import Session
 from .common import ApiError, Body, get_user_session, ok, server_of
@@ -243,6 +244,6 @@ async def notify(sip_user: str, body: Notify, request: Request,
             req.add('Content-Type', body.content_type)
         req.body = body.content.encode('utf-8')
         stack.send_request(req, b.peer, _NotifyOutcome(acct.user, contact_of(b)))
-        log.info('event=notify-sent account=%s contact=%s event="%s"', acct.user, b.contact,
-                 body.event_string)
+        log.info('event=notify-sent account=%s contact=%s event=%s', acct.user, b.contact,
+                 quoted(body.event_string))   # the client's text: one field, always
     return ok()
