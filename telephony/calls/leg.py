@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 from .. import sdp
 from ..sip import session as ss
 from ..ids import new_uuid
+from ..logtext import quoted
 from ..sip.auth import DigestClient
 from ..sip.dialog import Dialog
 from ..sip.message import Request, Response, gen_branch, gen_call_id, gen_tag, make_response
@@ -281,7 +282,7 @@ class Leg:
         try:
             return await self._answer_sdp()
         except sdp.SdpError as exc:
-            log.info('event=sdp-rejected leg=%s reason="%s"', self.id, exc)
+            log.info('event=sdp-rejected leg=%s reason=%s', self.id, quoted(exc))
             self._reject(488, headers=[self.stack.media_warning(exc)])
         except OSError as exc:
             self._no_media(exc)
@@ -321,7 +322,8 @@ class Leg:
                 self.stack.respond(txn, make_response(req, 501))
         except ss.IllegalTransition as exc:
             # the peer broke the order of things: say so, keep the call
-            log.info('event=sip-out-of-order leg=%s method=%s reason="%s"', self.id, method, exc)
+            log.info('event=sip-out-of-order leg=%s method=%s reason=%s', self.id, method,
+                     quoted(exc))
             if txn is not None and not txn.answered:
                 self.stack.respond(txn, make_response(req, 500, 'Out Of Order'))
 
@@ -332,7 +334,7 @@ class Leg:
             try:
                 self._apply(sdp.process_answer(self._local_offer, sdp.parse_sdp(ack.body)))
             except sdp.SdpError as exc:
-                log.info('event=bad-ack-sdp leg=%s reason="%s"', self.id, exc)
+                log.info('event=bad-ack-sdp leg=%s reason=%s', self.id, quoted(exc))
                 self._feed(ss.Ack())
                 self.hangup(cause=65)
                 return
@@ -446,8 +448,8 @@ class Leg:
             elif txn is self._reinvite_txn:
                 self._on_reinvite_response(resp)
         except ss.IllegalTransition as exc:
-            log.info('event=sip-out-of-order leg=%s status=%s reason="%s"', self.id, resp.status,
-                     exc)
+            log.info('event=sip-out-of-order leg=%s status=%s reason=%s', self.id, resp.status,
+                     quoted(exc))
 
     def _on_invite_response(self, resp: Response) -> None:
         code = resp.status
@@ -483,7 +485,7 @@ class Leg:
             try:
                 self._apply(sdp.process_answer(self._local_offer, sdp.parse_sdp(resp.body)))
             except sdp.SdpError as exc:
-                log.info('event=bad-answer leg=%s reason="%s"', self.id, exc)
+                log.info('event=bad-answer leg=%s reason=%s', self.id, quoted(exc))
         if resp.status in (408, 481) and not self.ended:
             self.hangup_cause = cause_for_sip_status(resp.status)
         self._feed(ss.ReinviteResponse(resp.status), resp)
@@ -518,7 +520,7 @@ class Leg:
         try:
             self._apply(sdp.process_answer(self._local_offer, sdp.parse_sdp(resp.body)))
         except sdp.SdpError as exc:
-            log.info('event=bad-answer leg=%s reason="%s"', self.id, exc)
+            log.info('event=bad-answer leg=%s reason=%s', self.id, quoted(exc))
 
     def _send_ack(self, resp: Response) -> None:
         ack = self.dialog.request('ACK', self.stack.via(self.peer), cseq=resp.cseq.seq)

@@ -7,7 +7,7 @@ import socket
 import struct
 
 
-from .conftest import HOST, wait_for
+from .conftest import HOST, parse_kv, wait_for
 from .rawsip import UdpPeer, echo_call, new_call_id, parse_challenge, request
 
 FORGED = '2026-12-01 12:00:00,000 INFO telephony event=register aor=admin@localhost'
@@ -75,3 +75,26 @@ def test_sip_header_text_is_escaped_in_the_log(server):
     assert 'event=auth-' in line and 'user="alice\\x00\\x1b]0;owned\\x07\\x9b2J"' in line, line
     log = server.log()
     assert not any(ch in log for ch in '\x00\x1b\x07\x9b'), line
+
+
+def test_sdp_a_peer_sent_is_one_field_in_the_log(server):
+    """An SDP answer in an ACK that we cannot use is logged with the parser's reason, which
+    quotes the peer's line: a '"' and spaces in it must not forge key=value fields."""
+    sip = UdpPeer(server.sip_port)
+    try:
+        cid = new_call_id()
+        sip.send(request('INVITE', f'sip:echo@{HOST}', port=sip.port, call_id=cid))  # offerless
+        ok, _ = sip.final(cid)
+        assert ok is not None and ok.status == 200, ok
+        bad = ('v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 x" forged=yes\r\nt=0 0\r\n'
+               'm=audio 4000 RTP/AVP 0\r\n')
+        to = ok.header('To')
+        sip.send(request('ACK', f'sip:echo@{HOST}', port=sip.port, call_id=cid, to=to,
+                         body=bad, content_type='application/sdp'))
+        [line] = wait_for(lambda: [ln for ln in server.log_lines() if 'event=bad-ack-sdp' in ln],
+                          20, 'the bad-ack-sdp line')
+    finally:
+        sip.close()
+    fields = parse_kv(line)
+    assert 'forged' not in fields and 'forged=yes' in fields['reason'], line
+    server.wait_no_calls()
