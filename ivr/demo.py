@@ -5,7 +5,6 @@ REST call API and IVR menus use.
 """
 from __future__ import annotations
 
-
 from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
 from telephony.prompts import prompt_path
