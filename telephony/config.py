@@ -66,6 +66,10 @@ class Settings:
     tcp_idle_timeout: int = 300      # s without input before a TCP connection is closed, unless
                                      # a registration or a dialog uses it (0: never)
 
+    # --- security review (issue 8) ---
+    sip_max_contacts: int = 10       # registered contacts per account; a REGISTER that would
+                                     # hold more gets 403 Too Many Contacts
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

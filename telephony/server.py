@@ -44,7 +44,8 @@ class Server:
         self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max,
                                  media_timeout=settings.media_timeout)
         self.stack = SipStack(settings.sip_host, settings.sip_port)
-        self.registrar = Registrar(forbidden=resolve([settings.trunk]))  # never a target
+        self.registrar = Registrar(forbidden=resolve([settings.trunk]),  # never a target
+                                   max_contacts=settings.sip_max_contacts)
         self.binding_store = BindingStore(self.db, self.registrar, lambda: self.stack.now())
         self.stack.transport.limit_tcp(
             settings.tcp_max_connections, settings.tcp_idle_timeout,

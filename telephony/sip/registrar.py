@@ -115,8 +115,10 @@ def _qvalue(params: dict) -> float:
 
 
 class Registrar:
-    def __init__(self, forbidden: Collection[tuple[str, int]] = ()):
+    def __init__(self, forbidden: Collection[tuple[str, int]] = (), max_contacts: int = 10):
         self.bindings: dict[str, dict[str, Binding]] = {}
+        # contacts per AoR: each costs memory, a row, and an outbound leg at every call
+        self.max_contacts = max_contacts
         # addresses a binding must never send to (the trunk, an outbound proxy)
         self.forbidden = {(_ip(h) or h, p) for h, p in forbidden}
 
@@ -165,6 +167,10 @@ class Registrar:
                         req.cseq.seq, q, path)
             self.check(b)
             changes.append((key, b))
+        after = set(current) - {k for k, b in changes if b is None}
+        after |= {k for k, b in changes if b is not None}
+        if len(after) > self.max_contacts and len(after) > len(current):
+            raise RegisterError(403, 'Too Many Contacts')
         if changes:
             current = self.bindings.setdefault(aor, {})
             for key, b in changes:
@@ -199,7 +205,10 @@ class Registrar:
                    for b in contacts.values())
 
     def lookup(self, aor: str, now: float) -> list[Binding]:
-        found = [b for b in self.bindings.get(aor, {}).values() if b.expires_at > now]
+        # The target is checked again here, not only at REGISTER: it can change afterwards
+        # (a TCP flow that closed falls back to the Contact's port on the flow's host).
+        found = [b for b in self.bindings.get(aor, {}).values()
+                 if b.expires_at > now and not self.forbids(b)]
         return sorted(found, key=lambda b: -b.q)
 
     def sweep(self, now: float) -> list[Binding]:

@@ -1,0 +1,62 @@
+"""Attacks on the real server from the security review of issue 8 (raw sockets on 127.0.0.1).
+
+Each test is an attack that worked before its fix:
+  - a binding whose target changes after the REGISTER (its TCP flow closes, so calls go to the
+    Contact's port on the flow's host) must still never reach the trunk;
+  - one account may not pile up contacts without limit (each costs memory, a database row, and
+    at every call an outbound leg with its RTP ports).
+"""
+from __future__ import annotations
+
+from .conftest import HOST
+from .rawsip import TcpPeer, UdpPeer, new_call_id, request
+from .test_registrar_wire import PASSWORD, USER, RawSocket, final, register, with_digest
+
+
+def test_a_closed_tcp_flow_cannot_turn_a_binding_into_a_trunk_call(start_server, peer_tools):
+    # The fake trunk shares the attacker's host (as a local SBC or a trunk behind the same NAT
+    # address would). Registered over TCP the binding's target is the connection, which is
+    # allowed; once the connection is gone the target becomes the Contact's port on that host.
+    trunk = RawSocket()
+    server = start_server(env={'TELEPHONY_TRUNK': f'{HOST}:{trunk.port}'})
+    server.add_account(USER, PASSWORD)
+    tcp = TcpPeer(server.sip_port)
+    caller = UdpPeer(server.sip_port)
+    try:
+        register(server, tcp, f'<sip:+4919001234567@{HOST}:{trunk.port};transport=udp>',
+                 transport='TCP', port=tcp.port)
+        tcp.close()
+        # the server has read the FIN (sent before this datagram) once it answers it
+        cid = new_call_id()
+        caller.send(request('OPTIONS', f'sip:{HOST}', port=caller.port, call_id=cid))
+        assert final(caller, cid) is not None
+        _, call_id, _ = with_digest(caller, 'INVITE', f'sip:{USER}@{HOST}')
+        end = final(caller, call_id, timeout=60)
+        assert end is not None and end.status >= 300, end
+        assert trunk.pending() == [], 'the trunk was sent an INVITE'
+    finally:
+        trunk.close()
+        caller.close()
+
+
+def test_an_account_holds_a_bounded_number_of_contacts(start_server, peer_tools):
+    server = start_server(env={'TELEPHONY_SIP_MAX_CONTACTS': '3'})
+    server.add_account(USER, PASSWORD)
+    peer = UdpPeer(server.sip_port)
+    try:
+        contact = ', '.join(f'<sip:{USER}-{i}@{HOST}:{peer.port}>' for i in range(3))
+        register(server, peer, contact)
+        ok, _, _ = with_digest(peer, 'REGISTER', f'sip:{HOST}',
+                               contact=f'<sip:{USER}-new@{HOST}:{peer.port}>')
+        assert ok is not None and (ok.status, ok.reason) == (403, 'Too Many Contacts'), ok
+        many = ', '.join(f'<sip:{USER}-x{i}@{HOST}:{peer.port}>' for i in range(500))
+        ok, _, _ = with_digest(peer, 'REGISTER', f'sip:{HOST}', contact=many)
+        assert ok is not None and ok.status == 403, ok
+        assert server.health()['registrations'] == 3
+        # refreshing or replacing the ones it has still works
+        register(server, peer, f'<sip:{USER}-0@{HOST}:{peer.port}>')
+        register(server, peer, f'<sip:{USER}-0@{HOST}:{peer.port}>;expires=0, '
+                               f'<sip:{USER}-new@{HOST}:{peer.port}>')
+        assert server.health()['registrations'] == 3
+    finally:
+        peer.close()
