@@ -69,6 +69,9 @@ class Settings:
     # --- security review (issue 8) ---
     sip_max_contacts: int = 10       # registered contacts per account; a REGISTER that would
                                      # hold more gets 403 Too Many Contacts
+    http_max_connections: int = 1000  # HTTP connections at once (WebSockets included); more
+                                      # are closed at once
+    http_head_timeout: int = 10      # s a client may take to send a request head (0: no limit)
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':

@@ -14,6 +14,7 @@ from ivr.apps import Applications
 from .admission import Admission
 from .api.app import create_app
 from .api.events import SessionStore
+from .api.limits import guarded_http
 from .api.qloud.sip import publish_bindings
 from .calls.manager import CallManager
 from .config import Settings
@@ -169,6 +170,7 @@ class Server:
         s = self.settings
         config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,
                                 log_level='warning', lifespan='off',
+                                http=guarded_http(s.http_max_connections, s.http_head_timeout),
                                 log_config=None)   # uvicorn logs through the CLI's formatter
         self.http = uvicorn.Server(config)
         self.http.install_signal_handlers = lambda: None
