@@ -3,12 +3,16 @@
   - slowloris: a connection that never finishes a request head, sending nothing or a byte
     now and then, used to be kept for ever (uvicorn arms no timer before a request), and
     there was no cap on connections: every one holds a file descriptor the SIP and RTP
-    sockets of calls need too.
+    sockets of calls need too;
+  - a flood of logins with random names (no limit applies: every name is a new account) queued
+    one scrypt each, without bound, on the default executor, where calls load their prompts.
 """
 from __future__ import annotations
 
+import secrets
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -65,3 +69,30 @@ def test_slow_and_silent_http_connections_are_closed_and_capped(start_api):
     finally:
         silent.close()
         slow.close()
+
+
+def test_a_login_flood_waits_in_a_short_line(start_api):
+    api = start_api()
+    api.add_user('victim', 'victim-pass-1')
+    clients = [httpx.Client(base_url=api.base, timeout=120) for _ in range(120)]
+
+    def guess(c: httpx.Client) -> str:
+        r = c.post('/api/session', json={'username': 'u' + secrets.token_hex(8),
+                                          'password': 'guess-12345'})
+        return r.json()['status']
+    try:
+        for c in clients:   # connections first, so the guesses arrive together
+            assert c.get('/health').status_code == 200
+        with ThreadPoolExecutor(len(clients)) as pool:
+            statuses = list(pool.map(guess, clients))
+    finally:
+        for c in clients:
+            c.close()
+    assert set(statuses) <= {'wrong-credentials', 'resource-throttle'}, set(statuses)
+    assert 'resource-throttle' in statuses, 'every guess waited for its scrypt'
+
+    def victim_logs_in():
+        r = httpx.post(f'{api.base}/api/session', timeout=30,
+                       json={'username': 'victim', 'password': 'victim-pass-1'})
+        return r.json()['status'] == 'ok'
+    assert wait_for(victim_logs_in, 60, 'the real user logging in after the flood')
