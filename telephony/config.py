@@ -72,6 +72,8 @@ class Settings:
     http_max_connections: int = 1000  # HTTP connections at once (WebSockets included); more
                                       # are closed at once
     http_head_timeout: int = 10      # s a client may take to send a request head (0: no limit)
+    api_max_user_sessions: int = 100  # logged-in sessions per user; a login past it ends the
+                                      # user's least recently used one
 
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':

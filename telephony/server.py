@@ -62,7 +62,8 @@ class Server:
                                   account_window=settings.auth_account_window)
         # events flow up: calls/, store/ and the applications publish, the API's sessions listen
         self.events = EventSink()
-        self.sessions = SessionStore(settings.api_session_idle, settings.api_max_anonymous_sessions)
+        self.sessions = SessionStore(settings.api_session_idle, settings.api_max_anonymous_sessions,
+                                     max_per_user=settings.api_max_user_sessions)
         self.events.subscribe(self.sessions)
         self.objects = ObjectStore(self.db, self.data_dir, self.events,
                                    max_upload_bytes=settings.upload_max_bytes,

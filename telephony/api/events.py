@@ -89,9 +89,12 @@ class SessionStore:
     exist at once. The clock is handed in, so expiry is tested without waiting."""
 
     def __init__(self, idle: float = 3600.0, max_anonymous: int = 10000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_per_user: int = 100):
         self.idle = idle
         self.max_anonymous = max_anonymous
+        # every event of a user is copied into each of its sessions' queues: a script that
+        # logs in again and again must not make that cost (and the memory) grow for an hour
+        self.max_per_user = max_per_user
         self.clock = clock
         self.anonymous = 0
         self.by_sid: dict[str, Session] = {}
@@ -141,7 +144,11 @@ class SessionStore:
         if s.user is None:
             self.anonymous -= 1
         s.user = user
-        self.by_user.setdefault(user, set()).add(s.sid)
+        sids = self.by_user.setdefault(user, set())
+        sids.add(s.sid)
+        while len(sids) > self.max_per_user:   # the least recently used one goes
+            self.delete(min((self.by_sid[x] for x in sids if x != s.sid),
+                            key=lambda o: o.last_used))
 
     def delete(self, s: Session) -> None:
         if self.by_sid.pop(s.sid, None) is None:

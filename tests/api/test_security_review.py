@@ -96,3 +96,13 @@ def test_a_login_flood_waits_in_a_short_line(start_api):
                        json={'username': 'victim', 'password': 'victim-pass-1'})
         return r.json()['status'] == 'ok'
     assert wait_for(victim_logs_in, 60, 'the real user logging in after the flood')
+
+
+def test_a_user_holds_a_bounded_number_of_sessions(start_api):
+    api = start_api(TELEPHONY_API_MAX_USER_SESSIONS='3')
+    api.add_user('alice')
+    clients = [api.login('alice') for _ in range(5)]
+    assert api.server.health()['api_sessions'] == 3
+    statuses = [c.get('/api/sip').json()['status'] for c in clients]
+    # the two used least recently went; the newest three still work
+    assert statuses == ['no-session', 'no-session', 'ok', 'ok', 'ok'], statuses
