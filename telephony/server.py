@@ -166,6 +166,9 @@ class Server:
         await self.media.start()
         await self.stack.start()
         await self.binding_store.load()   # phones registered before a restart stay reachable
+        for contacts in self.registrar.bindings.values():   # ... and heard during guessing
+            for b in contacts.values():
+                self.auth.remember_source(b.aor, b.peer.addr[0])
         self._tasks.append(asyncio.create_task(self._sweep()))
         self._tasks.append(asyncio.create_task(self.sessions.sweep_forever()))
         s = self.settings

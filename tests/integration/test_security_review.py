@@ -4,12 +4,20 @@ Each test is an attack that worked before its fix:
   - a binding whose target changes after the REGISTER (its TCP flow closes, so calls go to the
     Contact's port on the flow's host) must still never reach the trunk;
   - one account may not pile up contacts without limit (each costs memory, a database row, and
-    at every call an outbound leg with its RTP ports).
+    at every call an outbound leg with its RTP ports);
+  - a phone registered before a restart is still heard while its account is being guessed
+    (the addresses that authenticated lived in memory only; now restored bindings seed them).
 """
 from __future__ import annotations
 
-from .conftest import HOST
+import os
+import signal
+import sqlite3
+
+from .conftest import HOST, wait_for
 from .rawsip import TcpPeer, UdpPeer, new_call_id, request
+from .test_digest_guessing import Peer
+from .test_digest_guessing import register as digest_register
 from .test_registrar_wire import PASSWORD, USER, RawSocket, final, register, with_digest
 
 
@@ -60,3 +68,35 @@ def test_an_account_holds_a_bounded_number_of_contacts(start_server, peer_tools)
         assert server.health()['registrations'] == 3
     finally:
         peer.close()
+
+
+def test_a_phone_registered_before_a_restart_is_heard_while_its_account_is_guessed(start_server,
+                                                                                  peer_tools):
+    env = {'TELEPHONY_AUTH_ACCOUNT_WINDOW': '3600'}   # no refill while the test runs
+    server = start_server(env=env)
+    server.add_account('alice', PASSWORD)
+    phone = Peer(server.sip_port, HOST)
+    try:
+        assert digest_register(phone, 'alice', PASSWORD).status == 200
+        db = server.data_dir / 'telephony.db'
+
+        def stored():
+            with sqlite3.connect(f'file:{db}?mode=ro', uri=True, timeout=10) as conn:
+                return conn.execute('SELECT 1 FROM registrations').fetchall()
+        wait_for(stored, 20, 'the binding in the database')
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+        again = start_server(env=env)
+        again.wait_event('bindings-loaded', loaded=1)
+        for host in ('127.0.0.2', '127.0.0.3', '127.0.0.4'):   # 12 guesses: the budget is 10
+            guesser = Peer(again.sip_port, host)
+            try:
+                for n in range(4):
+                    assert digest_register(guesser, 'alice', f'wrong-{n}').status == 403
+            finally:
+                guesser.close()
+        phone.server = (HOST, again.sip_port)   # the same phone (address), the new port
+        ok = digest_register(phone, 'alice', PASSWORD)
+        assert ok.status == 200, ok.raw.decode()
+    finally:
+        phone.close()
