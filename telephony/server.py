@@ -35,6 +35,7 @@ from .store.phones import PhoneStore
 log = logging.getLogger('telephony')
 
 SWEEP_INTERVAL = 10.0
+WS_MAX_FRAME = 65536   # the event WebSocket ignores what clients send: no need for 16 MiB frames
 
 
 class Server:
@@ -175,6 +176,7 @@ class Server:
         config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,
                                 log_level='warning', lifespan='off',
                                 http=guarded_http(s.http_max_connections, s.http_head_timeout),
+                                ws_max_size=WS_MAX_FRAME,
                                 log_config=None)   # uvicorn logs through the CLI's formatter
         self.http = uvicorn.Server(config)
         self.http.install_signal_handlers = lambda: None

@@ -5,7 +5,10 @@
     there was no cap on connections: every one holds a file descriptor the SIP and RTP
     sockets of calls need too;
   - a flood of logins with random names (no limit applies: every name is a new account) queued
-    one scrypt each, without bound, on the default executor, where calls load their prompts.
+    one scrypt each, without bound, on the default executor, where calls load their prompts;
+  - a user logging in again and again piled up sessions, each a copy of every event;
+  - WebSocket frames from the client mean nothing, yet each could be 16 MiB (uvicorn's
+    default), buffered whole before being thrown away.
 """
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from tests.integration.conftest import wait_for
 
@@ -106,3 +112,15 @@ def test_a_user_holds_a_bounded_number_of_sessions(start_api):
     statuses = [c.get('/api/sip').json()['status'] for c in clients]
     # the two used least recently went; the newest three still work
     assert statuses == ['no-session', 'no-session', 'ok', 'ok', 'ok'], statuses
+
+
+def test_a_big_websocket_frame_closes_the_socket(api):
+    api.add_user('joe')
+    c = api.login('joe')
+    with ws_connect(f'ws://{HOST}:{api.server.http_port}/api/event/ws?sid={c.sid}',
+                    max_size=None) as ws:
+        ws.send('x' * 1_000_000)
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(30)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1009   # message too big
+    assert c.get('/api/sip').json()['status'] == 'ok'   # the session itself goes on
