@@ -5,6 +5,8 @@ Each test is an attack that worked before its fix:
     Contact's port on the flow's host) must still never reach the trunk;
   - one account may not pile up contacts without limit (each costs memory, a database row, and
     at every call an outbound leg with its RTP ports);
+  - a TCP connection trickling a message that never ends (slowloris), or sending only pings,
+    counted as active and outlived the idle timeout, holding one of the capped slots;
   - a phone registered before a restart is still heard while its account is being guessed
     (the addresses that authenticated lived in memory only; now restored bindings seed them).
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
+import time
 
 from .conftest import HOST, wait_for
 from .rawsip import TcpPeer, UdpPeer, new_call_id, request
@@ -100,3 +104,37 @@ def test_a_phone_registered_before_a_restart_is_heard_while_its_account_is_guess
         assert ok.status == 200, ok.raw.decode()
     finally:
         phone.close()
+
+
+def closed_while_trickling(sock: socket.socket, data: bytes, timeout: float) -> bool:
+    """Send `data` a byte at a time (one every half second or so); True once the server
+    closes the connection within `timeout`."""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.5)
+    for i in range(len(data) * 1000):
+        if time.monotonic() > deadline:
+            return False
+        try:
+            sock.sendall(data[i % len(data):i % len(data) + 1])
+            if sock.recv(4096) == b'':
+                return True
+        except (socket.timeout, TimeoutError):
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+def test_a_slow_or_ping_only_tcp_connection_is_closed_at_the_idle_timeout(start_server,
+                                                                          peer_tools):
+    server = start_server(env={'TELEPHONY_TCP_IDLE_TIMEOUT': '1'})
+    slow = socket.create_connection((HOST, server.sip_port))
+    pinger = socket.create_connection((HOST, server.sip_port))
+    try:
+        head = b'OPTIONS sip:127.0.0.1 SIP/2.0\r\nX-Slow: ' + b'a' * 10000
+        assert closed_while_trickling(slow, head, 60), 'the slowloris connection stayed open'
+        assert closed_while_trickling(pinger, b'\r\n\r\n', 60), 'pings held the connection'
+        server.wait_event('tcp-idle-close', count=2)
+    finally:
+        slow.close()
+        pinger.close()
