@@ -7,6 +7,8 @@
   - a flood of logins with random names (no limit applies: every name is a new account) queued
     one scrypt each, without bound, on the default executor, where calls load their prompts;
   - a user logging in again and again piled up sessions, each a copy of every event;
+  - an anonymous session expired only when unused, so whoever filled the anonymous cap kept
+    it full by touching its sessions, and GET /api/session answered resource-throttle for ever;
   - WebSocket frames from the client mean nothing, yet each could be 16 MiB (uvicorn's
     default), buffered whole before being thrown away.
 """
@@ -124,3 +126,13 @@ def test_a_big_websocket_frame_closes_the_socket(api):
             ws.recv(30)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1009   # message too big
     assert c.get('/api/sip').json()['status'] == 'ok'   # the session itself goes on
+
+
+def test_touching_an_anonymous_session_does_not_keep_it(start_api):
+    api = start_api(TELEPHONY_API_SESSION_IDLE='2')
+    c = api.client()
+    sid = c.get('/api/session').json()['sid']
+
+    def gone():   # each try uses the session, which used to keep it alive
+        return c.get('/api/session', params={'sid': sid}).json()['status'] == 'wrong-session'
+    assert wait_for(gone, 30, 'the anonymous session to expire while in use')
