@@ -136,3 +136,24 @@ def test_touching_an_anonymous_session_does_not_keep_it(start_api):
     def gone():   # each try uses the session, which used to keep it alive
         return c.get('/api/session', params={'sid': sid}).json()['status'] == 'wrong-session'
     assert wait_for(gone, 30, 'the anonymous session to expire while in use')
+
+
+def test_a_polynomial_regex_filter_is_refused(api):
+    # `.*a.*a.*a.*x` does not nest repeats, so it passed the ReDoS check, yet matching it on
+    # 200 'a's (a caller's From, an account description) held the event loop for seconds,
+    # and every call with it
+    api.add_user('joe')
+    c = api.login('joe')
+    bad = {'op': 'rematch', 'key': 'description', 'value': '.*a.*a.*a.*a.*x'}
+    body = c.post('/api/event/filter', json={'op': 'filter', 'key': 'sip', 'arg': bad}).json()
+    assert body['status'] == 'wrong-syntax', body
+    many = {'op': 'or', 'args': [{'op': 'rematch', 'key': 'user', 'value': f'.*{i}.*x'}
+                                 for i in range(11)]}
+    assert c.post('/api/event/filter', json=many).json()['status'] == 'too-large'
+    # two unbounded repeats are still fine, and the filter works
+    good = {'op': 'rematch', 'key': 'event', 'value': 'sip_.*e.*'}
+    assert c.post('/api/event/filter', json=good).json() == {'status': 'ok'}
+    assert c.post('/api/sip', json={'password': 'secret-pass-1', 'description': 'a' * 100}
+                  ).json()['status'] == 'ok'
+    events = c.get('/api/event', params={'next': 0, 'timeout': 20}).json()
+    assert [e['event'] for e in events['event']] == ['sip_new'], events
