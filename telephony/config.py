@@ -67,8 +67,8 @@ class Settings:
                                      # a registration or a dialog uses it (0: never)
 
     # --- security review (issue 8) ---
-    sip_max_contacts: int = 10       # registered contacts per account; a REGISTER that would
-                                     # hold more gets 403 Too Many Contacts
+    sip_max_contacts: int = 10       # registered contacts per account; past it the ones that
+                                     # expire soonest go (more in one REGISTER: 403)
     http_max_connections: int = 1000  # HTTP connections at once (WebSockets included); more
                                       # are closed at once
     http_head_timeout: int = 10      # s a client may take to send a request head (0: no limit)

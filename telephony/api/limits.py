@@ -8,8 +8,15 @@ the receive wrapper sees.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import h11
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger('telephony.api')
 
 SCOPE_KEY = 'telephony.body_limit'
 
@@ -57,14 +64,6 @@ def guarded_http(max_connections: int, head_timeout: float):
     request head. uvicorn arms no timer before the first request nor while the next one
     trickles in, so a connection that sends nothing, or a byte now and then (slowloris),
     lived for ever."""
-    import asyncio
-    import logging
-
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    log = logging.getLogger('telephony.api')
-
     class GuardedH11(H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
 

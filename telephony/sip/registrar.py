@@ -167,9 +167,8 @@ class Registrar:
                         req.cseq.seq, q, path)
             self.check(b)
             changes.append((key, b))
-        after = set(current) - {k for k, b in changes if b is None}
-        after |= {k for k, b in changes if b is not None}
-        if len(after) > self.max_contacts and len(after) > len(current):
+        added = {k for k, b in changes if b is not None}
+        if len(added) > self.max_contacts:
             raise RegisterError(403, 'Too Many Contacts')
         if changes:
             current = self.bindings.setdefault(aor, {})
@@ -178,6 +177,13 @@ class Registrar:
                     current.pop(key, None)
                 else:
                     current[key] = b
+            # past the cap the other contacts that expire soonest make room (a phone that
+            # registers a new Contact at every restart must not lock itself out)
+            extra = len(current) - self.max_contacts
+            if extra > 0:
+                for b in sorted((b for k, b in current.items() if k not in added),
+                                key=lambda b: b.expires_at)[:extra]:
+                    del current[b.contact]
             if not current:
                 del self.bindings[aor]
         return self.lookup(aor, now)
