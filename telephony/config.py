@@ -66,6 +66,15 @@ class Settings:
     tcp_idle_timeout: int = 300      # s without input before a TCP connection is closed, unless
                                      # a registration or a dialog uses it (0: never)
 
+    # --- security review (issue 8) ---
+    sip_max_contacts: int = 10       # registered contacts per account; past it the ones that
+                                     # expire soonest go (more in one REGISTER: 403)
+    http_max_connections: int = 1000  # HTTP connections at once (WebSockets included); more
+                                      # are closed at once
+    http_head_timeout: int = 10      # s a client may take to send a request head (0: no limit)
+    api_max_user_sessions: int = 100  # logged-in sessions per user; a login past it ends the
+                                      # user's least recently used one
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

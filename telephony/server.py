@@ -14,6 +14,7 @@ from ivr.apps import Applications
 from .admission import Admission
 from .api.app import create_app
 from .api.events import SessionStore
+from .api.limits import guarded_http
 from .api.qloud.sip import publish_bindings
 from .calls.manager import CallManager
 from .config import Settings
@@ -34,6 +35,7 @@ from .store.phones import PhoneStore
 log = logging.getLogger('telephony')
 
 SWEEP_INTERVAL = 10.0
+WS_MAX_FRAME = 65536   # the event WebSocket ignores what clients send: no need for 16 MiB frames
 
 
 class Server:
@@ -44,7 +46,8 @@ class Server:
         self.media = MediaEngine(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max,
                                  media_timeout=settings.media_timeout)
         self.stack = SipStack(settings.sip_host, settings.sip_port)
-        self.registrar = Registrar(forbidden=resolve([settings.trunk]))  # never a target
+        self.registrar = Registrar(forbidden=resolve([settings.trunk]),  # never a target
+                                   max_contacts=settings.sip_max_contacts)
         self.binding_store = BindingStore(self.db, self.registrar, lambda: self.stack.now())
         self.stack.transport.limit_tcp(
             settings.tcp_max_connections, settings.tcp_idle_timeout,
@@ -60,7 +63,8 @@ class Server:
                                   account_window=settings.auth_account_window)
         # events flow up: calls/, store/ and the applications publish, the API's sessions listen
         self.events = EventSink()
-        self.sessions = SessionStore(settings.api_session_idle, settings.api_max_anonymous_sessions)
+        self.sessions = SessionStore(settings.api_session_idle, settings.api_max_anonymous_sessions,
+                                     max_per_user=settings.api_max_user_sessions)
         self.events.subscribe(self.sessions)
         self.objects = ObjectStore(self.db, self.data_dir, self.events,
                                    max_upload_bytes=settings.upload_max_bytes,
@@ -163,11 +167,16 @@ class Server:
         await self.media.start()
         await self.stack.start()
         await self.binding_store.load()   # phones registered before a restart stay reachable
+        for contacts in self.registrar.bindings.values():   # ... and heard during guessing
+            for b in contacts.values():
+                self.auth.remember_source(b.aor, b.peer.addr[0])
         self._tasks.append(asyncio.create_task(self._sweep()))
         self._tasks.append(asyncio.create_task(self.sessions.sweep_forever()))
         s = self.settings
         config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,
                                 log_level='warning', lifespan='off',
+                                http=guarded_http(s.http_max_connections, s.http_head_timeout),
+                                ws_max_size=WS_MAX_FRAME,
                                 log_config=None)   # uvicorn logs through the CLI's formatter
         self.http = uvicorn.Server(config)
         self.http.install_signal_handlers = lambda: None

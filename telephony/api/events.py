@@ -35,6 +35,7 @@ class Session:
     origin: str | None = None         # Origin of the request that created it (§2 wrong-origin)
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
+    born: float = field(default_factory=time.monotonic)   # on the store's clock
     filter: Callable[[dict], bool] | None = None   # a compiled filters.compile() tree
     call_events: bool = False         # GET /api/call/event switches call events on
     next_id: int = 0
@@ -89,9 +90,12 @@ class SessionStore:
     exist at once. The clock is handed in, so expiry is tested without waiting."""
 
     def __init__(self, idle: float = 3600.0, max_anonymous: int = 10000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_per_user: int = 100):
         self.idle = idle
         self.max_anonymous = max_anonymous
+        # every event of a user is copied into each of its sessions' queues: a script that
+        # logs in again and again must not make that cost (and the memory) grow for an hour
+        self.max_per_user = max_per_user
         self.clock = clock
         self.anonymous = 0
         self.by_sid: dict[str, Session] = {}
@@ -102,8 +106,9 @@ class SessionStore:
         """A new session; raises TooManySessions for an anonymous one past the cap."""
         if user is None and self.anonymous >= self.max_anonymous:
             raise TooManySessions
+        now = self.clock()
         s = Session(secrets.token_urlsafe(24), secrets.token_urlsafe(24), origin=origin,
-                    last_used=self.clock())
+                    last_used=now, born=now)
         self.by_sid[s.sid] = s
         self.by_did[s.did] = s
         self.anonymous += 1
@@ -119,8 +124,11 @@ class SessionStore:
         return self.create(origin, user)
 
     def _expired(self, s: Session, now: float) -> bool:
-        idle = self.idle if s.user is not None else min(self.idle, ANONYMOUS_IDLE)
-        return now - s.last_used > idle
+        if s.user is None:
+            # counted from its creation, not its last use: it only waits for a login, and
+            # touching it must not keep the anonymous cap full for ever
+            return now - s.born > min(self.idle, ANONYMOUS_IDLE)
+        return now - s.last_used > self.idle
 
     def get(self, sid: str | None) -> Session | None:
         s = self.by_sid.get(sid or '')
@@ -141,7 +149,11 @@ class SessionStore:
         if s.user is None:
             self.anonymous -= 1
         s.user = user
-        self.by_user.setdefault(user, set()).add(s.sid)
+        sids = self.by_user.setdefault(user, set())
+        sids.add(s.sid)
+        while len(sids) > self.max_per_user:   # the least recently used one goes
+            self.delete(min((self.by_sid[x] for x in sids if x != s.sid),
+                            key=lambda o: o.last_used))
 
     def delete(self, s: Session) -> None:
         if self.by_sid.pop(s.sid, None) is None:

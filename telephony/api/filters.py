@@ -18,6 +18,12 @@ MAX_OPS = 250       # operators in one filter, the document's limit for call fil
 MAX_PATTERN = 500   # characters, as for dial plan caller patterns
 MAX_PATTERNS = 2000  # characters of all the filter's regexes together
 MAX_SUBJECT = 1000  # longer strings never match: bounds the work per event
+# Sequential unbounded repeats backtrack polynomially: `.*a.*a.*a.*x` took 3 s on 200 'a's
+# (an event field anyone calling in can choose), len**4 steps. Two cost about 1 ms on
+# MAX_SUBJECT characters, three 130 ms.
+MAX_STARS = 2       # unbounded repeats (*, +, {n,}, {n,m} with m > LONG_REPEAT) in a pattern
+MAX_TWO_STARS = 10  # patterns with two of them in one filter
+LONG_REPEAT = 16
 _REPEATS = (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT)
 _MISSING = object()
 
@@ -49,7 +55,7 @@ def compile(tree: Any) -> Predicate:
 
 def check_size(tree: Any) -> None:
     """Count operators and regex characters before any parsing, without recursion."""
-    ops = chars = 0
+    ops = chars = two_stars = 0
     stack = [tree]
     while stack:
         f = stack.pop()
@@ -63,6 +69,10 @@ def check_size(tree: Any) -> None:
             if chars > MAX_PATTERNS:
                 raise FilterTooLarge(f'a filter has at most {MAX_PATTERNS} characters of '
                                      'regular expressions')
+            two_stars += _stars(f['value']) >= 2
+            if two_stars > MAX_TWO_STARS:
+                raise FilterTooLarge(f'a filter has at most {MAX_TWO_STARS} regular '
+                                     'expressions with two unbounded repeats')
         args = f.get('args')
         if isinstance(args, list):
             stack.extend(args)
@@ -137,6 +147,32 @@ def check_pattern(value: str) -> None:
     if _nested_repeat(parsed, inside=False):
         raise FilterError('regular expression repeats a group that itself repeats or '
                           'alternates; write it without nested repetition')
+    if _count_stars(parsed) > MAX_STARS:
+        raise FilterError(f'regular expression has more than {MAX_STARS} unbounded repeats '
+                          '(*, +, {n,}); matching it could take very long')
+
+
+def _stars(value: str) -> int:
+    try:
+        return _count_stars(sre_parse.parse(value))
+    except (re.error, RecursionError, OverflowError):
+        return 0   # reported by check_pattern
+
+
+def _count_stars(items) -> int:
+    """Unbounded repeats in a parsed pattern (nested ones are refused before this counts)."""
+    n = 0
+    for op, arg in items:
+        if op in _REPEATS:
+            n += arg[1] > LONG_REPEAT
+            n += _count_stars(arg[2])
+        elif op is sre_parse.BRANCH:
+            n += max(_count_stars(b) for b in arg[1])   # one alternative matches
+        elif op is sre_parse.SUBPATTERN:
+            n += _count_stars(arg[-1])
+        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            n += _count_stars(arg[1])
+    return n
 
 
 def _nested_repeat(items, inside: bool) -> bool:

@@ -8,8 +8,15 @@ the receive wrapper sees.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import h11
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger('telephony.api')
 
 SCOPE_KEY = 'telephony.body_limit'
 
@@ -49,3 +56,48 @@ class BodyLimit:
                     raise BodyTooLarge(limit)
             return message
         await self.app(scope, limited, send)
+
+
+def guarded_http(max_connections: int, head_timeout: float):
+    """uvicorn's h11 protocol with the two limits it lacks: connections at once (each holds a
+    file descriptor, which SIP and RTP need too), and the time a client may take to send a
+    request head. uvicorn arms no timer before the first request nor while the next one
+    trickles in, so a connection that sends nothing, or a byte now and then (slowloris),
+    lived for ever."""
+    class GuardedH11(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                log.warning('event=http-refused peer=%s:%s reason=connection-cap cap=%d',
+                            *self.client, max_connections)
+                transport.abort()
+                return
+            self._arm_head_timer()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is h11.IDLE:   # still waiting for a whole request head
+                self._arm_head_timer()
+            elif self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def connection_lost(self, exc) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_head_timer(self) -> None:
+            if self._head_timer is None and head_timeout > 0:
+                self._head_timer = self.loop.call_later(head_timeout, self._head_timed_out)
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                log.info('event=http-head-timeout peer=%s:%s timeout=%s', *self.client,
+                         head_timeout)
+                self.transport.close()
+
+    return GuardedH11

@@ -19,6 +19,7 @@ PAIR_FAILURES = 5       # per WINDOW, from one address at one account
 WINDOW = 60.0
 BLOCK_FOR = 60.0
 KNOWN_MAX = 10000       # (account, address) pairs remembered after a good login
+CHECKING_MAX = 32       # password checks running or waiting; more logins: resource-throttle
 
 
 class LoginGuard:
@@ -26,6 +27,9 @@ class LoginGuard:
         self.accounts = RateLimiter(ACCOUNT_FAILURES, WINDOW, BLOCK_FOR)
         self.pairs = RateLimiter(PAIR_FAILURES, WINDOW, BLOCK_FOR)
         self.known: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # scrypt costs ~50 ms and 16 MB: a flood of logins (any names) must wait in a short
+        # line, not a line as long as the flood
+        self.checking = 0
 
     def allowed(self, account: str, address: str, now: float) -> bool:
         """May this address try a password for this account now?"""

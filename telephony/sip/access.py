@@ -63,6 +63,12 @@ class Authenticator:
         self._unlogged: dict[str, int] = {}   # log key -> lines left out since
         self.refused = 0   # requests refused unheard: blocked address or spent account
 
+    def remember_source(self, aor: str, ip: str) -> None:
+        """`ip` authenticated for `aor` before (a binding restored at start): it stays heard
+        while the account's guess budget is spent, as it was before the restart."""
+        user, _, realm = aor.rpartition('@')
+        self.accounts.success(f'{user[:MAX_KEY_USER]}@{realm}', ip, self.clock(), refund=False)
+
     def _log_limited(self, key: str, now: float, fmt: str, *args) -> None:
         """One line per key and minute: a cracker or a spoofer must not flood the log."""
         last = self._logged.get(key)

@@ -115,8 +115,10 @@ def _qvalue(params: dict) -> float:
 
 
 class Registrar:
-    def __init__(self, forbidden: Collection[tuple[str, int]] = ()):
+    def __init__(self, forbidden: Collection[tuple[str, int]] = (), max_contacts: int = 10):
         self.bindings: dict[str, dict[str, Binding]] = {}
+        # contacts per AoR: each costs memory, a row, and an outbound leg at every call
+        self.max_contacts = max_contacts
         # addresses a binding must never send to (the trunk, an outbound proxy)
         self.forbidden = {(_ip(h) or h, p) for h, p in forbidden}
         # what REGISTERs changed before the stored bindings were restored (the stack answers
@@ -170,6 +172,9 @@ class Registrar:
                         req.cseq.seq, q, path)
             self.check(b)
             changes.append((key, b))
+        added = {k for k, b in changes if b is not None}
+        if len(added) > self.max_contacts:
+            raise RegisterError(403, 'Too Many Contacts')
         if changes:
             current = self.bindings.setdefault(aor, {})
             for key, b in changes:
@@ -177,6 +182,13 @@ class Registrar:
                     current.pop(key, None)
                 else:
                     current[key] = b
+            # past the cap the other contacts that expire soonest make room (a phone that
+            # registers a new Contact at every restart must not lock itself out)
+            extra = len(current) - self.max_contacts
+            if extra > 0:
+                for b in sorted((b for k, b in current.items() if k not in added),
+                                key=lambda b: b.expires_at)[:extra]:
+                    del current[b.contact]
             if not current:
                 del self.bindings[aor]
             self._mark({(aor, key) for key, _ in changes})
@@ -211,7 +223,10 @@ class Registrar:
                    for b in contacts.values())
 
     def lookup(self, aor: str, now: float) -> list[Binding]:
-        found = [b for b in self.bindings.get(aor, {}).values() if b.expires_at > now]
+        # The target is checked again here, not only at REGISTER: it can change afterwards
+        # (a TCP flow that closed falls back to the Contact's port on the flow's host).
+        found = [b for b in self.bindings.get(aor, {}).values()
+                 if b.expires_at > now and not self.forbids(b)]
         return sorted(found, key=lambda b: -b.q)
 
     def sweep(self, now: float) -> list[Binding]:

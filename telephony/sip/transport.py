@@ -6,8 +6,8 @@ that sends a broken frame gets a 400 where possible and is closed.
 
 Keep-alives: a CRLFCRLF ping on TCP gets a CRLF pong (RFC 5626 §4.4.1); a UDP datagram
 of nothing but line ends (what phones send to hold a NAT binding open) is dropped quietly.
-Accepted TCP connections are capped, and a connection that received nothing for the idle
-timeout is closed unless something still needs it (a registration's flow, a dialog).
+Accepted TCP connections are capped, and a connection that sent no whole SIP message for
+the idle timeout is closed unless something still needs it (a registration's flow, a dialog).
 """
 from __future__ import annotations
 
@@ -93,7 +93,6 @@ class TcpConnection(asyncio.Protocol):
     def data_received(self, data):
         if self.peer is None:
             return
-        self.last_rx = self.owner.loop_time()
         pings = self.framer.pings
         try:
             messages = self.framer.feed(data)
@@ -101,6 +100,10 @@ class TcpConnection(asyncio.Protocol):
             self.owner.bad_frame_handler(exc.reason, self.peer)
             self.transport.close()
             return
+        if messages:
+            # only a whole message is activity: a byte now and then of one that never ends
+            # (slowloris), or pings alone, must not hold a connection past the idle timeout
+            self.last_rx = self.owner.loop_time()
         if self.framer.pings != pings:
             log.debug('event=keepalive transport=TCP peer=%s:%s', *self.peer.addr)
             self.write(b'\r\n' * (self.framer.pings - pings))

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from ...store.passwords import DUMMY_HASH, verify_password
 from ..events import Session, TooManySessions
+from ..login_guard import CHECKING_MAX
 from .common import ApiError, Body, answer, find_session, get_session, ok, server_of, session_id
 
 router = APIRouter(prefix='/api/session', tags=['session'])
+_PASSWORDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix='password-check')
 
 
 class Login(Body):
@@ -85,9 +88,18 @@ async def login(body: Login, request: Request, response: Response) -> dict:
     now = time.monotonic()
     if not guard.allowed(account, ip, now):
         raise ApiError('resource-throttle', 'too many failed logins, try again later')
-    # scrypt is slow on purpose: keep it off the event loop, and run it for unknown users too
-    good = await asyncio.to_thread(verify_password, body.password,
-                                   user.password_hash if user else DUMMY_HASH)
+    if guard.checking >= CHECKING_MAX:
+        raise ApiError('resource-throttle', 'too many logins at once, try again later')
+    # scrypt is slow on purpose: keep it off the event loop, and run it for unknown users too;
+    # on its own thread, so a flood of logins never delays the prompts and recordings that
+    # calls load on the default executor
+    guard.checking += 1
+    try:
+        good = await asyncio.get_running_loop().run_in_executor(
+            _PASSWORDS, verify_password, body.password,
+            user.password_hash if user else DUMMY_HASH)
+    finally:
+        guard.checking -= 1
     if user is None or not good:
         guard.failure(account, ip, now)
         raise ApiError('wrong-credentials', 'username and/or password is wrong')
