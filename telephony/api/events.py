@@ -131,7 +131,13 @@ class SessionStore:
         return now - s.last_used > self.idle
 
     def get(self, sid: str | None) -> Session | None:
-        s = self.by_sid.get(sid or '')
+        return self._live(self.by_sid.get(sid or ''))
+
+    def by_download_id(self, did: str | None) -> Session | None:
+        """The session of a download id (§2.3), under the same expiry as its sid."""
+        return self._live(self.by_did.get(did or ''))
+
+    def _live(self, s: Session | None) -> Session | None:
         if s is None:
             return None
         now = self.clock()

@@ -171,6 +171,17 @@ def test_idle_sessions_expire_and_the_sweep_removes_them():
     assert store.get(used.sid) is used
 
 
+def test_a_download_id_expires_with_its_session():
+    """did + dkey downloads (§2.3) must not outlive the session they belong to."""
+    clock = Clock()
+    store = SessionStore(idle=600, clock=clock)
+    s = store.create(user='u')
+    assert store.by_download_id(s.did) is s
+    clock.now += 601
+    assert store.by_download_id(s.did) is None and s.did not in store.by_did
+    assert store.by_download_id(None) is None
+
+
 def test_anonymous_sessions_are_capped_and_logins_are_not():
     store = SessionStore(max_anonymous=2)
     first, _ = store.create(), store.create()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -111,7 +112,8 @@ def download_session(request: Request, object_uuid: str) -> Session | None:
         return None
     if s is None:
         did, key = request.query_params.get('did'), request.query_params.get('dkey')
-        cand = server.sessions.by_did.get(did or '')
-        if cand is not None and key and key.rstrip('=') == dkey(object_uuid, cand.sid).rstrip('='):
+        cand = server.sessions.by_download_id(did)
+        if cand is not None and key and hmac.compare_digest(
+                key.rstrip('=').encode(), dkey(object_uuid, cand.sid).rstrip('=').encode()):
             s = cand
     return s if s is not None and s.user is not None else None
