@@ -50,6 +50,74 @@ def _types() -> Counter:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
+def _edge(a, b) -> str:
+    """How a refers to b, as an attribute or key name where there is one."""
+    if isinstance(a, dict):
+        for k, v in a.items():
+            if v is b:
+                return f'[{k!r}]'
+    d = getattr(a, '__dict__', None)
+    if isinstance(d, dict):
+        for k, v in d.items():
+            if v is b:
+                return f'.{k}'
+    for k in getattr(type(a), '__slots__', ()):
+        if getattr(a, k, None) is b:
+            return f'.{k}'
+    if a.__class__.__name__ == 'cell':
+        return '.cell_contents'
+    if b is getattr(a, '__self__', None):
+        return '.__self__'
+    return ''
+
+
+def _cycles(garbage: list, per_type: int = 1) -> list[str]:
+    """For one object of each type in the garbage: the shortest path of references that
+    leads back to it (a cycle that keeps it from being freed by reference counting)."""
+    ids = {id(o) for o in garbage}
+    seen_types: Counter = Counter()
+    out = []
+    for start in garbage:
+        t = type(start).__qualname__
+        if seen_types[t] >= per_type or isinstance(start, (dict, tuple, list, cell_type)):
+            continue
+        prev = {id(start): None}
+        objs = {id(start): start}
+        queue = [start]
+        found = None
+        while queue and found is None:
+            nxt = []
+            for o in queue:
+                for r in gc.get_referents(o):
+                    if r is start:
+                        found = o
+                        break
+                    if id(r) in ids and id(r) not in prev:
+                        prev[id(r)] = o
+                        objs[id(r)] = r
+                        nxt.append(r)
+                if found is not None:
+                    break
+            queue = nxt
+        if found is None:
+            continue
+        seen_types[t] += 1
+        path = [start]
+        o = found
+        while o is not start:
+            path.append(o)
+            o = prev[id(o)]
+        path = [start] + path[1:][::-1] + [start]
+        text = type(start).__qualname__
+        for a, b in zip(path, path[1:]):
+            text += f'{_edge(a, b)} -> {type(b).__qualname__}'
+        out.append(text)
+    return out
+
+
+cell_type = type((lambda x: lambda: x)(0).__closure__[0])
+
+
 def report(_signum=None, _frame=None) -> None:
     _state['n'] += 1
     out = []
@@ -58,10 +126,23 @@ def report(_signum=None, _frame=None) -> None:
                f'frozen={gc.get_freeze_count()} counts={gc.get_count()}')
     out.append(_malloc())
     t0 = time.perf_counter()
-    freed = gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)       # what the collection finds goes to gc.garbage
+    try:
+        freed = gc.collect()
+    finally:
+        gc.set_debug(0)
+    garbage = Counter(type(o).__qualname__ for o in gc.garbage)
+    cycles = _cycles(gc.garbage) if os.environ.get('INSPECT_CYCLES') else []
+    gc.garbage.clear()
+    gc.collect()                         # now free it for real
     out.append(f'gc.collect() freed {freed} objects in {time.perf_counter() - t0:.2f} s; '
                f'rss={_rss_kb()} KiB')
     out.append(_malloc())
+    out.append('garbage (objects in unreachable cycles) by type:')
+    out.extend(f'  {n:8d} {name}' for name, n in garbage.most_common(40))
+    if cycles:
+        out.append('shortest reference cycle through one object of each type in the garbage:')
+        out.extend(f'  {c}' for c in cycles)
     types1 = _types()
     out.append('objects by type after collection (count, change since last report):')
     prev = _state['types']

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,12 +39,19 @@ class Control:
 
 class ControlQueue:
     def __init__(self, call: 'Call'):
-        self.call = call
+        # weak: the call holds its queue, and the cycle would keep every ended call (its leg,
+        # endpoint and buffers) until the cyclic GC's next full pass (issue 8)
+        self._call = weakref.ref(call)
+        self._call_id = call.id
         self.pending: deque[Control] = deque()
         self.current: Control | None = None
         self.last_id: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None   # holds the running ring/answer task alive
+
+    @property
+    def call(self) -> 'Call':
+        return self._call()
 
     def enqueue(self, controls: list[Control], queue: str = 'append') -> None:
         loop = asyncio.get_running_loop()
@@ -158,7 +166,8 @@ class ControlQueue:
             try:
                 await coro
             except Exception:
-                log.exception('event=control-error call=%s control=%s', self.call.id, ctl.control)
+                log.exception('event=control-error call=%s control=%s', self._call_id,
+                              ctl.control)
             finally:
                 self._finish(ctl)
         self._task = asyncio.get_running_loop().create_task(run())
