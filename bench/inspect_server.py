@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 import tracemalloc
+import weakref
 from collections import Counter
 
 
@@ -44,6 +45,16 @@ def _malloc() -> str:
     return (f'malloc: in_use={m.uordblks >> 10} KiB free_kept={m.fordblks >> 10} KiB '
             f'arena_total={m.arena >> 10} KiB mmapped={m.hblkhd >> 10} KiB ({m.hblks} chunks) '
             f'free_chunks={m.ordblks}')
+
+
+def _sqlite() -> str:
+    """SQLite's own allocations (page caches of every connection, statements)."""
+    import _sqlite3
+    lib = ctypes.CDLL(_sqlite3.__file__)
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    lib.sqlite3_memory_highwater.restype = ctypes.c_int64
+    return (f'sqlite: memory_used={lib.sqlite3_memory_used() >> 10} KiB '
+            f'highwater={lib.sqlite3_memory_highwater(0) >> 10} KiB')
 
 
 def _types() -> Counter:
@@ -125,6 +136,7 @@ def report(_signum=None, _frame=None) -> None:
     out.append(f'rss={_rss_kb()} KiB gc_tracked={sum(types0.values())} '
                f'frozen={gc.get_freeze_count()} counts={gc.get_count()}')
     out.append(_malloc())
+    out.append(_sqlite())
     t0 = time.perf_counter()
     gc.set_debug(gc.DEBUG_SAVEALL)       # what the collection finds goes to gc.garbage
     try:
@@ -152,6 +164,16 @@ def report(_signum=None, _frame=None) -> None:
     out.append('types that grew most since last report:')
     out.extend(f'  {d:+8d} {k}' for d, k in grown if d > 0)
     _state['types'] = types1
+    refs = Counter()
+    everything = gc.get_objects()
+    for o in everything:
+        if type(o) is weakref.ReferenceType:
+            target = o()
+            holders = [type(h).__qualname__ for h in gc.get_referrers(o)
+                       if h is not everything][:2]
+            refs[(type(target).__qualname__ if target is not None else 'dead', tuple(holders))] += 1
+    out.append('weak references by referent type and holder:')
+    out.extend(f'  {n:8d} {k[0]} held by {", ".join(k[1]) or "-"}' for k, n in refs.most_common(12))
     if tracemalloc.is_tracing():
         snap = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)])

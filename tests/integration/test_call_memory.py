@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from .conftest import ROOT, ServerProcess, WaitTimeout, assert_sipp_ok, wait_for
+from .conftest import ServerProcess, WaitTimeout, assert_sipp_ok, wait_for
 from .test_sipp import record_prompt_wait_ms, target
 
 
@@ -31,11 +31,9 @@ class RefcountServer(ServerProcess):
         return json.loads(out.read_text())
 
 
-def test_ended_calls_are_freed_without_the_cycle_collector(tmp_path, sipp, peer_tools):
+def test_ended_calls_are_freed_without_the_cycle_collector(tmp_path, sipp):
     out = tmp_path / 'counts.json'
-    server = RefcountServer(tmp_path / 'data', env={'REFCOUNT_OUT': str(out)})
-    server.env['PYTHONPATH'] = str(ROOT)
-    server.start()
+    server = RefcountServer(tmp_path / 'data', env={'REFCOUNT_OUT': str(out)}).start()
     try:
         before = server.counts(out)
         assert before['Leg'] == before['Call'] == before['RtpEndpoint'] == 0, before
