@@ -39,9 +39,8 @@ class Control:
 
 class ControlQueue:
     def __init__(self, call: 'Call'):
-        # weak: the call holds its queue, and the cycle would keep every ended call (its leg,
-        # endpoint and buffers) until the cyclic GC's next full pass (issue 8)
-        self._call = weakref.ref(call)
+        self._call: 'Call | None' = call
+        self._ended_call: weakref.ref | None = None    # once the call ended: see cancel_all()
         self._call_id = call.id
         self.pending: deque[Control] = deque()
         self.current: Control | None = None
@@ -51,7 +50,7 @@ class ControlQueue:
 
     @property
     def call(self) -> 'Call':
-        return self._call()
+        return self._call if self._call is not None else self._ended_call()
 
     def enqueue(self, controls: list[Control], queue: str = 'append') -> None:
         loop = asyncio.get_running_loop()
@@ -69,12 +68,16 @@ class ControlQueue:
             self._next()
 
     def cancel_all(self) -> None:
-        """The call ended: nothing left runs."""
+        """The call ended: nothing left runs, and the queue stops keeping the call alive.
+        The call holds its queue; with both references strong, every ended call (its leg,
+        endpoint and buffers) waited for the cyclic GC's next full pass (issue 8)."""
         for c in self.pending:
             _resolve(c, False)
         self.pending.clear()
         if self.current is not None:
             self._interrupt(advance=False)
+        if self._call is not None:
+            self._ended_call, self._call = weakref.ref(self._call), None
 
     def _interrupt(self, advance: bool = True) -> None:
         ctl = self.current
