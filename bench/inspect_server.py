@@ -172,6 +172,17 @@ def report(_signum=None, _frame=None) -> None:
             holders = [type(h).__qualname__ for h in gc.get_referrers(o)
                        if h is not everything][:2]
             refs[(type(target).__qualname__ if target is not None else 'dead', tuple(holders))] += 1
+    lists = Counter()
+    for o in everything:
+        if type(o) is weakref.ReferenceType and o() is None:
+            for h in gc.get_referrers(o):
+                if isinstance(h, list) and h is not everything:
+                    owners = [type(x).__qualname__ + (f'[{len(x)}]' if isinstance(x, dict) else '')
+                              for x in gc.get_referrers(h) if x is not everything][:3]
+                    lists[(id(h), len(h), tuple(owners))] += 1
+    out.append('lists holding dead weak references (length, owners):')
+    out.extend(f'  {n:6d} dead of {k[1]} in a list held by {", ".join(k[2]) or "-"}'
+               for k, n in lists.most_common(5))
     out.append('weak references by referent type and holder:')
     out.extend(f'  {n:8d} {k[0]} held by {", ".join(k[1]) or "-"}' for k, n in refs.most_common(12))
     if tracemalloc.is_tracing():

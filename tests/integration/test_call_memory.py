@@ -55,8 +55,9 @@ def test_ended_calls_are_freed_without_the_cycle_collector(tmp_path, sipp):
             return all(last[k] == 0 for k in gone)
         try:
             # lingering transactions hold no call; a call still alive after this is a cycle
-            wait_for(freed, 60, 'the ended calls to be freed', interval=1.0)
+            wait_for(freed, 90, 'the ended calls to be freed', interval=1.0)
         except WaitTimeout:
-            raise AssertionError(f'ended calls still alive (reference cycles): {last}') from None
+            raise AssertionError(f'ended calls still alive (reference cycles): {last}\n'
+                                 f'{server.log_tail()}') from None
     finally:
         server.stop()
