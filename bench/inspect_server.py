@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import itertools
 import os
 import signal
 import sys
@@ -120,13 +121,17 @@ def _cycles(garbage: list, per_type: int = 1) -> list[str]:
             o = prev[id(o)]
         path = [start] + path[1:][::-1] + [start]
         text = type(start).__qualname__
-        for a, b in zip(path, path[1:]):
+        for a, b in itertools.pairwise(path):
             text += f'{_edge(a, b)} -> {type(b).__qualname__}'
         out.append(text)
     return out
 
 
-cell_type = type((lambda x: lambda: x)(0).__closure__[0])
+def _cell_of(x):
+    return lambda: x
+
+
+cell_type = type(_cell_of(0).__closure__[0])
 
 
 def report(_signum=None, _frame=None) -> None:

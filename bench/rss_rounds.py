@@ -125,7 +125,7 @@ def main() -> None:
         print(f'service={args.service} record={args.record} env={env or "-"} '
               f'calls/round={args.calls}')
         print('| after | idle RSS MB | heap | arenas | stacks | anon | files | threads | fds '
-              f'| maps | peak RSS MB |')
+              '| maps | peak RSS MB |')
         print('|---|' + '---|' * 10)
         for name, m, peak in rows:
             print(f'| {name} | ' + ' | '.join(str(m[k]) for k in COLUMNS)

@@ -39,7 +39,7 @@ class Control:
 
 class ControlQueue:
     def __init__(self, call: 'Call'):
-        self._call: 'Call | None' = call
+        self._call: Call | None = call
         self._ended_call: weakref.ref | None = None    # once the call ended: see cancel_all()
         self._call_id = call.id
         self.pending: deque[Control] = deque()
@@ -49,7 +49,7 @@ class ControlQueue:
         self._task: asyncio.Task | None = None   # holds the running ring/answer task alive
 
     @property
-    def call(self) -> 'Call':
+    def call(self) -> Call | None:
         return self._call if self._call is not None else self._ended_call()
 
     def enqueue(self, controls: list[Control], queue: str = 'append') -> None:
