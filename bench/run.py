@@ -60,11 +60,12 @@ QUICK = {
 }
 
 
-def fresh_server(work: Path, name: str, log_level: str, env: dict | None = None) -> TelephonyServer:
+def fresh_server(work: Path, name: str, log_level: str, env: dict | None = None,
+                 module: str = 'telephony') -> TelephonyServer:
     d = work / name
     if d.exists():
         shutil.rmtree(d, ignore_errors=True)
-    s = TelephonyServer(d, log_level=log_level, env=env).start()
+    s = TelephonyServer(d, log_level=log_level, env=env, module=module).start()
     s.provision()
     return s
 
@@ -199,15 +200,17 @@ def overload(work: Path, capacity: int, seconds: float, log_level: str) -> list[
 # ---------------------------------------------------------------- (b), (e): the API application
 
 class ApiApp:
-    def __init__(self, server: TelephonyServer, workdir: Path):
+    def __init__(self, server: TelephonyServer, workdir: Path, record: bool = True):
         self.server, self.workdir = server, workdir
+        self.record = record
         self.proc = None
         self.stats_path = workdir / 'apiapp.json'
 
     def start(self) -> 'ApiApp':
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = spawn([sys.executable, '-m', 'bench.apiapp', '--http', self.server.base_url,
-                           '--stats', self.stats_path, '--max-seconds', 3600],
+                           '--stats', self.stats_path, '--max-seconds', 3600,
+                           *([] if self.record else ['--no-record'])],
                           cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=open(self.workdir / 'apiapp.err', 'w'), text=True)
         out = LineReader(self.proc.stdout)

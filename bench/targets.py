@@ -31,8 +31,10 @@ RTP_RANGE = {'TELEPHONY_RTP_PORT_MIN': '10000', 'TELEPHONY_RTP_PORT_MAX': '19999
 class TelephonyServer:
     """`telephony serve` on ephemeral ports; its log goes to a file (not a pipe we must read)."""
 
-    def __init__(self, workdir: Path, log_level: str = 'INFO', env: dict | None = None):
+    def __init__(self, workdir: Path, log_level: str = 'INFO', env: dict | None = None,
+                 module: str = 'telephony'):
         self.workdir = Path(workdir)
+        self.module = module    # bench.inspect_server: the same server, with memory reports
         self.data = self.workdir / 'data'
         self.log_path = self.workdir / 'server.log'
         self.log_level = log_level
@@ -50,7 +52,7 @@ class TelephonyServer:
         return self.proc.pid
 
     def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, '-m', 'telephony', *args, '--data', str(self.data)]
+        return [sys.executable, '-m', self.module, *args, '--data', str(self.data)]
 
     def start(self, timeout: float = 60.0) -> 'TelephonyServer':
         self.data.mkdir(parents=True, exist_ok=True)

@@ -264,6 +264,8 @@ def serve_main(args) -> int:
         uvloop.install()
     except ImportError:
         pass
+    from .malloc import limit_arenas
+    limit_arenas()          # before any helper thread allocates (issue 8: idle RSS)
     return asyncio.run(_serve(settings))
 
 

@@ -24,6 +24,14 @@ _ABSENT = object()
 _BLANK_WHEN_ABSENT = ('current_control_id', 'bridge')   # "" in events, absent in GET
 
 
+def _ended_state(leg: Leg) -> None:
+    pass
+
+
+def _ended_dtmf(leg: Leg, digit: str, ms: int) -> None:
+    pass
+
+
 class Call:
     def __init__(self, manager: 'CallManager', leg: Leg, owner: str | None = None,
                  api: bool = False, from_: str = '', to: str = '', clip: str | None = None,
@@ -144,6 +152,9 @@ class Call:
     def _on_hangup(self) -> None:
         self.record_stop()
         self.queue.cancel_all()
+        # the leg no longer reports to us: without this cycle (Leg -> Call -> Leg) an ended
+        # call is freed by reference counting, not at the cyclic GC's next full pass
+        self.leg.on_state, self.leg.on_dtmf = _ended_state, _ended_dtmf
         partner = self.bridged_with
         if partner is not None:
             self.split()

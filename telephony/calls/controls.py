@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,13 +41,19 @@ class Control:
 
 class ControlQueue:
     def __init__(self, call: 'Call'):
-        self.call = call
+        self._call: Call | None = call
+        self._ended_call: weakref.ref | None = None    # once the call ended: see cancel_all()
+        self._call_id = call.id
         self.pending: deque[Control] = deque()
         self.current: Control | None = None
         self.last_id: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None   # holds the running ring/answer task alive
         self._dtmf: asyncio.Future | None = None   # the running dtmf_send's digits
+
+    @property
+    def call(self) -> Call | None:
+        return self._call if self._call is not None else self._ended_call()
 
     def enqueue(self, controls: list[Control], queue: str = 'append') -> None:
         loop = asyncio.get_running_loop()
@@ -64,12 +71,16 @@ class ControlQueue:
             self._next()
 
     def cancel_all(self) -> None:
-        """The call ended: nothing left runs."""
+        """The call ended: nothing left runs, and the queue stops keeping the call alive.
+        The call holds its queue; with both references strong, every ended call (its leg,
+        endpoint and buffers) waited for the cyclic GC's next full pass (issue 8)."""
         for c in self.pending:
             _resolve(c, False)
         self.pending.clear()
         if self.current is not None:
             self._interrupt(advance=False)
+        if self._call is not None:
+            self._ended_call, self._call = weakref.ref(self._call), None
 
     def _interrupt(self, advance: bool = True) -> None:
         ctl = self.current
@@ -186,7 +197,8 @@ class ControlQueue:
             try:
                 await coro
             except Exception:
-                log.exception('event=control-error call=%s control=%s', self.call.id, ctl.control)
+                log.exception('event=control-error call=%s control=%s', self._call_id,
+                              ctl.control)
             finally:
                 self._finish(ctl)
         self._task = asyncio.get_running_loop().create_task(run())

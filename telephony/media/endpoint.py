@@ -110,7 +110,8 @@ class RtpEndpoint:
         self.rtcp_port = port + 1
         self._rtp_tr: asyncio.DatagramTransport | None = None
         self._rtcp_tr: asyncio.DatagramTransport | None = None
-        self._protocols: tuple[_RtpProtocol, ...] = ()
+        # the protocols' connection_lost futures, not the protocols: they point back here
+        self._lost: tuple[asyncio.Future, ...] = ()
         # negotiated
         self.codec: Codec = PCMU
         self.dtmf_pt: int | None = None
@@ -185,7 +186,7 @@ class RtpEndpoint:
     def _attach(self, rtp_tr: asyncio.DatagramTransport, rtcp_tr: asyncio.DatagramTransport) -> None:
         self._rtp_tr = rtp_tr
         self._rtcp_tr = rtcp_tr
-        self._protocols = (rtp_tr.get_protocol(), rtcp_tr.get_protocol())
+        self._lost = (rtp_tr.get_protocol().lost, rtcp_tr.get_protocol().lost)
 
     # --- negotiation -------------------------------------------------------------------------
     def configure(self, remote: tuple[str, int] | None = None, codec: Codec | str = PCMU,
@@ -804,8 +805,8 @@ class RtpEndpoint:
 
     async def wait_closed(self) -> None:
         """After close(): until both sockets are really closed (the ports are free)."""
-        for proto in self._protocols:
-            await proto.lost
+        for lost in self._lost:
+            await lost
 
     async def aclose(self) -> None:
         self.close()
@@ -830,6 +831,9 @@ class RtpEndpoint:
         self.closed = True
         self._source = None
         self._listeners = ()
+        # a closed endpoint calls nobody back: dropping the callbacks (bound to the leg and
+        # the control queue) frees an ended call by reference counting (issue 8)
+        self.on_dtmf = self.on_media_timeout = self.on_source_done = None
         for _it, fut in self._dtmf_jobs:
             if not fut.done():
                 fut.set_result(False)
