@@ -32,6 +32,14 @@ def _ended_dtmf(leg: Leg, digit: str, ms: int) -> None:
     pass
 
 
+def _stream_silence(leg: Leg) -> None:
+    """From the ACK of an answered call to its hangup the peer gets a stream: silence when
+    nothing plays, none on hold. Not before the ACK: a flood of INVITEs whose ACKs never
+    come must not make us stream to each of them for the 32 s we wait."""
+    if leg.endpoint is not None:
+        leg.endpoint.transmit_silence = True
+
+
 class Call:
     def __init__(self, manager: 'CallManager', leg: Leg, owner: str | None = None,
                  api: bool = False, from_: str = '', to: str = '', clip: str | None = None,
@@ -63,6 +71,7 @@ class Call:
         self.listeners: list[Callable[[str, dict], None]] = []
         leg.on_state = self._on_leg_state
         leg.on_dtmf = self._on_dtmf
+        leg.on_confirmed = _stream_silence
 
     # --- what applications use ----------------------------------------------------
     async def run(self, *controls: Control, queue: str = 'append') -> bool:
@@ -123,9 +132,6 @@ class Call:
         fields: dict = {'status': leg.state}
         if leg.state == 'answered':
             fields['answer_time'] = int(time.time())
-            if leg.endpoint is not None:
-                # a stream from answer to hangup (silence when nothing plays; none on hold)
-                leg.endpoint.transmit_silence = True
         elif leg.state == HANGUP:
             fields['hangup_time'] = int(time.time())
             fields['hangup_cause'] = leg.hangup_cause or 16

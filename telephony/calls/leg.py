@@ -69,6 +69,7 @@ class Leg:
         self.on_state: Callable[['Leg'], None] = lambda leg: None
         self.on_dtmf: Callable[['Leg', str, int], None] = lambda leg, d, ms: None
         self.on_media: Callable[['Leg'], None] = lambda leg: None
+        self.on_confirmed: Callable[['Leg'], None] = lambda leg: None   # our 2xx ACKed / theirs
 
     def __repr__(self) -> str:
         way = 'in' if self.incoming else 'out'
@@ -81,8 +82,11 @@ class Leg:
     # --- the session: feed it, do what it says ----------------------------------------
     def _feed(self, event: ss.Event, resp: Response | None = None) -> None:
         """One event into the session; `resp` is the response being handled (for ACKs)."""
+        was_confirmed = self.session.state == ss.State.CONFIRMED
         for action in self.session.handle(event, self.stack.now()):
             self._perform(action, resp)
+        if not was_confirmed and self.session.state == ss.State.CONFIRMED and not self.ended:
+            self.on_confirmed(self)
         if self.session.terminated:
             for t in self._timers.values():
                 t.cancel()

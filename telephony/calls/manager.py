@@ -235,7 +235,9 @@ class CallManager:
             if call.leg.state in ('calling',) and call.queue.current is None \
                     and call.queue.last_id is None and not call.queue.pending:
                 call.leg.hangup(cause=18)
-        asyncio.get_running_loop().call_later(API_ANSWER_TIMEOUT, check)
+        timer = asyncio.get_running_loop().call_later(API_ANSWER_TIMEOUT, check)
+        # an ended call lets go of the timer (and the timer of the call) at once
+        call.ended.add_done_callback(lambda _: timer.cancel())
 
     def _start(self, call: Call, app: App) -> None:
         async def run():

@@ -13,7 +13,7 @@ from telephony.media.codecs import ulaw_decode, ulaw_encode
 from telephony.sdp import parse_sdp
 
 from .conftest import HOST, wait_for
-from .rawsip import UdpPeer, new_call_id, request
+from .rawsip import UdpPeer, new_call_id, request, sdp_offer
 
 DTMF = {'1': (697, 1209), '5': (770, 1336), '9': (852, 1477), '#': (941, 1477)}
 
@@ -171,3 +171,29 @@ def test_rtp_ports_held_by_another_process_are_a_503_not_a_hang(start_server):
 def sdp_offer_pcmu(port: int) -> str:
     return ('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n'
             f'm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n')
+
+
+def test_the_silence_stream_starts_with_the_ack(server):
+    """An answered call streams (silence when nothing plays), but only once our 200 is
+    ACKed: an INVITE flood whose ACKs never come must not make us stream to each caller."""
+    sip, rtp = UdpPeer(server.sip_port), RtpPeer()
+    try:
+        cid = new_call_id()
+        sip.send(request('INVITE', f'sip:echo@{HOST}', port=sip.port, call_id=cid,
+                         body=sdp_offer(rtp.port), content_type='application/sdp'))
+        ok, _ = sip.final(cid)
+        assert ok is not None and ok.status == 200, ok
+        # the 200 waits for its ACK (it is retransmitted meanwhile): give the server a
+        # second in which it could stream, then look at what arrived before the ACK
+        sip.wait(lambda data: False, timeout=1.0)
+        rtp.drain()
+        assert rtp.received == [], 'RTP before the ACK'
+        to = ok.header('To')
+        sip.send(request('ACK', f'sip:echo@{HOST}', port=sip.port, call_id=cid, to=to))
+        wait_for(lambda: (rtp.drain(), len(rtp.received) >= 10)[1], 20, 'the silence stream')
+        assert np.abs(np.concatenate(rtp.received)).max() < 16, 'silence, not audio'
+        sip.send(request('BYE', f'sip:echo@{HOST}', port=sip.port, call_id=cid, cseq=2, to=to))
+        sip.final(cid)
+    finally:
+        sip.close()
+        rtp.close()

@@ -45,7 +45,7 @@ def test_a_closed_tcp_flow_cannot_turn_a_binding_into_a_trunk_call(start_server,
         _, call_id, _ = with_digest(caller, 'INVITE', f'sip:{USER}@{HOST}')
         end = final(caller, call_id, timeout=60)
         assert end is not None and end.status >= 300, end
-        assert trunk.pending() == [], 'the trunk was sent an INVITE'
+        assert trunk.drain() == [], 'the trunk was sent an INVITE'
     finally:
         trunk.close()
         caller.close()
