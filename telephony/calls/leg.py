@@ -534,6 +534,8 @@ class Leg:
         inv = self.invite
         cancel = Request('CANCEL', inv.uri.copy())
         cancel.add('Via', inv.get_all('Via')[0])
+        for route in inv.get_all('Route'):   # §9.1: the CANCEL takes the INVITE's path
+            cancel.add('Route', route)
         cancel.add('Max-Forwards', '70')
         cancel.add('From', inv.get('From'))
         cancel.add('To', inv.get('To'))

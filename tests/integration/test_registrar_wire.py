@@ -195,6 +195,33 @@ def test_path_is_echoed_and_calls_go_through_its_first_hop(start_server, peer_to
         phone.close()
 
 
+def test_a_cancel_follows_the_invite_through_the_path(start_server, peer_tools):
+    """RFC 3261 §9.1: a CANCEL carries the Route of the INVITE it cancels, so it takes the
+    same proxies and reaches the phone that rings."""
+    server = start_server()
+    server.add_account(USER, PASSWORD)
+    relay, listen, phone = RawSocket(server.sip_port), RawSocket(), RawSocket()
+    caller = UdpPeer(server.sip_port)
+    try:
+        path = f'<sip:proxy@{HOST}:{listen.port};lr>'
+        register(server, relay, f'<sip:{USER}@{HOST}:{phone.port}>', port=phone.port,
+                 first_via=f'SIP/2.0/UDP {HOST}:{relay.port}',
+                 extra=[f'Path: {path}', 'Supported: path'])
+        ruri = f'sip:{USER}@{HOST}'
+        _, call_id, branch = with_digest(caller, 'INVITE', ruri)
+        invite, addr = listen.recv_request(30)
+        listen.answer(invite, addr, 180, 'Ringing')
+        assert final(caller, call_id, want=lambda r: r.status == 180) is not None
+        caller.send(request('CANCEL', ruri, port=caller.port, call_id=call_id, cseq=2,
+                            from_user=USER, branch=branch))
+        got = listen.wait(lambda data: data.startswith(b'CANCEL '), timeout=30)
+        assert got is not None, 'no CANCEL reached the proxy\n' + server.log_tail()
+        assert header_of(got, 'Route') == [path], got
+    finally:
+        for s in (relay, listen, phone, caller):
+            s.close()
+
+
 def test_require_path_is_accepted_and_path_is_echoed_only_with_supported(start_server, peer_tools):
     server = start_server()
     server.add_account(USER, PASSWORD)
