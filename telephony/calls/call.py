@@ -169,6 +169,9 @@ class Call:
         if not self.ended.done():
             self.ended.set_result(self.leg.hangup_cause)
         self.manager.forget(self)
+        # listeners are often closures over this call (Call -> listener -> Call): they have
+        # had the hangup; later updates (a stored recording) go out as events only
+        self.listeners.clear()
 
     # --- recording ----------------------------------------------------------------------
     def record_start(self, path: str | None, limit: int) -> None:

@@ -61,3 +61,42 @@ def test_ended_calls_are_freed_without_the_cycle_collector(tmp_path, sipp):
                                  f'{server.log_tail()}') from None
     finally:
         server.stop()
+
+
+def test_ended_api_calls_are_freed_without_the_cycle_collector(tmp_path, sipp):
+    """A call worked through the call API (listeners on the call, the answer timer, the
+    call-history writes) is freed when it ends as well."""
+    from tests.api.conftest import Api
+    from tests.api.test_call_api import NUMBER, Events, control, new_call
+    out = tmp_path / 'counts.json'
+    server = RefcountServer(tmp_path / 'data', env={'REFCOUNT_OUT': str(out)}).start()
+    api = Api(server)
+    try:
+        api.add_user('joe')
+        api.cli('phone', 'add', NUMBER, '--user', 'joe', '--call-enable')
+        c = api.login('joe')
+        c.get('/api/call/event')
+        events = Events(c)
+        for _ in range(2):
+            sipp.start(target(server), scenario='uac_api.xml', service=NUMBER, calls=1,
+                       global_timeout=60)
+            uuid = new_call(events)
+            control(c, uuid, {'control': 'answer'}, {'control': 'tone', 'frequency': 440,
+                                                      'duration': 200}, {'control': 'hangup'})
+            events.wait(lambda e: e['event'] == 'call_update' and
+                        e['call'].get(uuid, {}).get('status') == 'hangup', what='the hangup')
+        server.wait_no_calls(timeout=30)
+        last: dict = {}
+
+        def freed():
+            last.update(server.counts(out))
+            return all(last[k] == 0 for k in ('Leg', 'Call', 'ControlQueue', 'RtpEndpoint'))
+        try:
+            wait_for(freed, 90, 'the ended API calls to be freed', interval=1.0)
+        except WaitTimeout:
+            raise AssertionError(f'ended API calls still alive (reference cycles): {last}\n'
+                                 f'{server.log_tail()}') from None
+    finally:
+        api.close()
+        server.stop()
+        sipp.stop_all()
