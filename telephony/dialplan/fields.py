@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeVar
 
 from telephony.sip.uri import UriError, split_hostport
 
-__all__ = ['FieldError', 'text', 'choice', 'integer', 'boolean', 'hostname', 'hostport', 'ordered']
+__all__ = ['FieldError', 'rule_id', 'text', 'choice', 'integer', 'boolean', 'hostname', 'hostport', 'ordered']
 
 MAX_TEXT = 255   # a domain name is at most 253 characters; every other free text field shares the cap
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -31,6 +31,12 @@ class FieldError(ValueError):
 def _raw(d: Mapping[str, Any], name: str) -> Any:
     value = d.get(name)
     return None if value is None or value == '' else value
+
+
+def rule_id(d: Mapping[str, Any]) -> str | None:
+    """The stored object's `id`, if the dict has one (rules built in tests may not)."""
+    value = d.get('id')
+    return None if value is None else str(value)
 
 
 def text(d: Mapping[str, Any], name: str, *, required: bool = False, cap: int = MAX_TEXT) -> str | None:

@@ -19,7 +19,7 @@ from telephony.dialplan.transforms import MAX_DESTINATION, DialTransform, Transf
 from telephony.sip.uri import Uri, UriError
 
 __all__ = ['IsLocal', 'Internal', 'Trunk', 'Denied', 'NoRoute', 'NotFound', 'Rejected', 'Forwarded',
-           'route_outgoing', 'route_forwarded', 'route_incoming']
+           'Outgoing', 'Incoming', 'route_outgoing', 'route_forwarded', 'route_incoming']
 
 IsLocal = Callable[[str, 'str | None'], bool]
 """is_local(user, domain): is this a SIP account or number the service owns? (domain None: bare)"""
@@ -167,7 +167,7 @@ def route_incoming(request_uri: str | Uri, from_uri: str, inbound_rules: Iterabl
     except UriError as exc:
         return NotFound(f'bad Request-URI: {exc}')
     if dest.host is None:
-        return _resolve_users(dest, is_local, 'tel: URI')
+        return _resolve_users(dest, is_local, 'no domain')
     decision = match_inbound(inbound_rules, dest.host)
     if decision is not None:
         why = f'inbound rule {decision.rule.id} for {dest.host}'

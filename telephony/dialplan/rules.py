@@ -167,7 +167,7 @@ class OutboundRule:
         if register and proxy is None:
             raise FieldError('register', 'a trunk registers to its sipProxy, and none is set')
         return cls(
-            id=None if d.get('id') is None else str(d['id']),
+            id=fields.rule_id(d),
             domain=domain,
             priority=fields.integer(d, 'priority', 0),
             sip_proxy=proxy,
@@ -314,7 +314,7 @@ class InboundRule:
         domain = _domain(d, 'domain', wildcards=False, required=True)
         assert domain is not None
         return cls(
-            id=None if d.get('id') is None else str(d['id']),
+            id=fields.rule_id(d),
             domain=domain,
             priority=fields.integer(d, 'priority', 0),
             resolve_to_users=fields.boolean(d, 'resolveToUsers', True),
@@ -369,7 +369,7 @@ class ForwardingRule:
             # §7.4: "do not use matchPattern=* as a match all, otherwise you will create call loops"
             raise FieldError('matchPattern', 'a pattern that matches every domain makes call loops')
         return cls(
-            id=None if d.get('id') is None else str(d['id']),
+            id=fields.rule_id(d),
             match_pattern=pattern,
             priority=fields.integer(d, 'priority', 0),
             action=fields.choice(d, 'action', ('forward', 'reject'), 'reject'),

@@ -257,7 +257,7 @@ class DialTransform:
         transform = fields.text(d, 'transform', cap=MAX_FIELD) or ''
         components = _COMPONENTS[kind]
         return cls(
-            id=None if d.get('id') is None else str(d['id']),
+            id=fields.rule_id(d),
             type=kind,
             match=match,
             transform=transform,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telephony.dialplan.fields import FieldError
 from telephony.dialplan.transforms import (
@@ -244,3 +246,22 @@ def test_destination_and_result_lengths_are_capped():
     growing = t(id='grow', transform='$1{/a/aaaaaaaaaa/}')
     grown = apply_transforms([growing], 'a' * 20)
     assert grown.action == 'deny' and 'grow' in grown.reason
+
+
+# --- fuzz: whatever an API user or a caller sends, the answer is a FieldError or a result ------
+
+
+_SYNTAX = st.text(alphabet='$12(){}/\\^+*?.|[]a9 ', max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(match=_SYNTAX, transform=_SYNTAX, kind=st.sampled_from(['raw', 'strip', 'phone']),
+       destination=st.text(max_size=60))
+def test_fuzz_fields_and_destinations(match, transform, kind, destination):
+    try:
+        rule = t(type=kind, match=match, transform=transform)
+    except FieldError:
+        return
+    result = apply_transforms([rule], destination)
+    assert result.action in (None, 'accept', 'deny')
+    assert len(result.destination) <= max(MAX_DESTINATION, len(destination))

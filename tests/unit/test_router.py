@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telephony.dialplan.router import (
     Denied, Forwarded, Internal, NoRoute, NotFound, Rejected, Trunk, route_forwarded, route_incoming,
@@ -237,3 +239,12 @@ def test_from_header_never_chooses_the_route():
     claimed_trunk = 'sip:pbx@pstn.example.net'
     assert incoming('sip:x@unknown.example', claimed_trunk) == incoming('sip:x@unknown.example')
     assert incoming('sip:alice@example.org', claimed_trunk) == incoming('sip:alice@example.org')
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.from_regex(r'(sips?|tel):[ -~]{0,40}', fullmatch=True),
+                 st.from_regex(r'[ -~]{0,20}@[ -~]{0,20}', fullmatch=True)))
+def test_fuzz_destinations_always_get_a_decision(destination):
+    decision = outgoing(destination)
+    assert isinstance(decision, (Internal, Trunk, Denied, NoRoute))
+    assert isinstance(incoming(destination), (Internal, NotFound, Rejected, Forwarded))
