@@ -283,18 +283,6 @@ def test_inbound_targets():
     assert spaces.pending_targets == ('resolveToCoSpaces', 'resolveToLyncConferences')
 
 
-@pytest.mark.parametrize('fields,parameter', [
-    (dict(), 'domain'),
-    (dict(domain='*.com'), 'domain'),                  # "Must be a complete value"
-    (dict(domain='x.com', resolveToCoSpaces='maybe'), 'resolveToCoSpaces'),
-    (dict(domain='x.com', resolveToUsers='1'), 'resolveToUsers'),
-    (dict(domain='x.com', priority='x'), 'priority'),
-])
-def test_inbound_bad_values(fields, parameter):
-    with pytest.raises(FieldError) as exc:
-        inbound(**fields)
-    assert exc.value.parameter == parameter
-
 
 # --- forwarding rules (§7.4) --------------------------------------------------------------
 
@@ -352,16 +340,21 @@ def test_forwarding_equal_priorities_keep_creation_order():
     assert match_forwarding([b, a], 'sip:u@x.com', 'sip:a@b').rule.id == 'b'
 
 
-@pytest.mark.parametrize('fields,parameter', [
-    (dict(), 'matchPattern'),
-    (dict(matchPattern='*'), 'matchPattern'),          # "do not use matchPattern=*": call loops
-    (dict(matchPattern='*.*'), 'matchPattern'),
-    (dict(matchPattern='x.com', action='drop'), 'action'),
-    (dict(matchPattern='x.com', callerIdMode='keep'), 'callerIdMode'),
-    (dict(matchPattern='x.com', uriParameters='keep'), 'uriParameters'),
-    (dict(matchPattern='x.com', destinationDomain='*.net'), 'destinationDomain'),
+@pytest.mark.parametrize('build,fields,parameter', [
+    (inbound, dict(), 'domain'),
+    (inbound, dict(domain='*.com'), 'domain'),                  # "Must be a complete value"
+    (inbound, dict(domain='x.com', resolveToCoSpaces='maybe'), 'resolveToCoSpaces'),
+    (inbound, dict(domain='x.com', resolveToUsers='1'), 'resolveToUsers'),
+    (inbound, dict(domain='x.com', priority='x'), 'priority'),
+    (fwd, dict(), 'matchPattern'),
+    (fwd, dict(matchPattern='*'), 'matchPattern'),              # "do not use matchPattern=*": call loops
+    (fwd, dict(matchPattern='*.*'), 'matchPattern'),
+    (fwd, dict(matchPattern='x.com', action='drop'), 'action'),
+    (fwd, dict(matchPattern='x.com', callerIdMode='keep'), 'callerIdMode'),
+    (fwd, dict(matchPattern='x.com', uriParameters='keep'), 'uriParameters'),
+    (fwd, dict(matchPattern='x.com', destinationDomain='*.net'), 'destinationDomain'),
 ])
-def test_forwarding_bad_values(fields, parameter):
+def test_inbound_and_forwarding_bad_values(build, fields, parameter):
     with pytest.raises(FieldError) as exc:
-        fwd(**fields)
+        build(**fields)
     assert exc.value.parameter == parameter
