@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import Field, StrictBool, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from ..events import Session
 from .common import PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
@@ -62,11 +62,14 @@ class OnTimeout(Unavailable):
 
 
 class PhonePool(Body):
+    # a number here is the GET form sent back by mistake: refused, not silently ignored
+    model_config = ConfigDict(extra='forbid')
     add: dict[Number, StrictBool] = Field(default_factory=dict)
     delete: list[Number] = Field(default_factory=list)
 
 
 class SipPool(Body):
+    model_config = ConfigDict(extra='forbid')
     add: list[Sip] = Field(default_factory=list)
     delete: list[Sip] = Field(default_factory=list)
 

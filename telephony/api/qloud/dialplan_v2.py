@@ -112,7 +112,7 @@ class Reject(Body):
 
 class Parallel(Body):
     timeout: Seconds | None = None
-    targets: list[Target] | None = None
+    targets: list[Target]   # "mandatory: must be present with at least one target"
 
     @field_validator('targets')
     @classmethod
@@ -129,7 +129,7 @@ class Step(Body):
 
 class Sequence(Parallel):
     """linear and cyclic: targets are objects with `target` and `timeout`."""
-    targets: list[Step] | None = None
+    targets: list[Step]
 
 
 class Profile(Body):
