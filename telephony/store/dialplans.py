@@ -138,6 +138,14 @@ class DialplanStore:
                 phones.c.number == number))).scalar()
         return None if owner is None else await self.v1_of(owner)
 
+    async def forget(self, owner: str) -> None:
+        """Drop every plan of a user being deleted (their numbers are gone already)."""
+        async with self.db.write() as conn:
+            plans = select(dialplans_v2.c.uuid).where(dialplans_v2.c.owner == owner)
+            await conn.execute(delete(hunt_rotation).where(hunt_rotation.c.plan.in_(plans)))
+            await conn.execute(delete(dialplans_v2).where(dialplans_v2.c.owner == owner))
+            await conn.execute(delete(dialplans_v1).where(dialplans_v1.c.owner == owner))
+
     # --- cyclic hunt rotation ----------------------------------------------------------------
     async def rotation(self, key: tuple[str, int]) -> int:
         """Where the next cyclic hunt of (plan uuid, profile index) starts; 0 at first."""

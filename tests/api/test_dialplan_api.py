@@ -532,6 +532,20 @@ async def test_stored_plans_are_the_documents_json_and_rotation_survives_a_resta
         # a changed plan starts its rotation again (its profiles may have moved)
         assert await store.replace(await _owner(db), uuid, plan)
         assert await store.rotation((uuid, 1)) == 0
+        await store.set_rotation((uuid, 1), 1)
+    finally:
+        await db.close()
+
+    # a deleted user's plans go with the user
+    api.cli('phone', 'delete', '+4930555111')
+    api.cli('sip', 'delete', 'joe_01')
+    api.cli('user', 'delete', 'joe')
+    db = Database.for_data_dir(api.server.data_dir)
+    await db.open()
+    try:
+        store = DialplanStore(db)
+        assert await store.v2(uuid) is None
+        assert await store.rotation((uuid, 1)) == 0
     finally:
         await db.close()
 
