@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +19,7 @@ from telephony.store.dialplans import DialplanStore
 from tests.api.conftest import Api
 from tests.api.test_announcement import wait_status
 from tests.api.test_call_api import Events
-from tests.integration.conftest import ServerProcess
+from tests.integration.conftest import ROOT, ServerProcess
 
 UNKNOWN = '00000000-0000-1000-8000-000000000000'
 DOC_RINGTONE = '91e85f5c-b9eb-11e1-8b7e-0024e8f90cc0'   # announcement uuids in the examples
@@ -552,3 +555,33 @@ async def test_stored_plans_are_the_documents_json_and_rotation_survives_a_resta
 
 async def _owner(db: Database) -> str:
     return (await db.user_by(username='joe')).uuid
+
+
+# --- the README's example -----------------------------------------------------------------------
+
+def readme_block() -> str:
+    text = (ROOT / 'README.md').read_text()
+    start = text.index('## Dial plans over HTTP')
+    block, = re.findall(r'^```sh\n(.*?)^```', text[start:text.index('\n## ', start + 3)],
+                        re.M | re.S)
+    return block
+
+
+def test_readme_dial_plan_example_runs_as_written(api):
+    api.add_user('joe')
+    api.cli('phone', 'add', '+4930555001', '--user', 'joe', '--call-enable')
+    joe = api.login('joe')
+    script = readme_block().replace('localhost:8080', f'127.0.0.1:{api.server.http_port}')
+    run = subprocess.run(['bash', '--noprofile', '--norc', '-eo', 'pipefail', '-c', script],
+                         env={**os.environ, 'AUTH': f'Authorization: Bearer {joe.sid}'},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    answers, out, decoder = [], run.stdout.strip(), json.JSONDecoder()
+    while out:   # curl prints each answer without a newline
+        answer, end = decoder.raw_decode(out)
+        answers.append(answer)
+        out = out[end:].strip()
+    assert [a['status'] for a in answers] == ['ok', 'ok', 'ok'], answers
+    plan = joe.get('/api/phone').json()['phone']['+4930555001']['dialplan']
+    assert answers[-1]['dialplan']['description'] == 'office hours'
+    assert joe.get(f'/api/dialplan/v2/{plan}').json()['dialplan']['profiles'][1] == {'record': {}}
