@@ -345,6 +345,18 @@ def test_v2_filters_the_document_allows(world):
         assert joe.delete(f'/api/dialplan/v2/{created["uuid"]}').json()['status'] == 'ok'
 
 
+def test_v2_largest_plan_is_checked_to_its_last_target(world):
+    joe = world.joe
+    profiles = [{'parallel': {'targets': [f'+4917700{p:02d}{t:03d}' for t in range(20)]}}
+                for p in range(50)]
+    plan = {'dialplan': {'profiles': profiles}}
+    created = joe.post('/api/dialplan/v2', json=plan).json()
+    assert created['status'] == 'ok', created
+    assert joe.delete(f'/api/dialplan/v2/{created["uuid"]}').json()['status'] == 'ok'
+    profiles[-1]['parallel']['targets'][-1] = EVE_NUMBER   # the 1000th of 1000 numbers
+    assert status(joe, '/api/dialplan/v2', plan) == 'wrong-phone'
+
+
 def test_phone_dialplan_is_an_own_v2_plan_and_deleting_the_plan_unsets_it(world):
     w, joe, eve = world, world.joe, world.eve
     number = JOE_NUMBERS[2]
