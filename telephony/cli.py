@@ -432,6 +432,8 @@ async def user_command(settings, db, args) -> None:
         if numbers or accounts:
             raise Fail(f'{args.name} still owns {", ".join(numbers + accounts)}; delete them '
                        'first (telephony phone delete / sip delete)')
+        from .store.dialplans import DialplanStore
+        await DialplanStore(db).forget(owner)   # plans are no use without the user
         await db.delete_user(owner)
     else:
         for u in await db.users():

@@ -29,6 +29,7 @@ from .sip.ua import SipStack
 from .store.bindings import BindingStore
 from .store.calls import CallHistory
 from .store.db import Database
+from .store.dialplans import DialplanStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
 
@@ -70,6 +71,7 @@ class Server:
                                    max_upload_bytes=settings.upload_max_bytes,
                                    max_upload_seconds=settings.upload_max_seconds)
         self.phones = PhoneStore(self.db)
+        self.dialplans = DialplanStore(self.db)
         self.call_history = CallHistory(self.db)
         self.calls = CallManager(
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,

@@ -17,6 +17,7 @@ from .passwords import hash_password
 from . import calls as _calls, phones as _phones  # noqa: F401  (register their tables)
 from .schema import metadata, sip_accounts, users
 from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
+from . import dialplans as _dialplans  # noqa: F401  (registers the dial plan tables)
 
 
 @dataclass

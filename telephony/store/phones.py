@@ -120,6 +120,17 @@ class PhoneStore:
             await conn.execute(phones.insert().values(**_values(phone)))
         return phone
 
+    async def owners(self, numbers: list[str]) -> dict[str, str]:
+        """number -> owner for those of `numbers` that are ours."""
+        wanted = sorted(set(numbers))
+        out: dict[str, str] = {}
+        async with self.db.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):   # SQLite caps the variables of a statement
+                rows = (await conn.execute(select(phones.c.number, phones.c.owner).where(
+                    phones.c.number.in_(wanted[i:i + 500])))).all()
+                out.update((r[0], r[1]) for r in rows)
+        return out
+
     async def all(self) -> list[Phone]:
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(select(phones).order_by(phones.c.number))).mappings().all()

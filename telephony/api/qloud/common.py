@@ -56,7 +56,9 @@ def validation_answer(exc: RequestValidationError) -> JSONResponse:
     first = (missing or errors or [{}])[0]
     where = '.'.join(str(p) for p in first.get('loc', ()) if p not in ('body', 'query'))
     if missing:
-        return answer('missing-element', f'{where} is required')
+        msg = first.get('msg', '')   # a validator's own "missing" error says what is missing
+        return answer('missing-element', f'{where}: {msg}' if first.get('type') == 'missing'
+                      and msg != 'Field required' else f'{where} is required')
     return answer('wrong-syntax', f'{where}: {first.get("msg", "invalid")}'.strip(': '))
 
 

@@ -84,8 +84,8 @@ async def change_phones(body: PhoneChange, request: Request,
             uuid = getattr(change, ref)
             if uuid and await _announcement_info(server, s.user, uuid) is None:
                 raise ApiError('wrong-announcement', f'{ref} {uuid} is not one of your announcements')
-        if change.dialplan:   # no dial plan v2 objects exist until the dial plan issue
-            raise ApiError('wrong-dialplan', f'dialplan {change.dialplan} does not exist')
+        if change.dialplan and await server.dialplans.get(s.user, change.dialplan) is None:
+            raise ApiError('wrong-dialplan', f'dialplan {change.dialplan} is not one of yours')
     created = {}
     if body.create:
         created = await _create(server, s.user, len(mine))
