@@ -253,7 +253,8 @@ class DialplanV2:
             ann = _text(r, 'announcement', 'ringtone.announcement')
             mix = _bool(r, 'mix', 'ringtone.mix')
             ringtone = Ringtone(ann, mix) if ann else None
-        profiles = d.get('profiles') or []
+        profiles = d.get('profiles')
+        profiles = [] if profiles is None else profiles
         if not isinstance(profiles, list):
             raise _fail('profiles', 'must be a list')
         if len(profiles) > MAX_PROFILES:
