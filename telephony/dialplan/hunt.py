@@ -22,6 +22,8 @@ import enum
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..sip import session
+
 MODES = ('parallel', 'linear', 'cyclic')
 BUSY_STATUSES = (486, 600)
 # the SIP answer to the caller when the hunt gives up and nothing else is configured
@@ -47,12 +49,12 @@ class Leg(str, enum.Enum):
     ANSWERED = 'answered'
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(session.IllegalTransition):
+    """The INVITE session's error, so a shell catches one type for both machines."""
     def __init__(self, state: State, event: 'Event', why: str = ''):
-        super().__init__(f'{type(event).__name__} is illegal in state {state.value}'
-                         + (f': {why}' if why else ''))
-        self.state = state
-        self.event = event
+        super().__init__(state, event)
+        if why:
+            self.args = (f'{self.args[0]}: {why}',)
 
 
 # --- events -----------------------------------------------------------------------------------

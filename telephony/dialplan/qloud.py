@@ -278,6 +278,17 @@ class V2Decision:
     ringtone: Ringtone | None = None
 
 
+def v2_refusal(decision: V2Decision) -> 'Step | None':
+    """The SIP answer for a v2 decision that rings nobody and records nothing: `reject`
+    ("will hang up the call") declines, and a plan none of whose profiles matched is
+    unavailable; None for the actions that go on."""
+    if decision.action == 'reject':
+        return REJECT
+    if decision.action == 'none':
+        return UNAVAILABLE
+    return None
+
+
 def evaluate_v2(plan: DialplanV2, facts: CallFacts, now: datetime) -> V2Decision:
     """§4.1: "first to last element in this list will be evaluated"; the first profile whose
     filter matches decides. The ringtone plays while a hunt's targets ring."""
@@ -484,6 +495,24 @@ def placed_call(plan: DialplanV1 | None, dialled: str) -> Placed:
     return Placed(number, plan.clip_number, plan.clir_enable)
 
 
-__all__ = ['CallFacts', 'DialplanV1', 'DialplanV2', 'Fallback', 'Placed', 'Profile', 'Ringtone',
+@dataclass(frozen=True)
+class Callback:
+    """§4.2 POST /api/dialplan/callback: ring `cti_via` first, then `to`, and show `from` on
+    both legs (with the plan's CLIP and CLIR)."""
+    first: str
+    second: str
+    caller: str
+    clip: str | None = None
+    clir: bool = False
+
+
+def callback(plan: DialplanV1 | None, from_: str, to: str) -> Callback:
+    """Raises ValueError('no-via: ...') (the document's status) without a `cti_via`."""
+    if plan is None or not plan.cti_via:
+        raise ValueError("no-via: no cti_via field is set in the user's dial plan")
+    return Callback(plan.cti_via, to, from_, plan.clip_number, plan.clir_enable)
+
+
+__all__ = ['Callback', 'callback', 'v2_refusal', 'CallFacts', 'DialplanV1', 'DialplanV2', 'Fallback', 'Placed', 'Profile', 'Ringtone',
            'Step', 'Target', 'TimeFilter', 'V1Decision', 'V2Decision', 'evaluate_v1', 'evaluate_v2',
            'placed_call']

@@ -9,7 +9,7 @@ from telephony.dialplan import numbers
 from telephony.dialplan.numbers import number_decision, precedence
 from telephony.dialplan.qloud import (BUSY, NO_ANSWER, RECORD, REJECT, UNAVAILABLE, CallFacts,
                                       DialplanV1, DialplanV2, Ringtone, Step, Target, TimeFilter,
-                                      evaluate_v1, evaluate_v2, placed_call)
+                                      callback, evaluate_v1, evaluate_v2, placed_call, v2_refusal)
 
 # §4.1 POST /api/dialplan/v2, as the document means it (its rendering loses the closing
 # braces of the first profile and of the profile list across a page break)
@@ -176,6 +176,12 @@ def test_v2_no_profile_matches_or_none_at_all():
     assert evaluate_v2(plan, caller(clir=True), MON).action == 'reject'
 
 
+def test_v2_refusals():
+    assert v2_refusal(evaluate_v2(DialplanV2.from_json(V2_GET), caller(), MON)) == REJECT
+    assert v2_refusal(evaluate_v2(DialplanV2(), caller(), MON)) == UNAVAILABLE
+    assert v2_refusal(evaluate_v2(PLAN, caller(), MON)) is None
+
+
 def test_v2_unescaped_plus_of_the_field_table_reads_as_a_literal_plus():
     # §4.1: '"+49.*" matches calls for Germany. "+4922112345" exact match'
     plan = DialplanV2.from_json({'profiles': [{'filter': {'caller': '+4922112345'}, 'reject': {}},
@@ -328,6 +334,17 @@ def test_v1_quick_dialling_clip_and_clir_for_calls_from_sip_accounts():
     assert placed_call(plan, '1' * 12).number == '1' * 12          # would not be a number
     assert placed_call(DialplanV1.from_json({'clir_enable': True}), '711').clir is True
     assert placed_call(None, '711').number == '711'
+
+
+def test_v1_callback_example_uses_cti_via_clip_and_clir():
+    # §4.2 POST /api/dialplan/callback {"from": "+492118271982", "to": "+492216698711"}
+    cb = callback(DialplanV1.from_json(V1_GET), '+492118271982', '+492216698711')
+    assert (cb.first, cb.second, cb.caller) == ('+492216698777', '+492216698711', '+492118271982')
+    assert (cb.clip, cb.clir) == ('+492216698980', False)
+    with pytest.raises(ValueError, match='^no-via'):
+        callback(DialplanV1.from_json({'cti_via': ''}), '+492118271982', '+492216698711')
+    with pytest.raises(ValueError, match='^no-via'):
+        callback(None, '+492118271982', '+492216698711')
 
 
 def test_v1_actions():
