@@ -137,7 +137,7 @@ def _operator(op: Any, path: str) -> Operator:
     kind = op.get('operator')
     if kind is None:
         raise CallFilterError('missing-element', f'{path}.operator', 'the operator is missing')
-    if kind not in _FIELDS:
+    if not isinstance(kind, str) or kind not in _FIELDS:
         raise CallFilterError('wrong-syntax', f'{path}.operator',
                               f'{kind!r} is not one of replace|match|service')
     extra = sorted(set(op) - _FIELDS[kind])
