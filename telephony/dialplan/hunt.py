@@ -265,15 +265,12 @@ class Hunt:
         self._out.append(Bridge(ev.target))
         return State.ANSWERED
 
-    def _failed(self, ev: TargetFailed) -> State | None:
+    def _failed(self, ev: TargetFailed | TargetBusy) -> State | None:
         if self._target(ev, Leg.RINGING) is None:
             return None                      # its answer to our CANCEL
-        busy = ev.status in BUSY_STATUSES
+        busy = isinstance(ev, TargetBusy) or ev.status in BUSY_STATUSES
         self.legs[ev.target] = Leg.BUSY if busy else Leg.FAILED
         return self._advance()
-
-    def _busy(self, ev: TargetBusy) -> State | None:
-        return self._failed(TargetFailed(ev.target, 486))
 
     def _tick(self, ev: Tick) -> State | None:
         if self.end is not None and self._now >= self.end:
@@ -309,7 +306,7 @@ TABLE: dict[tuple[State, type], _Step] = {
     (S.HUNTING, TargetRinging): H._ringing,
     (S.HUNTING, TargetAnswered): H._answered,
     (S.HUNTING, TargetFailed): H._failed,
-    (S.HUNTING, TargetBusy): H._busy,
+    (S.HUNTING, TargetBusy): H._failed,
     (S.HUNTING, Tick): H._tick,
     (S.HUNTING, CallerCancelled): H._caller_cancelled,
     **{(s, e): H._late for s in (S.ANSWERED, S.GAVE_UP, S.CANCELLED) for e in _LATE},
