@@ -1,0 +1,72 @@
+"""The policy for a user's outgoing call (§9): emergency numbers, the usergroup's concurrent
+call limit, the partner's call filter, in that order.
+
+An emergency call (110, 112, and the numbers an operator configures) is decided first and
+always reaches the emergency route, whatever limit or filter would deny it (§9.1.5: it goes
+to the user's `emergency_police` / `emergency_rescue` control centre when one is set).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from .callfilter import CallFilter, evaluate
+from .usergroups import limit_allows
+
+EMERGENCY = ('110', '112')      # Germany's police and fire/rescue, as §9.1.5 names them
+
+
+def is_emergency(number: str, configured: Iterable[str] = ()) -> bool:
+    """The dialled number exactly, before any rewriting by dial prefixes or filters."""
+    return number in EMERGENCY or number in set(configured)
+
+
+@dataclass(frozen=True)
+class EmergencyRoute:
+    """§9.1.5 per user: control centres in "german emergency encoding" (e.g. 221CC00)."""
+    police: str | None = None       # emergency_police, for 110
+    rescue: str | None = None       # emergency_rescue, for 112
+    configured: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: dict | None, configured: Iterable[str] = ()) -> 'EmergencyRoute':
+        d = d or {}
+        return cls(d.get('emergency_police') or None, d.get('emergency_rescue') or None,
+                   tuple(configured))
+
+
+@dataclass(frozen=True)
+class Emergency:
+    number: str                     # as dialled
+    control_centre: str | None      # where to send it; None: the number itself
+
+
+@dataclass(frozen=True)
+class Denied:
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Allowed:
+    number: str                     # after the call filter's replace operators
+
+
+LIMIT_REACHED = Denied(403, 'Concurrent Call Limit Reached')
+
+
+def outgoing_policy(number: str, service: str, route: EmergencyRoute = EmergencyRoute(),
+                    callfilter: CallFilter | None = None, active: int = 0,
+                    limit: int | None = None) -> Emergency | Denied | Allowed:
+    """Decide a user's outgoing call to `number` (`service` is a §9.1.3 service name)."""
+    if is_emergency(number, route.configured):
+        centre = {'110': route.police, '112': route.rescue}.get(number)
+        return Emergency(number, centre)
+    if not limit_allows(active, limit):
+        return LIMIT_REACHED
+    if callfilter is None:
+        return Allowed(number)
+    result = evaluate(callfilter, number, service)
+    if not result.allowed:
+        return Denied(403, 'Call Filter Denied')
+    return Allowed(result.number)
