@@ -7,6 +7,8 @@ and started on its data directory.
 """
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -187,3 +189,57 @@ def test_receivers_are_http_only_and_redirects_are_not_followed(tmp_path, sipp):
         server.stop()
         redirecting.stop()
         elsewhere.stop()
+
+
+def test_a_call_cut_off_by_a_crash_is_ended_in_both_kinds_of_cdr(tmp_path):
+    """kill -9 during a call API call: after the restart the receiver gets the leg's end and
+    the call's end, and the partner finds the call's CDR."""
+    from tests.api.conftest import Api
+    from tests.api.test_call_api import NUMBER, Events, control, new_call
+    from tests.api.test_partner_cdr import KEY, partner_client
+
+    receiver = Receiver(free_port()).start()
+    env = {'TELEPHONY_CDR_RECEIVERS': receiver.url, 'TELEPHONY_CDR_RETRY_MIN': '0.1',
+           'TELEPHONY_CDR_RETRY_MAX': '0.5'}
+    data = tmp_path / 'data'
+    first = Api(ServerProcess(data, env=env).start())
+    sipp = Sipp(tmp_path)
+    try:
+        first.add_user('acme', KEY, '--partner')
+        first.add_user('joe', 'secret12345', '--partner-of', 'acme')
+        first.cli('phone', 'add', NUMBER, '--user', 'joe', '--call-enable')
+        c = first.login('joe')
+        c.get('/api/call/event')
+        events = Events(c)
+        sipp.start(f'127.0.0.1:{first.server.sip_port}', scenario='uac_api.xml', service=NUMBER,
+                   calls=1, global_timeout=120)
+        uuid = new_call(events)
+        control(c, uuid, {'control': 'ring'}, {'control': 'answer'})
+        events.call_update(uuid, status='answered')
+        leg = wait_for(lambda: next((r for r in receiver.records() if r['type'] == 'callLegStart'
+                                     and r['id'] == uuid), None), 30, 'the callLegStart')
+        os.kill(first.server.proc.pid, signal.SIGKILL)
+        first.server.proc.wait(10)
+    finally:
+        first.close()
+        first.server.stop()
+        sipp.stop_all()
+
+    second = Api(ServerProcess(data, env=env).start())
+    try:
+        def ended():
+            recs = unique(receiver.records())
+            return [r for r in recs if r['id'] in (uuid, leg['fields']['call'])
+                    and r['type'] in ('callLegEnd', 'callEnd')]
+        leg_end, call_end = wait_for(lambda: len(ended()) == 2 and ended(), 30, 'the end records')
+        assert leg_end['type'] == 'callLegEnd' and leg_end['fields']['reason'] == 'localTeardown'
+        assert call_end['type'] == 'callEnd' and call_end['id'] == leg['fields']['call']
+        assert call_end['fields']['callLegsCompleted'] == '1'
+        p = partner_client(second)
+        cdrs = p.get(f'/api/partner/cdr/{NUMBER}').json()['cdr']
+        assert [x['id'] for x in cdrs] == [uuid], cdrs
+        assert cdrs[0]['service'] == 'call' and cdrs[0]['phone'] == NUMBER and 'a_number' in cdrs[0]
+    finally:
+        second.close()
+        second.server.stop()
+        receiver.stop()
