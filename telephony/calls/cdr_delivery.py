@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..store.cdr_outbox import CdrOutbox, Record
 
 log = logging.getLogger('telephony.cdr')
+logging.getLogger('httpx').setLevel(logging.WARNING)   # we log each delivery ourselves
 
 Receivers = Callable[[], Awaitable[list[str]]]
 RECEIVER_POLL = 5.0     # s between looks at the receivers list (the API may change it)

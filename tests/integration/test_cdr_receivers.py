@@ -243,3 +243,45 @@ def test_a_call_cut_off_by_a_crash_is_ended_in_both_kinds_of_cdr(tmp_path):
         second.close()
         second.server.stop()
         receiver.stop()
+
+
+def test_a_forwarded_call_is_one_call_of_two_legs(tmp_path, sipp):
+    """alice calls bob, registered from a SIPp uas: the inbound and the forwarded leg are one
+    Cisco call (callLegsCompleted 2, callLegsMaxActive 2)."""
+    receiver = Receiver(free_port()).start()
+    server = ServerProcess(tmp_path / 'data', env={'TELEPHONY_CDR_RECEIVERS': receiver.url}).start()
+    try:
+        server.add_account('bob', 'bob-secret')
+        server.add_account('alice', 'alice-secret')
+        # bob registers from the port its uas then listens on: calls go to the REGISTER's flow
+        bob_port = free_port()
+        result = sipp.run(f'127.0.0.1:{server.sip_port}', scenario='register.xml', service='bob',
+                          auth=('bob', 'bob-secret'), port=bob_port,
+                          keys={'domain': 'localhost', 'contact_port': bob_port}, timeout=30)
+        assert_sipp_ok(result, calls=1, server=server)
+        bob, bcmd, bwork = sipp.start('', scenario='uas_trunk.xml', port=bob_port, calls=1,
+                                      global_timeout=60)
+        result = sipp.run(f'127.0.0.1:{server.sip_port}', scenario='uac_auth.xml', service='bob',
+                          auth=('alice', 'alice-secret'),
+                          keys={'caller': 'alice', 'domain': 'localhost'},
+                          extra=['-d', '1000'], timeout=60)
+        assert_sipp_ok(result, calls=1, server=server)
+        assert_sipp_ok(sipp.wait(bob, bcmd, bwork, timeout=60), calls=1)
+        wait_for(lambda: complete_calls(receiver) == 1, 30, 'the callEnd')
+        (records,) = calls_in(unique(receiver.records())).values()
+        kinds = [r['type'] for r in records]
+        assert kinds[:3] == ['callStart', 'callLegStart', 'callLegStart'], kinds
+        assert sorted(kinds[3:5]) == ['callLegEnd', 'callLegEnd'] and kinds[5:] == ['callEnd']
+        inbound, outbound = records[1], records[2]
+        assert inbound['fields']['direction'] == 'incoming'
+        assert inbound['fields']['remoteParty'].startswith('alice@')
+        assert outbound['fields']['direction'] == 'outgoing'
+        assert outbound['fields']['remoteParty'].startswith('bob@')
+        assert records[-1]['fields']['callLegsCompleted'] == '2'
+        assert records[-1]['fields']['callLegsMaxActive'] == '2'
+        # alice hung up: her leg ended from the far side, and we ended bob's
+        ends = {r['id']: r['fields']['reason'] for r in records if r['type'] == 'callLegEnd'}
+        assert ends == {inbound['id']: 'remoteTeardown', outbound['id']: 'localTeardown'}
+    finally:
+        server.stop()
+        receiver.stop()
