@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ..ids import new_uuid
 from ..store.cdr_outbox import OpenLeg, Record
 from ..store.cdrs import shown
+from .cdr_delivery import MAX_RECEIVERS, refusal
 from .leg import ANSWERED
 
 if TYPE_CHECKING:
@@ -308,6 +309,7 @@ class CdrRecorder:
         if self.outbox is None or not (batch.records or batch.closed):
             return
         receivers = await self.receivers() if self.receivers is not None else []
+        receivers = [u for u in receivers if refusal(u) is None][:MAX_RECEIVERS]
         if not receivers:
             return
         dropped = await self.outbox.append(batch.records, receivers, batch.opened, batch.closed)
