@@ -58,11 +58,20 @@ class CdrStore:
         before a crash, then again at start-up) is kept as it was."""
         if not rows:
             return
+        values = [{c.name: row.get(c.name) for c in cdrs.columns} for row in rows]
+        for v in values:
+            v['t_pre'], v['t_post'] = v['t_pre'] or 0, v['t_post'] or 0
         async with self.db.write() as conn:
-            for row in rows:
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(cdrs.insert(), values)   # one statement for the batch
+                return
+            except IntegrityError:
+                pass
+            for v in values:
                 try:
                     async with conn.begin_nested():
-                        await conn.execute(cdrs.insert().values(**row))
+                        await conn.execute(cdrs.insert().values(**v))
                 except IntegrityError:
                     pass
 

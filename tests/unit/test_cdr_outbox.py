@@ -115,3 +115,29 @@ async def test_the_receivers_are_the_setting_and_the_store_once_each():
     assert await receivers_from(f' {A} ,, ')() == [A]
     assert await receivers_from(A, store)() == [A, B]
     assert await receivers_from('')() == []
+
+
+async def test_cdrs_are_written_once_and_listed_in_date_order(tmp_path):
+    from telephony.store.cdrs import CdrStore, shown
+    db = Database.for_data_dir(tmp_path)
+    await db.open()
+    store = CdrStore(db)
+    try:
+        def cdr(i: str, date: int, **kw) -> dict:
+            return {'id': i, 'date': date, 'service': 'call', 'phone': '+4930555001',
+                    'partner': 'p1', 'written': 1.0, 't_pre': 1, 't_post': 2, **kw}
+        await store.add([cdr('b', 2000, a_number='+491'), cdr('a', 2000), cdr('c', 1000)])
+        await store.add([cdr('a', 5, service='fax'), cdr('d', 3000)])   # 'a' exists: kept as it was
+        rows = await store.find('p1', '+4930555001', count=10)
+        assert [r['id'] for r in rows] == ['c', 'a', 'b', 'd']
+        assert rows[1]['service'] == 'call'
+        assert shown(rows[2]) == {'id': 'b', 'date': 2000, 'service': 'call', 'phone': '+4930555001',
+                                  'a_number': '+491', 't_pre': 1, 't_post': 2}
+        assert [r['id'] for r in await store.find('p1', '+4930555001', start='a')] == ['b', 'd']
+        assert [r['id'] for r in await store.find('p1', '+4930555001', start='b', order='desc')] \
+            == ['a', 'c']
+        assert [r['id'] for r in await store.find('p1', '+4930555001', since_ms=1500,
+                                                  until_ms=2000)] == ['a', 'b']
+        assert await store.find('p2', '+4930555001') == []
+    finally:
+        await db.close()
