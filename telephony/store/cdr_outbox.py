@@ -118,6 +118,14 @@ class CdrOutbox:
             rows = (await conn.execute(select(cdr_open_legs))).mappings().all()
         return [OpenLeg(r['leg'], r['call'], r['started'], r['call_started']) for r in rows]
 
+    async def next_correlator_index(self) -> int:
+        """system/status `cdrCorrelatorIndex`: the correlatorIndex (seq - 1) of the next record,
+        0 before the first one."""
+        async with self.db.engine.connect() as conn:
+            queued = (await conn.execute(select(func.max(cdr_outbox.c.seq)))).scalar() or 0
+            sent = (await conn.execute(select(func.max(cdr_cursors.c.delivered)))).scalar() or 0
+        return max(queued, sent)
+
     async def count(self) -> int:
         async with self.db.engine.connect() as conn:
             return (await conn.execute(select(func.count()).select_from(cdr_outbox))).scalar() or 0

@@ -25,6 +25,7 @@ async def _outbox(tmp_path, limit: int = 100):
 async def test_each_receiver_gets_everything_in_order_until_it_acknowledges(tmp_path):
     db, box = await _outbox(tmp_path)
     try:
+        assert await box.next_correlator_index() == 0
         await box.append([rec(1), rec(2)], [A, B])
         await box.append([rec(3)], [A, B])
         missing, got = await box.pending(A, 10)
@@ -40,6 +41,7 @@ async def test_each_receiver_gets_everything_in_order_until_it_acknowledges(tmp_
         assert await box.count() == 1       # both have 1 and 2; A still needs 3
         await box.acknowledged(A, 3, [A, B])
         assert await box.count() == 0
+        assert await box.next_correlator_index() == 3
         # numbers are never reused after the rows went
         await box.append([rec(4)], [A, B])
         assert [r.seq for r in (await box.pending(A, 10))[1]] == [4]
