@@ -188,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     uadd.add_argument('--password', required=True, help='5 to 50 characters')
     uadd.add_argument('--email', default=None)
     uadd.add_argument('--admin', action='store_true', help='an administrator')
+    uadd.add_argument('--partner', action='store_true',
+                      help='a partner: logs in with {"partner": NAME, "key": PASSWORD} and reads '
+                           'the CDRs of its users (/api/partner)')
+    uadd.add_argument('--partner-of', default=None, metavar='PARTNER',
+                      help='the partner that manages this user (sees its CDRs)')
     _provisioning(user_sub, 'list', 'list API users',
                   'List API users: name, uuid, email, admin (tab-separated).')
     udel = _provisioning(user_sub, 'delete', 'delete an API user',
@@ -424,7 +429,14 @@ async def user_command(settings, db, args) -> None:
         _check_password(args.password)
         if await db.user_by(username=args.name) is not None:
             raise Fail('user exists')
-        print((await db.create_user(args.name, args.password, args.email, args.admin)).uuid)
+        partner_of = None
+        if args.partner_of:
+            partner = await db.user_by(username=args.partner_of)
+            if partner is None or not partner.partner:
+                raise Fail(f'no partner {args.partner_of} (create it with user add --partner)')
+            partner_of = partner.uuid
+        print((await db.create_user(args.name, args.password, args.email, args.admin,
+                                    partner=args.partner, partner_of=partner_of)).uuid)
     elif args.usercmd == 'delete':
         owner = await _owner(db, args.name)
         numbers = [p.number for p in await PhoneStore(db).of_owner(owner)]
@@ -437,7 +449,8 @@ async def user_command(settings, db, args) -> None:
         await db.delete_user(owner)
     else:
         for u in await db.users():
-            print(f'{u.username}\t{u.uuid}\t{u.email or "-"}\t{"admin" if u.admin else "-"}')
+            role = 'admin' if u.admin else 'partner' if u.partner else '-'
+            print(f'{u.username}\t{u.uuid}\t{u.email or "-"}\t{role}')
 
 
 async def phone_command(settings, db, args) -> None:

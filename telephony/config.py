@@ -75,6 +75,14 @@ class Settings:
     api_max_user_sessions: int = 100  # logged-in sessions per user; a login past it ends the
                                       # user's least recently used one
 
+    # --- CDRs (issue 9) ---
+    cdr_receivers: str = ''          # comma-separated http:// URLs that get the Cisco CDR records
+                                     # (with those of the API's system/cdrReceivers)
+    cdr_outbox_limit: int = 10000    # records kept for receivers that do not take them; past it
+                                     # the oldest go (logged, numPreceedingRecordsMissing)
+    cdr_retry_min: float = 0.5       # s before a failed delivery is tried again, doubling ...
+    cdr_retry_max: float = 30.0      # ... up to this
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -42,3 +42,19 @@ class EventSink:
 
     def listening(self, user: str) -> bool:
         return any(s.listening(user) for s in self._subscribers)
+
+    def publish_elected(self, user: str | None, stream: str, name: str,
+                        fields: dict[str, Any]) -> bool:
+        """An event for ONE of `user`'s sessions that subscribed to `stream` (Q-loud §9.1.4:
+        the partner's CDR stream is split between its subscribing sessions). False when no
+        session took it."""
+        if user is None:
+            return False
+        for s in self._subscribers:
+            elect = getattr(s, 'publish_elected', None)
+            try:
+                if elect is not None and elect(user, stream, name, fields):
+                    return True
+            except Exception:
+                log.exception('event=subscriber-error name=%s', name)
+        return False

@@ -16,6 +16,8 @@ from .api.app import create_app
 from .api.events import SessionStore
 from .api.limits import guarded_http
 from .api.qloud.sip import publish_bindings
+from .calls.cdr import CdrRecorder
+from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
 from .config import Settings
 from .events import EventSink
@@ -28,6 +30,8 @@ from .sip.transport import resolve
 from .sip.ua import SipStack
 from .store.bindings import BindingStore
 from .store.calls import CallHistory
+from .store.cdr_outbox import CdrOutbox
+from .store.cdrs import CdrStore
 from .store.db import Database
 from .store.dialplans import DialplanStore
 from .store.objects import ObjectStore
@@ -73,10 +77,18 @@ class Server:
         self.phones = PhoneStore(self.db)
         self.dialplans = DialplanStore(self.db)
         self.call_history = CallHistory(self.db)
+        # CDRs: Q-loud rows for /api/partner/cdr, Cisco records for the CDR receivers
+        self.cdrs = CdrStore(self.db)
+        self.cdr_outbox = CdrOutbox(self.db, settings.cdr_outbox_limit)
+        receivers = receivers_from(settings.cdr_receivers)   # + the Cisco API's list, when wired
+        self.cdr_delivery = CdrDelivery(self.cdr_outbox, receivers, retry_min=settings.cdr_retry_min,
+                                        retry_max=settings.cdr_retry_max)
+        self.cdr = CdrRecorder(self.cdrs, self.events, self.cdr_outbox, receivers,
+                               queued=self.cdr_delivery.notify)
         self.calls = CallManager(
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
-            history=self.call_history, recordings_dir=self.data_dir / 'recordings',
+            history=self.call_history, recordings_dir=self.data_dir / 'recordings', cdr=self.cdr,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo))
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
@@ -161,9 +173,12 @@ class Server:
 
     async def start(self) -> None:
         await self.db.open()
+        lost = await self.cdrs.lost_calls(time.time())   # read before end_live marks them ended
         ended = await self.call_history.end_live()   # calls cut off by a crash or kill
         if ended:
             log.info('event=calls-ended-at-start count=%d', ended)
+        await self.cdr.start(lost)
+        await self.cdr_delivery.start()
         recover_all(self.calls.recordings_dir)  # recordings cut short by a crash stay playable
         await self.objects.recover()            # ... and recordings/conversions in progress finish
         await self.media.start()
@@ -199,5 +214,7 @@ class Server:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.stack.stop()
         await self.media.stop()
+        await self.cdr.close()            # the CDRs of the calls just ended, and their records
+        await self.cdr_delivery.stop()
         await self.binding_store.flush()
         await self.db.close()

@@ -38,6 +38,8 @@ class Session:
     born: float = field(default_factory=time.monotonic)   # on the store's clock
     filter: Callable[[dict], bool] | None = None   # a compiled filters.compile() tree
     call_events: bool = False         # GET /api/call/event switches call events on
+    partner: bool = False             # authenticated with partner + key (Q-loud §3.1, §9)
+    streams: dict = field(default_factory=dict)   # elected streams ('cdr') -> expiry, store clock
     next_id: int = 0
     events: deque = field(default_factory=lambda: deque(maxlen=QUEUE_LIMIT))
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,6 +103,7 @@ class SessionStore:
         self.by_sid: dict[str, Session] = {}
         self.by_did: dict[str, Session] = {}
         self.by_user: dict[str, set[str]] = {}   # user uuid -> sids, so publish is O(own sessions)
+        self._turns: dict[tuple[str, str], int] = {}   # (user, stream) -> elections so far
 
     def create(self, origin: str | None = None, user: str | None = None) -> Session:
         """A new session; raises TooManySessions for an anonymous one past the cap."""
@@ -200,5 +203,26 @@ class SessionStore:
         event = {'event': name, 'time': int(time.time()), **fields}
         for sid in list(self.by_user.get(user, ())):
             s = self.by_sid[sid]
-            if not call or s.call_events:
+            if (not call or s.call_events) and not s.partner:
                 s.push(event)
+
+    def subscribe_stream(self, s: Session, stream: str, seconds: float | None) -> None:
+        """Let `s` take `stream` events for `seconds` (None: stop)."""
+        if seconds is None:
+            s.streams.pop(stream, None)
+        else:
+            s.streams[stream] = self.clock() + seconds
+
+    def publish_elected(self, user: str, stream: str, name: str, fields: dict[str, Any]) -> bool:
+        """Deliver to one of `user`'s live sessions subscribed to `stream`, in turn (a
+        session that went no longer takes its share). False if there is none."""
+        now = self.clock()
+        takers = sorted((self.by_sid[sid] for sid in self.by_user.get(user, ())
+                         if self.by_sid[sid].streams.get(stream, 0) > now
+                         and not self._expired(self.by_sid[sid], now)), key=lambda x: x.sid)
+        if not takers:
+            return False
+        turn = self._turns.get((user, stream), 0)
+        self._turns[(user, stream)] = turn + 1
+        takers[turn % len(takers)].push({'event': name, 'time': int(time.time()), **fields})
+        return True

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ..sip.registrar import Registrar
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
+    from ..store.cdrs import CdrStore
     from ..store.db import Database
     from ..store.dialplans import DialplanStore
     from ..store.objects import ObjectStore
@@ -27,6 +28,7 @@ class ApiServices(Protocol):
     sessions: 'SessionStore'
     calls: 'CallManager'
     call_history: 'CallHistory'
+    cdrs: 'CdrStore'
     objects: 'ObjectStore'
     phones: 'PhoneStore'
     dialplans: 'DialplanStore'

@@ -67,6 +67,7 @@ class Call:
         self.recordings: list[Path] = []
         self._record_timer: asyncio.TimerHandle | None = None
         self.record_begun: asyncio.Task | None = None   # the recording object being created
+        self.record_stored: asyncio.Task | None = None  # ... and the last one being stored
         self.ended = asyncio.get_running_loop().create_future()
         self.listeners: list[Callable[[str, dict], None]] = []
         leg.on_state = self._on_leg_state

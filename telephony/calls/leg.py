@@ -57,6 +57,7 @@ class Leg:
         self.session_id = int.from_bytes(self.id.encode()[:6], 'big') & 0x7FFFFFFF
         self.hangup_cause: int | None = None
         self.remote_hold = False
+        self.ended_here = False
         self.invite: Request | None = None
         self.txn: ServerTransaction | ClientTransaction | None = None
         self._reinvite_txn: ClientTransaction | None = None
@@ -386,6 +387,7 @@ class Leg:
         if self.ended:
             return
         self.hangup_cause = cause
+        self.ended_here = True     # we tore it down, not the peer (CDR callLegEnd reason)
         self._feed(ss.Hangup(status=sip_status_for_cause(cause)))
         self._end()
 

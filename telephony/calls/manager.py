@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..sip.registrar import Registrar
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
+    from .cdr import CdrRecorder
     from ..store.db import Database
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
@@ -51,7 +52,7 @@ class CallManager:
     def __init__(self, *, stack: 'SipStack', media: 'MediaEngine', settings: 'Settings',
                  events: 'EventSink', auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
                  phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
-                 apps: Applications, recordings_dir: Path):
+                 apps: Applications, recordings_dir: Path, cdr: 'CdrRecorder | None' = None):
         self.stack = stack
         self.media = media     # handed to each Leg: the SIP stack carries no media
         self.settings = settings
@@ -64,6 +65,7 @@ class CallManager:
         self.history = history
         self.apps = apps
         self.calls: dict[str, Call] = {}
+        self.cdr = cdr         # every leg's CDRs (calls/cdr.py): told of each start and end
         self.recordings_dir = recordings_dir
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
 
@@ -78,6 +80,8 @@ class CallManager:
         self.calls.pop(call.id, None)
         if call.api:
             self._archive(call, live=False)
+        if self.cdr is not None:
+            self.cdr.ended(call)
 
     def _archive(self, call: Call, live: bool) -> None:
         """API calls are in the call history from their start, so a crash cannot lose
@@ -90,9 +94,12 @@ class CallManager:
                 log.exception('event=archive-failed call=%s', call.id)
         asyncio.get_running_loop().create_task(write())
 
-    def _track(self, leg: Leg, **kw) -> Call:
+    def _track(self, leg: Leg, parent: Call | None = None, **kw) -> Call:
+        """A new call; `parent` is the call that caused it (the inbound leg of a forward)."""
         call = Call(self, leg, **kw)
         self.calls[call.id] = call
+        if self.cdr is not None:
+            self.cdr.started(call, parent)
         if call.api:
             self._archive(call, live=True)
             call.listeners.append(lambda kind, fields: self._on_api_update(call, kind, fields))
@@ -155,7 +162,7 @@ class CallManager:
                 return
             call.update(recording=uuid)
         call.record_begun = None
-        asyncio.get_running_loop().create_task(store())
+        call.record_stored = asyncio.get_running_loop().create_task(store())   # a CDR waits for it
 
     # --- inbound ------------------------------------------------------------------------------
     async def on_invite(self, req: Request, txn: ServerTransaction, peer: Peer) -> None:
@@ -290,7 +297,7 @@ class CallManager:
             # to the REGISTER's flow or through its Path, never to the Contact's host
             leg = await Leg.outbound(self.stack, self.media, parse_uri(b.contact), b.target(),
                                      from_uri, display, [('Route', r) for r in b.routes()])
-            out = self._track(leg)
+            out = self._track(leg, parent=inbound)
             out.listeners.append(lambda k, f, c=out: on_out(k, f, c))
             outs.append(out)
         done, _ = await asyncio.wait({answered, inbound.ended}, return_when=asyncio.FIRST_COMPLETED)

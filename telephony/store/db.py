@@ -18,6 +18,7 @@ from . import calls as _calls, phones as _phones  # noqa: F401  (register their 
 from .schema import metadata, sip_accounts, users
 from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
 from . import dialplans as _dialplans  # noqa: F401  (registers the dial plan tables)
+from . import cdr_outbox as _cdr_outbox, cdrs as _cdrs  # noqa: F401  (register their tables)
 
 
 @dataclass
@@ -27,6 +28,8 @@ class User:
     email: str | None
     password_hash: str
     admin: bool
+    partner: bool = False           # a partner (Q-loud §9): logs in with partner + key
+    partner_of: str | None = None   # uuid of the partner that manages this user
 
 
 @dataclass
@@ -159,12 +162,15 @@ class Database:
 
     # --- API users ----------------------------------------------------------------
     async def create_user(self, username: str, password: str, email: str | None = None,
-                          admin: bool = False) -> User:
-        user = User(new_uuid(), username, email, hash_password(password), admin)
+                          admin: bool = False, partner: bool = False,
+                          partner_of: str | None = None) -> User:
+        user = User(new_uuid(), username, email, hash_password(password), admin, partner,
+                    partner_of)
         async with self.write() as conn:
             await conn.execute(users.insert().values(
                 uuid=user.uuid, username=username, email=email,
-                password_hash=user.password_hash, admin=int(admin), created=time.time()))
+                password_hash=user.password_hash, admin=int(admin), created=time.time(),
+                partner=int(partner), partner_of=partner_of))
         return user
 
     async def user_by(self, *, uuid_: str | None = None, username: str | None = None,
@@ -178,20 +184,23 @@ class Database:
             q = q.where(users.c.email == email)
         async with self.engine.connect() as conn:
             r = (await conn.execute(q)).mappings().first()
-        return None if r is None else User(r['uuid'], r['username'], r['email'],
-                                           r['password_hash'], bool(r['admin']))
+        return None if r is None else _user(r)
 
     async def users(self) -> list[User]:
         """All API users, by name."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(users).order_by(users.c.username))).mappings().all()
-        return [User(r['uuid'], r['username'], r['email'], r['password_hash'], bool(r['admin']))
-                for r in rows]
+        return [_user(r) for r in rows]
 
     async def delete_user(self, uuid_: str) -> bool:
         async with self.write() as conn:
             res = await conn.execute(delete(users).where(users.c.uuid == uuid_))
         return res.rowcount > 0
+
+
+def _user(r) -> User:
+    return User(r['uuid'], r['username'], r['email'], r['password_hash'], bool(r['admin']),
+                bool(r['partner']), r['partner_of'])
 
 
 def _sip_account(r) -> SipAccount:
@@ -202,7 +211,9 @@ def _sip_account(r) -> SipAccount:
 def _add_missing_columns(conn) -> None:
     """Columns added after a table was first created (create_all never alters a table)."""
     added = {('sip_accounts', 'owner'): 'VARCHAR(36)',
-             ('call_history', 'live'): 'BOOLEAN NOT NULL DEFAULT false'}
+             ('call_history', 'live'): 'BOOLEAN NOT NULL DEFAULT false',
+             ('users', 'partner'): 'INTEGER NOT NULL DEFAULT 0',
+             ('users', 'partner_of'): 'VARCHAR(36)'}
     for (table, column), sql_type in added.items():
         have = {c['name'] for c in inspect(conn).get_columns(table)}
         if column not in have:

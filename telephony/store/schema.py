@@ -27,6 +27,8 @@ users = Table(
     Column('password_hash', String(200), nullable=False),
     Column('admin', Integer, nullable=False, default=0),
     Column('created', Float, nullable=False),
+    Column('partner', Integer, nullable=False, default=0),   # a partner (Q-loud §9)
+    Column('partner_of', String(36), nullable=True, index=True),   # the managing partner's uuid
 )
 
 # Registrar bindings (like Kamailio's usrloc location table), written behind REGISTER so a

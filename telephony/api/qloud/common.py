@@ -90,11 +90,30 @@ def get_session(request: Request) -> Session:
     return s
 
 
-def get_user_session(request: Request) -> Session:
-    """Dependency: a session authenticated with a user."""
+def get_authenticated_session(request: Request) -> Session:
+    """Dependency: a session authenticated with a user or a partner (the event stream)."""
     s = get_session(request)
     if s.user is None:
         raise ApiError('no-auth', 'the session is not authenticated')
+    return s
+
+
+def get_user_session(request: Request) -> Session:
+    """Dependency: a session authenticated with a user. A partner session is not one: a
+    partner acts for a user through partner proxy authentication (§3.1)."""
+    s = get_authenticated_session(request)
+    if s.partner:
+        raise ApiError('no-auth', 'a partner session cannot use the user API; log in for the '
+                       'user with partner proxy authentication')
+    return s
+
+
+def require_partner(request: Request) -> Session:
+    """Dependency of /api/partner/*: "a session that is authenticated with a partner" (§9);
+    anything else is `no-auth` (§2.1: not authenticated with a valid user or partner)."""
+    s = get_authenticated_session(request)
+    if not s.partner:
+        raise ApiError('no-auth', 'the session is not authenticated with a partner')
     return s
 
 

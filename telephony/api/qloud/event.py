@@ -19,7 +19,7 @@ from fastapi.websockets import WebSocketDisconnect
 
 from .. import filters
 from ..events import Session
-from .common import ApiError, get_user_session, ok, server_of
+from .common import ApiError, get_authenticated_session, ok, server_of
 
 router = APIRouter(prefix='/api/event', tags=['event'])
 
@@ -60,7 +60,7 @@ async def get_events(request: Request,
                      next: int = Query(0, ge=0, description='first event id wanted'),
                      timeout: float = Query(DEFAULT_TIMEOUT, ge=0, le=MAX_TIMEOUT,
                                             description='seconds to wait for an event'),
-                     s: Session = Depends(get_user_session)) -> dict:
+                     s: Session = Depends(get_authenticated_session)) -> dict:
     """Events with id >= next, waiting up to `timeout` seconds for the first one."""
     events = await _wait(server_of(request), s, next, timeout, request.is_disconnected)
     if not events:
@@ -105,7 +105,7 @@ def _missing(f: Any, where: str = 'filter') -> str | None:
 @router.post('/filter')
 async def set_filter(request: Request, tree: dict[str, Any] = BodyParam(
                          ..., description='a filter tree (op, key, value, arg, args)'),
-                     s: Session = Depends(get_user_session)) -> dict:
+                     s: Session = Depends(get_authenticated_session)) -> dict:
     """Attach a filter to this session's event stream (replaces any previous one)."""
     try:
         filters.check_size(tree)     # first: the walks below cost what the tree costs
@@ -122,7 +122,7 @@ async def set_filter(request: Request, tree: dict[str, Any] = BodyParam(
 
 
 @router.delete('/filter')
-async def delete_filter(s: Session = Depends(get_user_session)) -> dict:
+async def delete_filter(s: Session = Depends(get_authenticated_session)) -> dict:
     """Remove the session's filter: every event passes again."""
     s.filter = None
     return ok()

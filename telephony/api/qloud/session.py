@@ -16,7 +16,8 @@ from pydantic import Field
 from ...store.passwords import DUMMY_HASH, verify_password
 from ..events import Session, TooManySessions
 from ..login_guard import CHECKING_MAX
-from .common import ApiError, Body, answer, find_session, get_session, ok, server_of, session_id
+from .common import (UUID_RE, ApiError, Body, answer, find_session, get_session, ok, server_of,
+                     session_id)
 
 router = APIRouter(prefix='/api/session', tags=['session'])
 _PASSWORDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix='password-check')
@@ -25,13 +26,25 @@ _PASSWORDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix='password-chec
 class Login(Body):
     username: str | None = Field(None, pattern=r'^[a-zA-Z0-9]{2,20}$')
     email: str | None = Field(None, pattern=r'^[^@\s]{1,64}@[^@\s]{1,255}$')
-    password: str = Field(pattern=r'^.{5,50}$')
+    password: str | None = Field(None, pattern=r'^.{5,50}$')
+    # partner authentication (§3.1 examples 2 and 3): the partner's name and key, and for
+    # partner proxy authentication the uuid of one of the partner's users
+    partner: str | None = Field(None, pattern=r'^[a-zA-Z0-9]{2,20}$')
+    key: str | None = Field(None, pattern=r'^.{5,50}$')
+    user: str | None = Field(None, pattern=UUID_RE)
 
 
-def _describe(request: Request, s: Session) -> dict:
+async def _describe(request: Request, s: Session) -> dict:
     server = server_of(request)
-    return {'sid': s.sid, 'did': s.did, 'server': server.base_url, 'auth': s.user is not None,
-            'next_event': s.next_id}
+    out = {'sid': s.sid, 'did': s.did, 'server': server.base_url, 'auth': s.user is not None,
+           'next_event': s.next_id}
+    # "only present if the authenticated user belongs to a partner" (§3.1)
+    user = await server.db.user_by(uuid_=s.user) if s.user and not s.partner else None
+    if user is not None and user.partner_of:
+        partner = await server.db.user_by(uuid_=user.partner_of)
+        if partner is not None:
+            out['partner'] = partner.username
+    return out
 
 
 def _set_cookies(response: Response, request: Request, s: Session) -> None:
@@ -65,25 +78,54 @@ async def new_session(request: Request, response: Response, language: str | None
             raise ApiError('resource-throttle', 'too many sessions without a login; '
                            'try again later, or log in with POST /api/session') from None
     _set_cookies(response, request, s)
-    return ok(**_describe(request, s))
+    return ok(**await _describe(request, s))
 
 
 @router.post('')
 async def login(body: Login, request: Request, response: Response) -> dict:
     """Log in: the answer (and its cookies) carry the new session's sid and did."""
     server = server_of(request)
-    guard = request.app.state.login_guard
-    if body.username is None and body.email is None:
-        raise ApiError('missing-element', 'username or email is required')
+    partner_auth = body.partner is not None
+    if partner_auth:
+        if body.key is None:
+            raise ApiError('missing-element', 'key is required')
+        name, secret = body.partner, body.key
+    else:
+        if body.username is None and body.email is None:
+            raise ApiError('missing-element', 'username or email is required')
+        if body.password is None:
+            raise ApiError('missing-element', 'password is required')
+        name, secret = body.username or body.email, body.password
     old = find_session(request)
     if session_id(request) and old is None:
         raise ApiError('no-session', 'unknown session id')
     if old is not None and old.user is not None:
         raise ApiError('already-auth', 'the session is already authenticated')
-    user = await (server.db.user_by(username=body.username) if body.username
+    login_name = body.partner if partner_auth else body.username
+    user = await (server.db.user_by(username=login_name) if login_name
                   else server.db.user_by(email=body.email))
+    if partner_auth and user is not None and not user.partner:
+        user = None    # a user who is not a partner has no partner key: wrong credentials
+    await _check_secret(request, user, name, secret)
+    if partner_auth and body.user is not None:
+        # partner proxy authentication: an ordinary session of one of the partner's users
+        target = await server.db.user_by(uuid_=body.user)
+        if target is None or target.partner_of != user.uuid:
+            raise ApiError('wrong-user', 'the user does not exist or does not belong to the partner')
+        s = server.sessions.login(old, target.uuid, _origin(request))
+    else:
+        s = server.sessions.login(old, user.uuid, _origin(request))
+        s.partner = partner_auth
+    _set_cookies(response, request, s)
+    return ok(**await _describe(request, s))
+
+
+async def _check_secret(request: Request, user, name: str, secret: str) -> None:
+    """The password (or partner key) against the user's hash, slowly and off the loop, with
+    the login guard's limits; `wrong-credentials` when it fails or there is no user."""
+    guard = request.app.state.login_guard
     # one key per account however it is named; unknown names are counted under the name
-    account = user.uuid if user else f'?{(body.username or body.email).lower()}'
+    account = user.uuid if user else f'?{name.lower()}'
     ip = request.client.host if request.client else '-'
     now = time.monotonic()
     if not guard.allowed(account, ip, now):
@@ -96,17 +138,13 @@ async def login(body: Login, request: Request, response: Response) -> dict:
     guard.checking += 1
     try:
         good = await asyncio.get_running_loop().run_in_executor(
-            _PASSWORDS, verify_password, body.password,
-            user.password_hash if user else DUMMY_HASH)
+            _PASSWORDS, verify_password, secret, user.password_hash if user else DUMMY_HASH)
     finally:
         guard.checking -= 1
     if user is None or not good:
         guard.failure(account, ip, now)
         raise ApiError('wrong-credentials', 'username and/or password is wrong')
     guard.success(account, ip)
-    s = server.sessions.login(old, user.uuid, _origin(request))
-    _set_cookies(response, request, s)
-    return ok(**_describe(request, s))
 
 
 @router.delete('')
