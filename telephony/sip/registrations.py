@@ -68,9 +68,9 @@ class _Registration:
         self.done.set()
 
     # --- the machine ----------------------------------------------------------------
-    def feed(self, event: rg.Event) -> None:
+    def feed(self, event: rg.Event, now: float | None = None) -> None:
         try:
-            actions = self.machine.handle(event, self.stack.now())
+            actions = self.machine.handle(event, self.stack.now() if now is None else now)
         except rg.IllegalTransition as exc:
             log.warning('event=trunk-registration-ignored trunk=%s reason=%s',
                         quoted(self.account.id), quoted(exc))
@@ -88,11 +88,13 @@ class _Registration:
             self.timer.cancel()
         self.timer = None
         if at is not None:
-            self.timer = asyncio.get_running_loop().call_at(at, self._tick)
+            self.timer = asyncio.get_running_loop().call_at(at, self._tick, at)
 
-    def _tick(self) -> None:
+    def _tick(self, at: float) -> None:
         self.timer = None
-        self.feed(rg.Tick())
+        # the loop runs a timer up to its clock resolution early (uvloop: a millisecond);
+        # it is due all the same
+        self.feed(rg.Tick(), now=max(self.stack.now(), at))
 
     def _report(self, r: rg.Report) -> None:
         now = self.stack.now()
