@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import pytest
+
 from . import rawsip
 from .conftest import HOST, free_port, wait_for
 
@@ -39,11 +41,13 @@ def health_trunk(server) -> dict:
     return trunk
 
 
-def test_trunk_registers_fails_on_a_refused_refresh_and_recovers(start_server, sipp):
+@pytest.mark.parametrize('transport', ['udp', 'tcp'])
+def test_trunk_registers_fails_on_a_refused_refresh_and_recovers(start_server, sipp, transport):
     port = free_port()
     proc, cmd, workdir = sipp.start('', scenario=SCENARIO, port=port, calls=1,
+                                    transport={'udp': 'u1', 'tcp': 't1'}[transport],
                                     keys={'password': PASSWORD}, global_timeout=120)
-    server = start_server(env=trunk_env(port))
+    server = start_server(env=trunk_env(port, TELEPHONY_TRUNK_TRANSPORT=transport.upper()))
 
     first = server.wait_event('trunk-registration', timeout=30, state='registered')[0]
     assert (first['status'], first['expires']) == ('200', '4')
