@@ -2,10 +2,12 @@
 and the jitter handed in), and the trunk values it registers."""
 import pytest
 
+from telephony.config import ConfigError, Settings
 from telephony.sip.auth import DigestClient, DigestServer, format_challenge, ha1, parse_auth_header
 from telephony.sip.registration import (MAX_CHALLENGES, Backoff, IllegalTransition, Report,
                                         Response, Schedule, SendRegister, Start, State, Stop,
                                         Tick, Timeout, TrunkRegistration)
+from telephony.sip.registrations import settings_trunk
 from telephony.sip.trunks import TrunkAccount, TrunkMatcher, parse_addresses
 
 ACCOUNT = TrunkAccount(id='t1', proxy='192.0.2.10:5070', user='pbx', password='s3cret',
@@ -452,3 +454,34 @@ def test_parse_addresses_refuses_names_and_caps_the_list():
         parse_addresses('10.0.0.1, trunk.example')
     with pytest.raises(ValueError, match='more than'):
         parse_addresses(','.join(f'10.0.{i // 250}.{i % 250}' for i in range(101)))
+
+
+# ---------------------------------------------------------------- settings
+
+@pytest.mark.parametrize('env,words', [
+    ({'TELEPHONY_TRUNK_ADDRESSES': '10.0.0.0/8, trunk.example'}, "'trunk.example'"),
+    ({'TELEPHONY_TRUNK_REGISTER_EXPIRY': '10'}, 'trunk_register_expiry (10)'),
+    ({'TELEPHONY_TRUNK_REGISTER_RETRY': '0'}, 'trunk_register_retry (0)'),
+    ({'TELEPHONY_TRUNK_REGISTER_RETRY': '1000'}, 'at most trunk_register_retry_max (900)'),
+    ({'TELEPHONY_TRUNK_TRANSPORT': 'tls'}, "trunk_transport ('tls')"),
+])
+def test_bad_trunk_settings_are_refused_in_one_line(monkeypatch, env, words):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError) as exc:
+        Settings.load()
+    assert words in str(exc.value) and '\n' not in str(exc.value)
+
+
+def test_settings_trunk_account(monkeypatch):
+    monkeypatch.setenv('TELEPHONY_TRUNK', '192.0.2.9:5080')
+    monkeypatch.setenv('TELEPHONY_TRUNK_USER', 'pbx')
+    monkeypatch.setenv('TELEPHONY_TRUNK_PASSWORD', 'pw')
+    monkeypatch.setenv('TELEPHONY_TRUNK_REGISTER', 'true')
+    monkeypatch.setenv('TELEPHONY_TRUNK_ADDRESSES', '198.51.100.0/24')
+    a = settings_trunk(Settings.load())
+    assert (a.id, a.host, a.port, a.transport, a.expires, a.register) == (
+        'settings', '192.0.2.9', 5080, 'udp', 3600, True)
+    assert a.registrar_uri == 'sip:192.0.2.9' and a.addresses == ('198.51.100.0/24',)
+    monkeypatch.setenv('TELEPHONY_TRUNK', '')
+    assert settings_trunk(Settings.load()) is None
