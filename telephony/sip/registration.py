@@ -219,12 +219,12 @@ class TrunkRegistration:
         self.due = at
         self._out.append(Schedule(at))
 
-    def _send(self, expires: int, preemptive: bool = True) -> None:
+    def _send(self, expires: int) -> None:
         """The next REGISTER; re-uses the last challenge when there is one (§22.3)."""
         self.cseq += 1
         headers: tuple = ()
         ch = self._challenge
-        if preemptive and ch is not None:
+        if ch is not None:
             ch.nc += 1
             self._nonces.add(ch.nonce)
             headers = ((ch.header, self._authorization(ch)),)

@@ -217,7 +217,12 @@ class TrunkRegistrations:
         self._started = False
 
     def add(self, account: TrunkAccount) -> None:
-        """Register `account` (replacing one with its id); nothing if `register` is off."""
+        """Register `account` (replacing one with its id); nothing if `register` is off.
+        The same account again changes nothing: reloading unchanged rules must not send an
+        unregister that could cross the new REGISTER of the same Contact."""
+        old = self._regs.get(account.id)
+        if old is not None and old.account == account:
+            return
         self.remove(account.id)
         if not account.register:
             return
