@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -83,6 +84,15 @@ class Settings:
     cdr_retry_min: float = 0.5       # s before a failed delivery is tried again, doubling ...
     cdr_retry_max: float = 30.0      # ... up to this
 
+    # --- trunks (issue 9) ---
+    trunk_register: bool = False     # the settings trunk registers to its provider (REGISTER with
+                                     # trunk_user/trunk_password at trunk, refreshed, retried)
+    trunk_register_expiry: int = 3600  # s the settings trunk's REGISTER asks for (60 to 86400)
+    trunk_addresses: str = ''        # IPs/CIDRs, comma-separated, that the settings trunk's INVITEs
+                                     # come from, besides the trunk host (source address only)
+    trunk_register_retry: int = 30   # s before the first retry of a failed registration (doubles)
+    trunk_register_retry_max: int = 900  # s, the longest wait between registration attempts
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
@@ -114,7 +124,28 @@ class Settings:
         if s.rtp_port_min > s.rtp_port_max:
             raise ConfigError(f'rtp_port_min ({s.rtp_port_min}) is above rtp_port_max '
                               f'({s.rtp_port_max}); swap them')
+        _check_trunk(s)
         return s
+
+
+def _check_trunk(s: 'Settings') -> None:
+    """The trunk settings the SIP layer would refuse at start-up, refused here in one line."""
+    if not 60 <= s.trunk_register_expiry <= 86400:
+        raise ConfigError(f'trunk_register_expiry ({s.trunk_register_expiry}) must be from 60 '
+                          'to 86400 seconds')
+    if not 0 < s.trunk_register_retry <= s.trunk_register_retry_max:
+        raise ConfigError(f'trunk_register_retry ({s.trunk_register_retry}) must be above 0 and '
+                          f'at most trunk_register_retry_max ({s.trunk_register_retry_max})')
+    if s.trunk_transport.lower() not in ('udp', 'tcp'):
+        raise ConfigError(f'trunk_transport ({s.trunk_transport!r}) must be UDP or TCP')
+    for item in s.trunk_addresses.split(','):
+        try:
+            if item.strip():
+                ipaddress.ip_network(item.strip().strip('[]'), strict=False)
+        except ValueError:
+            raise ConfigError(f'trunk_addresses: {item.strip()!r} is not an IP address or CIDR '
+                              'network (host names are not accepted: a trunk is known by '
+                              'where its packets come from)') from None
 
 
 def _read_toml(path: str) -> dict:

@@ -26,7 +26,10 @@ from .media.recorder import recover_all
 from .sip.access import Authenticator
 from .sip.message import make_response
 from .sip.registrar import Registrar, RegisterError, ok_headers
+from .sip.registration import Backoff
+from .sip.registrations import SETTINGS_TRUNK, TrunkRegistrations, settings_trunk
 from .sip.transport import resolve
+from .sip.trunks import TrunkMatcher, is_ip
 from .sip.ua import SipStack
 from .store.bindings import BindingStore
 from .store.calls import CallHistory
@@ -56,8 +59,16 @@ class Server:
         self.binding_store = BindingStore(self.db, self.registrar, lambda: self.stack.now())
         self.stack.transport.limit_tcp(
             settings.tcp_max_connections, settings.tcp_idle_timeout,
-            held=lambda c: self.registrar.uses(c) or any(
+            held=lambda c: self.registrar.uses(c) or self.trunk_registrations.uses(c) or any(
                 call.leg.peer.conn is c for call in self.calls.calls.values()))
+        # trunks: the settings one registers when trunk_register is on; inbound calls are
+        # "from a trunk" by their source address only
+        self.trunk_registrations = TrunkRegistrations(
+            self.stack, Backoff(settings.trunk_register_retry, settings.trunk_register_retry_max))
+        trunk = settings_trunk(settings)
+        if trunk is not None:
+            self.trunk_registrations.add(trunk)
+        self.trunk_matcher = TrunkMatcher({SETTINGS_TRUNK: self._settings_trunk_addresses()})
         self._domains: set[str] = {settings.domain}
         self.auth = Authenticator(self._secret(), settings.domain, self.db_account_in,
                                   lambda: self._domains, lambda: self.stack.now(),
@@ -89,6 +100,7 @@ class Server:
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
             history=self.call_history, recordings_dir=self.data_dir / 'recordings', cdr=self.cdr,
+            trunks=self.trunk_matcher,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo))
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
@@ -106,6 +118,13 @@ class Server:
             path.write_bytes(secrets.token_bytes(32))
             path.chmod(0o600)
         return path.read_bytes()
+
+    def _settings_trunk_addresses(self) -> list[str]:
+        """Where the settings trunk's INVITEs come from: its host (resolved at start), and
+        trunk_addresses."""
+        s = self.settings
+        hosts = sorted(h for h, _ in resolve([s.trunk]) if is_ip(h)) if s.trunk else []
+        return hosts + [a.strip() for a in s.trunk_addresses.split(',') if a.strip()]
 
     # --- accounts -------------------------------------------------------------------
     def aor(self, user: str) -> str:
@@ -169,6 +188,7 @@ class Server:
                 'loop_cpu_percent': round(self.admission.loop_cpu * 100, 1),
                 'pending_invites': self.stack.pending_invites,
                 'auth_blocked': self.auth.refused,
+                'trunks': self.trunk_registrations.status(),
                 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}
 
     async def start(self) -> None:
@@ -183,6 +203,7 @@ class Server:
         await self.objects.recover()            # ... and recordings/conversions in progress finish
         await self.media.start()
         await self.stack.start()
+        await self.trunk_registrations.start()
         await self.binding_store.load()   # phones registered before a restart stay reachable
         for contacts in self.registrar.bindings.values():   # ... and heard during guessing
             for b in contacts.values():
@@ -212,6 +233,7 @@ class Server:
             if t is not self._tasks[-1]:
                 t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.trunk_registrations.stop()    # Expires: 0, while the stack still runs
         await self.stack.stop()
         await self.media.stop()
         await self.cdr.close()            # the CDRs of the calls just ended, and their records

@@ -49,6 +49,7 @@ class Call:
         self.id = leg.id
         self.owner = owner          # the user whose objects (recordings) this call makes
         self.api = api              # driven through the owner's call API: events, GET /api/call
+        self.trunk: str | None = None   # inbound: the trunk its source address belongs to
         self.queue = ControlQueue(self)
         self.create_time = time.time()
         # The GET /api/call view (§3.24); `update()` emits only what changed.
@@ -73,6 +74,11 @@ class Call:
         leg.on_state = self._on_leg_state
         leg.on_dtmf = self._on_dtmf
         leg.on_confirmed = _stream_silence
+
+    @property
+    def from_trunk(self) -> bool:
+        """Inbound from a trunk's address (never decided by From, Contact or PAI)."""
+        return self.trunk is not None
 
     # --- what applications use ----------------------------------------------------
     async def run(self, *controls: Control, queue: str = 'append') -> bool:

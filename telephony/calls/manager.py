@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 from ..dialplan import numbers
+from ..logtext import quoted
 from ..media.audiofile import load_audio
 from ..sip.message import Request, make_response
 from ..sip.transaction import Peer, ServerTransaction
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ..media.engine import MediaEngine
     from ..sip.access import Authenticator
     from ..sip.registrar import Registrar
+    from ..sip.trunks import TrunkMatcher
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
     from .cdr import CdrRecorder
@@ -52,7 +54,8 @@ class CallManager:
     def __init__(self, *, stack: 'SipStack', media: 'MediaEngine', settings: 'Settings',
                  events: 'EventSink', auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
                  phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
-                 apps: Applications, recordings_dir: Path, cdr: 'CdrRecorder | None' = None):
+                 apps: Applications, recordings_dir: Path, cdr: 'CdrRecorder | None' = None,
+                 trunks: 'TrunkMatcher | None' = None):
         self.stack = stack
         self.media = media     # handed to each Leg: the SIP stack carries no media
         self.settings = settings
@@ -66,6 +69,8 @@ class CallManager:
         self.apps = apps
         self.calls: dict[str, Call] = {}
         self.cdr = cdr         # every leg's CDRs (calls/cdr.py): told of each start and end
+        # which trunk an INVITE's source address belongs to; never From/Contact/PAI
+        self.trunks = trunks
         self.recordings_dir = recordings_dir
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
 
@@ -191,10 +196,17 @@ class CallManager:
         call = self._inbound(req, txn, peer)
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
 
+    def trunk_of(self, peer: Peer) -> str | None:
+        """The trunk a request came from, by its source address alone."""
+        return self.trunks.match(peer.addr[0]) if self.trunks else None
+
     def _inbound(self, req: Request, txn: ServerTransaction, peer: Peer, **kw) -> Call:
         leg = Leg.inbound(self.stack, self.media, req, txn, peer)
         call = self._track(leg, **kw)
-        log.info('event=invite call=%s from=%s to=%s', call.id, req.from_.uri, req.uri)
+        call.trunk = self.trunk_of(peer)
+        log.info('event=invite call=%s from=%s to=%s source=%s trunk=%s', call.id,
+                 req.from_.uri, req.uri, peer.addr[0],
+                 quoted(call.trunk) if call.trunk else '-')
         return call
 
     async def _phone(self, target: str) -> Phone | None:

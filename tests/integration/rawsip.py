@@ -57,12 +57,12 @@ def parse_message(data: bytes) -> Response | None:
 
 
 class UdpPeer:
-    """One UDP socket on 127.0.0.1 talking to the server."""
+    """One UDP socket on 127.0.0.1 (or `host`, any address of 127/8) talking to the server."""
 
-    def __init__(self, server_port: int):
+    def __init__(self, server_port: int, host: str = HOST):
         self.server = (HOST, server_port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
+        self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
 
     def close(self):
