@@ -75,6 +75,14 @@ class Settings:
     api_max_user_sessions: int = 100  # logged-in sessions per user; a login past it ends the
                                       # user's least recently used one
 
+    # --- IVR menus and voice mail (issue 9) ---
+    ivr_max_repeats: int = 3         # times a menu is repeated (timeout/other) before goodbye
+    ivr_max_hops: int = 20           # moves between menus in one call before goodbye
+    ivr_default_timeout: int = 10    # s to wait after a menu without a timeout block, then repeat
+    ivr_max_per_user: int = 1000     # IVR menus one user may have (more: too-large)
+    voicemail_limit: int = 180       # s a voice message may last
+    voicemail_silence: int = 5       # s of silence (VAD) that end a voice message
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

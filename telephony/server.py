@@ -29,6 +29,7 @@ from .sip.ua import SipStack
 from .store.bindings import BindingStore
 from .store.calls import CallHistory
 from .store.db import Database
+from .store.ivrs import IvrStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
 
@@ -70,12 +71,14 @@ class Server:
                                    max_upload_bytes=settings.upload_max_bytes,
                                    max_upload_seconds=settings.upload_max_seconds)
         self.phones = PhoneStore(self.db)
+        self.ivrs = IvrStore(self.db)
         self.call_history = CallHistory(self.db)
         self.calls = CallManager(
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
             history=self.call_history, recordings_dir=self.data_dir / 'recordings',
-            apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo))
+            apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
+                              ivrs=self.ivrs, settings=settings))
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))

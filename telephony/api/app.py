@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from .limits import BodyLimit, BodyTooLarge
 from .login_guard import LoginGuard
-from .qloud import announcement, call, event, phone, recording, session, sip
+from .qloud import announcement, call, event, ivr, phone, recording, session, sip
 from .qloud.common import ApiError, answer, validation_answer
 
 if TYPE_CHECKING:
@@ -132,6 +132,6 @@ def create_app(server: 'ApiServices') -> FastAPI:
     serve_docs(app)
     app.add_middleware(JsonByDefault)
     app.add_middleware(BodyLimit, limit=server.settings.api_max_body_bytes)
-    for module in (session, phone, call, event, sip, announcement, recording):
+    for module in (session, phone, call, event, sip, announcement, recording, ivr):
         app.include_router(module.router)
     return app

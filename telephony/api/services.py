@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
     from ..store.db import Database
+    from ..store.ivrs import IvrStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
     from .events import SessionStore
@@ -28,6 +29,7 @@ class ApiServices(Protocol):
     call_history: 'CallHistory'
     objects: 'ObjectStore'
     phones: 'PhoneStore'
+    ivrs: 'IvrStore'
     registrar: 'Registrar'
     stack: 'SipStack'
 
