@@ -136,8 +136,8 @@ async def update_ivr(body: IvrBody, request: Request, uuid: str = object_uuid(),
 
 @router.get('')
 async def list_ivrs(request: Request, s: Session = Depends(get_user_session),
-                    from_: StrictInt | None = Query(None, alias='from', ge=0),
-                    to: StrictInt | None = Query(None, ge=0),
+                    from_: int | None = Query(None, alias='from', ge=0),
+                    to: int | None = Query(None, ge=0),
                     start: str | None = Query(None, pattern=UUID_RE),
                     order: Literal['asc', 'desc'] = 'asc',
                     count: int = Query(30, ge=1, le=MAX_LIST)) -> dict:
