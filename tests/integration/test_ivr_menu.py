@@ -5,10 +5,12 @@ Menus and numbers are made over the public API; announcements are uploaded WAVs.
 """
 from __future__ import annotations
 
-from tests.api.conftest import Api, start_api  # noqa: F401  (the fixture)
+from tests.api import conftest as api_fixtures
+from tests.api.conftest import Api
 from tests.integration.conftest import ROOT, assert_sipp_ok, wait_for
 from tests.integration.uac_steps import key, pause, write
 
+start_api = api_fixtures.start_api    # the API tests' fixture: a server and HTTP clients
 IVR_NUMBER, MAILBOX, GONE = '+4930555100', '+4930555101', '+4930555102'
 
 
