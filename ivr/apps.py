@@ -70,8 +70,8 @@ class Applications:
     async def _menu(self, call: Call, first: str, owner: str) -> None:
         s = self.settings
         rt = MenuRuntime(self.ivrs.get, self.objects, self.redirect, s.ivr_max_repeats,
-                         s.ivr_max_hops, s.ivr_default_timeout)
-        self._hops[call] = await run_menu(call, first, owner, rt, self._hops.get(call, 0))
+                         s.ivr_max_hops, s.ivr_default_timeout, self._hops.__setitem__)
+        await run_menu(call, first, owner, rt, self._hops.get(call, 0))
 
     async def redirect(self, call: Call, number: str) -> None:
         """An IVR's redirect. For now only to our own numbers, which run their application;
@@ -85,7 +85,7 @@ class Applications:
             return
         # the message or menu belongs to the number's owner from now on
         call.owner = phone.owner
-        call.info['to'] = phone.number
+        call.update(to=phone.number)
         await app(call)
 
     def _app_for(self, phone: Phone) -> 'App | None':

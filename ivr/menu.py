@@ -8,7 +8,7 @@ and reads no clock (the program turns a running timer into a `TimedOut`).
 
 A caller is never trapped: a menu is repeated at most `max_repeats` times, then
 the call ends with a goodbye; each hop to another menu counts for the whole call,
-and past `max_hops` (menus that lead to each other) likewise.
+and past `max_hops` (menus, or IVR numbers redirecting to each other) likewise.
 """
 from __future__ import annotations
 
@@ -205,6 +205,9 @@ class MenuSession:
         return [Play(self.menu.announcement)]
 
     def _redirect(self, number: str) -> list[Action]:
+        self.hops += 1      # the number may run another IVR: redirects count as hops too
+        if self.hops > self.max_hops:
+            return self._end(Goodbye('hops'))
         return self._end(Redirect(number))
 
     def _end(self, action: Action) -> list[Action]:

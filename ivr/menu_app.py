@@ -29,6 +29,8 @@ class MenuRuntime:
     max_repeats: int = 3
     max_hops: int = 20
     default_timeout: float = 10.0
+    # told the hops so far before a redirect, which may start another menu on this call
+    save_hops: Callable[[Call, int], None] = lambda call, hops: None
 
 
 async def _menu(rt: MenuRuntime, uuid: str, owner: str) -> Menu | None:
@@ -50,16 +52,16 @@ async def _digit_or(call: Call, done: 'asyncio.Future | None', timeout: float | 
     return None
 
 
-async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: int = 0) -> int:
-    """Walk the owner's menus from `first` until a redirect, goodbye or hangup; returns the
-    hops made so far (a redirect to another IVR number goes on counting)."""
+async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: int = 0) -> None:
+    """Walk the owner's menus from `first` until a redirect, goodbye or hangup; `hops` are
+    those an earlier menu on this call made (it redirected to this IVR's number)."""
     session = MenuSession(rt.max_repeats, rt.max_hops, rt.default_timeout, hops=hops)
     await call.run(C.make('answer'), C.make('dtmf_collect', enable=True))
     menu = await _menu(rt, first, owner)
     if menu is None:
         log.warning('event=ivr-missing call=%s ivr=%s', call.id, first)
         await _goodbye(call)
-        return session.hops
+        return
     log.info('event=ivr-menu call=%s ivr=%s', call.id, menu.uuid)
     pending = list(session.start(menu))
     while pending and not call.leg.ended:
@@ -79,6 +81,7 @@ async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: in
         elif isinstance(action, Redirect):
             log.info('event=ivr-redirect call=%s ivr=%s number=%s', call.id, session.menu.uuid,
                      action.number)
+            rt.save_hops(call, session.hops)
             await rt.redirect(call, action.number)
         elif isinstance(action, Goodbye):
             log.info('event=ivr-goodbye call=%s ivr=%s reason=%s', call.id, session.menu.uuid
@@ -88,7 +91,6 @@ async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: in
             log.info('event=ivr-hangup call=%s ivr=%s reason=%s', call.id, session.menu.uuid,
                      action.reason)
             await call.run(C.make('hangup'))
-    return session.hops
 
 
 async def _play(call: Call, session: MenuSession, owner: str, announcement: str,

@@ -11,7 +11,7 @@ from tests.integration.conftest import ROOT, assert_sipp_ok, wait_for
 from tests.integration.uac_steps import key, pause, write
 
 start_api = api_fixtures.start_api    # the API tests' fixture: a server and HTTP clients
-IVR_NUMBER, MAILBOX, GONE = '+4930555100', '+4930555101', '+4930555102'
+IVR_NUMBER, MAILBOX, GONE, IVR2 = '+4930555100', '+4930555101', '+4930555102', '+4930555103'
 
 
 def upload(c, prompt: str) -> str:
@@ -110,6 +110,20 @@ def test_a_caller_is_never_trapped(start_api, sipp, tmp_path):
     call(api, sipp, tmp_path, 'closing', [])
     hang = api.server.wait_event('ivr-hangup')[-1]
     assert (hang['ivr'], hang['reason']) == (closing, 'timeout-play')
+
+    # two IVR numbers whose menus send the caller to each other: redirects count as hops
+    api.cli('phone', 'add', IVR2, '--user', 'joe')
+    there = menu(c, announcement=short, d_1=GONE,
+                 timeout={'seconds': 1, 'action': 'call', 'phone': IVR2})
+    back = menu(c, announcement=short, d_1=GONE,
+                timeout={'seconds': 1, 'action': 'call', 'phone': IVR_NUMBER})
+    use_ivr(c, IVR_NUMBER, there)
+    use_ivr(c, IVR2, back)
+    call(api, sipp, tmp_path, 'ping-pong', [])
+    bye = api.server.wait_event('ivr-goodbye', count=3)[-1]
+    assert bye['reason'] == 'hops', bye
+    assert [(r['ivr'], r['number']) for r in api.server.events('ivr-redirect')
+            if r['call'] == bye['call']] == [(there, IVR2), (back, IVR_NUMBER)] * 2
 
     # a redirect to a number that is no longer ours ends the call (cause 3), never a trunk
     leave = menu(c, announcement=short, d_4=GONE)

@@ -193,3 +193,13 @@ def test_illegal_transitions_raise(state, event):
     s.menu, s.state = menu(), state
     with pytest.raises(IllegalTransition):
         s.feed(event)
+
+
+def test_redirects_count_as_hops():
+    """A redirect may land on another IVR number whose menu redirects back."""
+    s = started(max_hops=3, hops=2)
+    assert s.feed(Digit('4')) == [Redirect('+4922116696000')]
+    assert s.hops == 3
+    s = started(max_hops=3, hops=3)
+    assert s.feed(Digit('4')) == [Goodbye('hops')]
+    assert s.state == DONE
