@@ -65,7 +65,11 @@ class Applications:
 
     def ivr(self, phone: Phone) -> 'App':
         """The number's IVR menu (§3.9 `ivr`)."""
-        return lambda call: self._menu(call, phone.ivr, phone.owner)
+        return self.menu(phone.owner, phone.ivr)
+
+    def menu(self, owner: str, ivr: str) -> 'App':
+        """The owner's IVR menu `ivr` (a dial plan may name one too)."""
+        return lambda call: self._menu(call, ivr, owner)
 
     async def _menu(self, call: Call, first: str, owner: str) -> None:
         s = self.settings

@@ -72,7 +72,7 @@ async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: in
             digit = await _digit_or(call, None, action.seconds)
             if call.leg.ended:
                 break
-            pending += session.feed(Digit(digit) if digit else TimedOut())
+            pending += _key(call, session, digit) if digit else session.feed(TimedOut())
         elif isinstance(action, Goto):
             menu = await _menu(rt, action.uuid, owner)
             if menu is not None:
@@ -107,11 +107,17 @@ async def _play(call: Call, session: MenuSession, owner: str, announcement: str,
         digit = await _digit_or(call, ctl.done, None)
         if digit is None:
             return [] if call.leg.ended else session.feed(AnnouncementDone())
-        actions = session.feed(Digit(digit))
+        actions = _key(call, session, digit)
         if actions:
             call.queue.enqueue([], 'break')     # stop the prompt within a frame
             return actions
     return []
+
+
+def _key(call: Call, session: MenuSession, digit: str) -> list:
+    log.info('event=ivr-digit call=%s ivr=%s digit=%s state=%s', call.id, session.menu.uuid,
+             digit, session.state)
+    return session.feed(Digit(digit))
 
 
 async def _goodbye(call: Call) -> None:

@@ -141,6 +141,7 @@ def test_every_field_error(joe):
         ({**good, 'timeout': {'seconds': -3, 'action': 'repeat'}}, 'wrong-syntax'),
         ({**good, 'timeout': {'seconds': '10', 'action': 'repeat'}}, 'wrong-syntax'),
         ({**good, 'timeout': {'seconds': 1.5, 'action': 'repeat'}}, 'wrong-syntax'),
+        ({**good, 'timeout': {'seconds': True, 'action': 'repeat'}}, 'wrong-syntax'),
         ({**good, 'timeout': {'seconds': 3601, 'action': 'repeat'}}, 'wrong-syntax'),
         ({**good, 'timeout': {'seconds': 10, 'action': 'ring'}}, 'wrong-syntax'),
         ({**good, 'timeout': {'seconds': 10, 'action': 'call'}}, 'missing-element'),

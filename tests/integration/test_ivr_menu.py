@@ -69,8 +69,11 @@ def test_a_tree_keyed_by_sipp_ends_in_a_mailbox_of_ours(start_api, sipp, tmp_pat
     assert redirect['call'] == menus[0]['call']
     # the mailbox number ran its own application on the same call
     api.server.wait_event('voicemail-announcement-only', call=redirect['call'])
-    digits = [e['digit'] for e in api.server.events('dtmf') if e['call'] == redirect['call']]
-    assert digits == ['1', '2', '3']
+    keyed = [(e['ivr'], e['digit']) for e in api.server.events('ivr-digit')
+             if e['call'] == redirect['call']]
+    assert keyed == [(root, '1'), (sub, '2'), (sub, '3')]
+    # the first key broke the welcome while it played (it lasts 4 s; the key came at 1.2 s)
+    assert api.server.events('ivr-digit')[0]['state'] == 'playing'
     api.server.wait_no_calls()
     assert not api.server.events('ivr-goodbye')
 
