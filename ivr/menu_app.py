@@ -11,7 +11,7 @@ from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
 from telephony.prompts import prompt_path
 
-from .menu import (AnnouncementDone, Digit, Goodbye, Goto, Hangup, Loaded, Menu, MenuSession,
+from .menu import (DONE, AnnouncementDone, Digit, Goodbye, Goto, Hangup, Loaded, Menu, MenuSession,
                    Play, Redirect, TimedOut, Wait)
 
 if TYPE_CHECKING:
@@ -69,10 +69,7 @@ async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: in
         if isinstance(action, Play):
             pending += await _play(call, session, owner, action.announcement, rt)
         elif isinstance(action, Wait):
-            digit = await _digit_or(call, None, action.seconds)
-            if call.leg.ended:
-                break
-            pending += _key(call, session, digit) if digit else session.feed(TimedOut())
+            pending += await _wait(call, session, action.seconds)
         elif isinstance(action, Goto):
             menu = await _menu(rt, action.uuid, owner)
             if menu is not None:
@@ -91,6 +88,24 @@ async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: in
             log.info('event=ivr-hangup call=%s ivr=%s reason=%s', call.id, session.menu.uuid,
                      action.reason)
             await call.run(C.make('hangup'))
+    if not call.leg.ended and session.state != DONE:   # a bug must not hold the caller
+        log.error('event=ivr-stuck call=%s state=%s', call.id, session.state)
+        await _goodbye(call)
+
+
+async def _wait(call: Call, session: MenuSession, seconds: float) -> list:
+    """Wait for a digit that does something, or the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        digit = await _digit_or(call, None, max(0.0, deadline - loop.time()))
+        if call.leg.ended:
+            return []
+        if digit is None:
+            return session.feed(TimedOut())
+        actions = _key(call, session, digit)
+        if actions:
+            return actions
 
 
 async def _play(call: Call, session: MenuSession, owner: str, announcement: str,

@@ -132,8 +132,12 @@ def test_a_caller_is_never_trapped(start_api, sipp, tmp_path):
     leave = menu(c, announcement=short, d_4=GONE)
     use_ivr(c, IVR_NUMBER, leave)
     assert c.post('/api/phone', json={'delete': [GONE]}).json()['status'] == 'ok'
-    call(api, sipp, tmp_path, 'gone', [pause(700), key('4')])
+    # (2 after the announcement: not in the menu, no `other`, so the menu waits on)
+    call(api, sipp, tmp_path, 'gone', [pause(3000), key('2'), pause(1000), key('4')])
     refused = api.server.wait_event('ivr-redirect-refused')[-1]
     assert refused['number'] == GONE
+    keyed = [(e['digit'], e['state']) for e in api.server.events('ivr-digit')
+             if e['call'] == refused['call']]
+    assert keyed[-1] == ('4', 'waiting') and ('2', 'waiting') in keyed, keyed
     api.server.wait_event('leg-state', leg=refused['call'], state='hangup', cause=3)
     api.server.wait_no_calls()
