@@ -8,7 +8,7 @@ from __future__ import annotations
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import Api
 from tests.integration.conftest import ROOT, assert_sipp_ok, wait_for
-from tests.integration.uac_steps import key, pause, write
+from tests.integration.uac_steps import NO_SHEDDING, key, pause, write
 
 start_api = api_fixtures.start_api    # the API tests' fixture: a server and HTTP clients
 IVR_NUMBER, MAILBOX, GONE, IVR2 = '+4930555100', '+4930555101', '+4930555102', '+4930555103'
@@ -47,7 +47,7 @@ def call(api: Api, sipp, tmp_path, name: str, steps: list[str], number: str = IV
 
 
 def test_a_tree_keyed_by_sipp_ends_in_a_mailbox_of_ours(start_api, sipp, tmp_path):
-    api = start_api(TELEPHONY_VOICEMAIL_SILENCE='1')
+    api = start_api(**NO_SHEDDING, TELEPHONY_VOICEMAIL_SILENCE='1')
     api.add_user('joe')
     api.cli('phone', 'add', IVR_NUMBER, '--user', 'joe')            # no switch: only the IVR
     api.cli('phone', 'add', MAILBOX, '--user', 'joe', '--recording-enable',
@@ -79,7 +79,7 @@ def test_a_tree_keyed_by_sipp_ends_in_a_mailbox_of_ours(start_api, sipp, tmp_pat
 
 
 def test_a_caller_is_never_trapped(start_api, sipp, tmp_path):
-    api = start_api(TELEPHONY_IVR_MAX_REPEATS='2', TELEPHONY_IVR_MAX_HOPS='4')
+    api = start_api(**NO_SHEDDING, TELEPHONY_IVR_MAX_REPEATS='2', TELEPHONY_IVR_MAX_HOPS='4')
     api.add_user('joe')
     api.cli('phone', 'add', IVR_NUMBER, '--user', 'joe')
     api.cli('phone', 'add', GONE, '--user', 'joe', '--recording-enable')

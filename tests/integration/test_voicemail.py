@@ -12,7 +12,7 @@ from tests.api import conftest as api_fixtures
 from tests.api.test_call_api import Events
 from tests.integration.conftest import ROOT, SCENARIOS, assert_sipp_ok, wait_for
 from tests.integration.media import RATE, active_span, envelope_correlation, pcap_audio, rms
-from tests.integration.uac_steps import CALLER, key, pause, play, write
+from tests.integration.uac_steps import NO_SHEDDING, CALLER, key, pause, play, write
 
 start_api = api_fixtures.start_api    # the API tests' fixture: a server and HTTP clients
 BOX, GREETING_ONLY = '+4930555300', '+4930555301'
@@ -57,7 +57,7 @@ def speech_check(audio) -> str:
 
 
 def test_message_ends_on_silence_or_pound_and_silence_is_empty(start_api, sipp, tmp_path):
-    api = start_api(TELEPHONY_VOICEMAIL_SILENCE='2')
+    api = start_api(**NO_SHEDDING, TELEPHONY_VOICEMAIL_SILENCE='2')
     api.add_user('joe')
     api.cli('phone', 'add', BOX, '--user', 'joe', '--recording-enable')
     api.cli('phone', 'add', GREETING_ONLY, '--user', 'joe', '--recording-enable',
@@ -103,7 +103,7 @@ def test_message_ends_on_silence_or_pound_and_silence_is_empty(start_api, sipp, 
 
 
 def test_message_ends_at_the_limit(start_api, sipp, tmp_path):
-    api = start_api(TELEPHONY_VOICEMAIL_LIMIT='3', TELEPHONY_VOICEMAIL_SILENCE='30')
+    api = start_api(**NO_SHEDDING, TELEPHONY_VOICEMAIL_LIMIT='3', TELEPHONY_VOICEMAIL_SILENCE='30')
     api.add_user('joe')
     api.cli('phone', 'add', BOX, '--user', 'joe', '--recording-enable')
     c = api.login('joe')
