@@ -5,28 +5,43 @@ reaches into the server for stores (the applications sit above calls/).
 """
 from __future__ import annotations
 
+import logging
+import weakref
 from typing import TYPE_CHECKING
 
+from telephony.calls.call import Call
+from telephony.calls.controls import Control as C
+from telephony.config import Settings
 from telephony.store.phones import Phone
 
 from . import demo
+from .menu_app import MenuRuntime, run_menu
 from .unlock import unlock
 from .voicemail import voicemail
 
 if TYPE_CHECKING:
     from telephony.calls.manager import App
     from telephony.events import EventSink
+    from telephony.store.ivrs import IvrStore
     from telephony.store.objects import ObjectStore
     from telephony.store.phones import PhoneStore
+
+log = logging.getLogger('telephony.ivr')
+NO_ROUTE = 3     # Q.850 no route to destination: a redirect to a number we cannot reach
 
 
 class Applications:
     def __init__(self, phones: 'PhoneStore', objects: 'ObjectStore', events: 'EventSink',
-                 demo_services: bool = True):
+                 demo_services: bool = True, ivrs: 'IvrStore | None' = None,
+                 settings: Settings | None = None):
         self.phones = phones
         self.objects = objects
         self.events = events
+        self.ivrs = ivrs
+        self.settings = settings or Settings()
         self.services: dict[str, 'App'] = dict(demo.APPS) if demo_services else {}
+        # menu hops a call has made, so redirects between IVR numbers stay bounded
+        self._hops: weakref.WeakKeyDictionary[Call, int] = weakref.WeakKeyDictionary()
 
     def service(self, name: str) -> 'App | None':
         """A demo service (echo@, hello@, ...) by the user part it answers to."""
@@ -36,4 +51,53 @@ class Applications:
         return lambda call: unlock(call, phone, self.phones, self.events)
 
     def voicemail(self, phone: Phone) -> 'App':
-        return lambda call: voicemail(call, phone, self.objects)
+        return self.record(phone.owner, phone.announcement,
+                           announcement_only=phone.play_announcement_only)
+
+    def record(self, owner: str, announcement: str | None, *, announcement_only: bool = False,
+               limit: float | None = None) -> 'App':
+        """Voice mail for `owner` (the dial plan's `record` action uses this too)."""
+        s = self.settings
+        return lambda call: voicemail(call, self.objects, owner, announcement,
+                                      announcement_only=announcement_only,
+                                      limit=limit or s.voicemail_limit,
+                                      silence=s.voicemail_silence)
+
+    def ivr(self, phone: Phone) -> 'App':
+        """The number's IVR menu (§3.9 `ivr`)."""
+        return self.menu(phone.owner, phone.ivr)
+
+    def menu(self, owner: str, ivr: str) -> 'App':
+        """The owner's IVR menu `ivr` (a dial plan may name one too)."""
+        return lambda call: self._menu(call, ivr, owner)
+
+    async def _menu(self, call: Call, first: str, owner: str) -> None:
+        s = self.settings
+        rt = MenuRuntime(self.ivrs.get, self.objects, self.redirect, s.ivr_max_repeats,
+                         s.ivr_max_hops, s.ivr_default_timeout, self._hops.__setitem__)
+        await run_menu(call, first, owner, rt, self._hops.get(call, 0))
+
+    async def redirect(self, call: Call, number: str) -> None:
+        """An IVR's redirect. For now only to our own numbers, which run their application;
+        the router will hand other numbers to outgoing routing (with the caller's rights)."""
+        phone = await self.phones.get(number)
+        app = self._app_for(phone) if phone is not None else None
+        if app is None:
+            log.info('event=ivr-redirect-refused call=%s number=%s reason="%s"', call.id, number,
+                     'not one of our numbers' if phone is None else 'number has no application')
+            await call.run(C.make('hangup', hangup_cause=NO_ROUTE))
+            return
+        # the message or menu belongs to the number's owner from now on
+        call.owner = phone.owner
+        call.update(to=phone.number)
+        await app(call)
+
+    def _app_for(self, phone: Phone) -> 'App | None':
+        """What a redirected (already answered) call to one of our numbers runs."""
+        if phone.unlock_code or phone.dialplan or phone.dialplan_enable or phone.call_enable:
+            return None      # locked, dial plans (router issue) and the call API: not here
+        if phone.ivr:
+            return self.ivr(phone)
+        if phone.recording_enable:
+            return self.voicemail(phone)
+        return None

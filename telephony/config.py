@@ -93,6 +93,14 @@ class Settings:
     trunk_register_retry: int = 30   # s before the first retry of a failed registration (doubles)
     trunk_register_retry_max: int = 900  # s, the longest wait between registration attempts
 
+    # --- IVR menus and voice mail (issue 9) ---
+    ivr_max_repeats: int = 3         # times a menu is repeated (timeout/other) before goodbye
+    ivr_max_hops: int = 20           # moves between menus in one call before goodbye
+    ivr_default_timeout: int = 10    # s to wait after a menu without a timeout block, then repeat
+    ivr_max_per_user: int = 1000     # IVR menus one user may have (more: too-large)
+    voicemail_limit: int = 180       # s a voice message may last
+    voicemail_silence: int = 5       # s of silence (VAD) that end a voice message
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

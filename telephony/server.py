@@ -37,6 +37,7 @@ from .store.cdr_outbox import CdrOutbox
 from .store.cdrs import CdrStore
 from .store.db import Database
 from .store.dialplans import DialplanStore
+from .store.ivrs import IvrStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
 
@@ -87,6 +88,7 @@ class Server:
                                    max_upload_seconds=settings.upload_max_seconds)
         self.phones = PhoneStore(self.db)
         self.dialplans = DialplanStore(self.db)
+        self.ivrs = IvrStore(self.db)
         self.call_history = CallHistory(self.db)
         # CDRs: Q-loud rows for /api/partner/cdr, Cisco records for the CDR receivers
         self.cdrs = CdrStore(self.db)
@@ -101,7 +103,8 @@ class Server:
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
             history=self.call_history, recordings_dir=self.data_dir / 'recordings', cdr=self.cdr,
             trunks=self.trunk_matcher,
-            apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo))
+            apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
+                              ivrs=self.ivrs, settings=settings))
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))

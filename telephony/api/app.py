@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 
 from .limits import BodyLimit, BodyTooLarge
 from .login_guard import LoginGuard
-from .qloud import (announcement, call, dialplan, dialplan_v2, event, partner_cdr, phone,
-                    recording, session, sip)
+from .qloud import (announcement, call, dialplan, dialplan_v2, event, ivr, partner_cdr,
+                    phone, recording, session, sip)
 from .qloud.common import ApiError, answer, validation_answer
 
 if TYPE_CHECKING:
@@ -134,6 +134,6 @@ def create_app(server: 'ApiServices') -> FastAPI:
     app.add_middleware(JsonByDefault)
     app.add_middleware(BodyLimit, limit=server.settings.api_max_body_bytes)
     for module in (session, phone, call, event, sip, announcement, recording, dialplan_v2,
-                   dialplan, partner_cdr):
+                   dialplan, ivr, partner_cdr):
         app.include_router(module.router)
     return app

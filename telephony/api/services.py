@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..store.cdrs import CdrStore
     from ..store.db import Database
     from ..store.dialplans import DialplanStore
+    from ..store.ivrs import IvrStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
     from .events import SessionStore
@@ -32,6 +33,7 @@ class ApiServices(Protocol):
     objects: 'ObjectStore'
     phones: 'PhoneStore'
     dialplans: 'DialplanStore'
+    ivrs: 'IvrStore'
     registrar: 'Registrar'
     stack: 'SipStack'
 

@@ -48,6 +48,7 @@ class Applications(Protocol):
     def service(self, name: str) -> App | None: ...
     def unlock(self, phone: Phone) -> App: ...
     def voicemail(self, phone: Phone) -> App: ...
+    def ivr(self, phone: Phone) -> App: ...
 
 
 class CallManager:
@@ -231,6 +232,10 @@ class CallManager:
         clir = 'id' in (req.get('Privacy') or '').lower() or caller.lower() == 'anonymous'
         shown = 'anonymous' if clir else caller
         not_yet = numbers.unsupported(phone)
+        if not_yet == 'IVR':    # the number's IVR menu (§3.9: only without call_enable)
+            call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
+                                 clir=clir)
+            return self._start(call, self.apps.ivr(phone))
         if not_yet:
             return self._refuse(req, txn, 480, f'{not_yet} Not Available Yet')
         if phone.unlock_code:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ..ids import new_uuid
 from ..sip.auth import ha1
 from .passwords import hash_password
-from . import calls as _calls, phones as _phones  # noqa: F401  (register their tables)
+from . import calls as _calls, ivrs as _ivrs, phones as _phones  # noqa: F401  (register their tables)
 from .schema import metadata, sip_accounts, users
 from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
 from . import dialplans as _dialplans  # noqa: F401  (registers the dial plan tables)

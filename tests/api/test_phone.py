@@ -70,13 +70,16 @@ def test_update_and_delete_with_documented_errors(api):
     api.cli('phone', 'add', '+4930555111', '--user', 'joe', '--recording-enable')
     api.cli('phone', 'add', '+4930555222', '--user', 'eve', '--call-enable')
     c = api.login('joe')
+    ann = c.post('/api/announcement', json={}).json()['uuid']
+    menu = c.post('/api/ivr', json={'description': 'm', 'announcement': ann,
+                                    '1': '+4930555111'}).json()['uuid']
     change = {'update': {'+4930555111': {'call_enable': True, 'recording_enable': False,
-                                         'ivr': UUID0, 'notification_email': True}}}
+                                         'ivr': menu, 'notification_email': True}}}
     assert c.post('/api/phone', json=change).json() == {'status': 'ok'}
     mine = c.get('/api/phone').json()['phone']
     assert list(mine) == ['+4930555111']
     p = mine['+4930555111']
-    assert p['call_enable'] and not p['recording_enable'] and p['ivr'] == UUID0
+    assert p['call_enable'] and not p['recording_enable'] and p['ivr'] == menu
     assert p['notification_email'] and 'announcement' not in p
 
     def status(body):
@@ -89,6 +92,7 @@ def test_update_and_delete_with_documented_errors(api):
     assert status({'update': {'4930555111': {}}}) == 'wrong-syntax'
     assert status({'update': {'+4930555111': {'call_enable': 'maybe'}}}) == 'wrong-syntax'
     assert status({'update': {'+4930555111': {'ivr': 'not-a-uuid'}}}) == 'wrong-syntax'
+    assert status({'update': {'+4930555111': {'ivr': UUID0}}}) == 'wrong-ivr'
     assert status({'delete': ['+4930555111']}) == 'ok'
     assert c.get('/api/phone').json()['phone'] == {}
     assert api.client().get('/api/phone').json()['status'] == 'no-session'

@@ -84,6 +84,10 @@ async def change_phones(body: PhoneChange, request: Request,
             uuid = getattr(change, ref)
             if uuid and await _announcement_info(server, s.user, uuid) is None:
                 raise ApiError('wrong-announcement', f'{ref} {uuid} is not one of your announcements')
+        if change.ivr:
+            menu = await server.ivrs.get(change.ivr)
+            if menu is None or menu['owner'] != s.user:
+                raise ApiError('wrong-ivr', f'ivr {change.ivr} is not one of your IVRs')
         if change.dialplan and await server.dialplans.get(s.user, change.dialplan) is None:
             raise ApiError('wrong-dialplan', f'dialplan {change.dialplan} is not one of yours')
     created = {}
@@ -99,6 +103,8 @@ async def change_phones(body: PhoneChange, request: Request,
         for ref in ('ivr', 'dialplan', 'on_hold_music'):
             if ref in given:
                 setattr(phone, ref, given[ref])
+        if phone.ivr:
+            phone.ivr = phone.ivr.lower()   # as /api/ivr names it
         await server.phones.save(phone)
     for number in body.delete:
         await server.phones.remove(number)

@@ -1,0 +1,123 @@
+"""SIPp caller scenarios made from a list of steps (pauses and pcaps to play), for tests
+that key their way through IVR menus or leave a voice message.
+
+SIPp cannot take the name of a pcap from a -key, so each test writes its own scenario:
+call, ACK, the steps, then either wait for the server's BYE (`wait_bye=True`) or send one.
+Run with the Sipp helper: its working directory is sipp-scenarios/, so `pcap/...` resolves.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+CALLER = '+4922100077'
+# Functional tests of applications, not of admission control: on a machine shared with
+# other test runs the loop's CPU share or a late clock would answer some of their calls 503.
+NO_SHEDDING = {'TELEPHONY_MAX_LOOP_CPU': '0', 'TELEPHONY_OVERLOAD_LAG_MS': '60000'}
+_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="UAC steps">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:CALLER@[local_ip]:[local_port]>;tag=[pid]SIPpTagS[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [auto_media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" timeout="30000"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:CALLER@[local_ip]:[local_port]>;tag=[pid]SIPpTagS[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+""".replace('CALLER', CALLER)
+
+_WAIT_BYE = """  <recv request="BYE" timeout="90000"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"""
+
+_SEND_BYE = """  <send retrans="500">
+    <![CDATA[
+
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:CALLER@[local_ip]:[local_port]>;tag=[pid]SIPpTagS[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+""".replace('CALLER', CALLER)
+
+DTMF_NAMES = {'*': 'star', '#': 'pound'}
+
+
+def pause(ms: int) -> str:
+    return f'  <pause milliseconds="{int(ms)}"/>\n'
+
+
+def play(pcap: str) -> str:
+    """Play a capture from sipp-scenarios/pcap/."""
+    return f'  <nop><action><exec play_pcap_audio="pcap/{pcap}"/></action></nop>\n'
+
+
+def key(digit: str) -> str:
+    """One RFC 4733 digit (the sip-tester captures; keep digits in the order their RTP
+    sequence numbers rise: 0 last, 1 3 5 7 9 * # as dtmf_2833.xml plays them)."""
+    return play(f'dtmf_2833_{DTMF_NAMES.get(digit, digit)}.pcap')
+
+
+def write(path: Path, steps: list[str], wait_bye: bool = True) -> Path:
+    path.write_text(_HEAD + ''.join(steps) + (_WAIT_BYE if wait_bye else _SEND_BYE))
+    return path
