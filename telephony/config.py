@@ -75,6 +75,10 @@ class Settings:
     api_max_user_sessions: int = 100  # logged-in sessions per user; a login past it ends the
                                       # user's least recently used one
 
+    # --- Cisco /api/v1 dialect (issue 9) ---
+    cisco_list_limit: int = 20       # most objects one collection GET returns, whatever `limit` says
+    cisco_max_body_bytes: int = 65536  # form bodies of POST/PUT under /api/v1 (413 above)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -29,6 +29,7 @@ from .sip.ua import SipStack
 from .store.bindings import BindingStore
 from .store.calls import CallHistory
 from .store.db import Database
+from .store.dialrules import DialRuleStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
 
@@ -70,6 +71,7 @@ class Server:
                                    max_upload_bytes=settings.upload_max_bytes,
                                    max_upload_seconds=settings.upload_max_seconds)
         self.phones = PhoneStore(self.db)
+        self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
         self.call_history = CallHistory(self.db)
         self.calls = CallManager(
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
@@ -156,6 +158,10 @@ class Server:
                 'pending_invites': self.stack.pending_invites,
                 'auth_blocked': self.auth.refused,
                 'loop_lag_ms': round(self.media.clock.lag * 1000, 1)}
+
+    def trunk_registrations(self) -> list[dict]:
+        """For system/status; the trunk registration manager will fill it."""
+        return []
 
     async def start(self) -> None:
         await self.db.open()

@@ -1,4 +1,5 @@
-"""The HTTP application: the Q-loud JSON dialect under /api, plus /health."""
+"""The HTTP application: the Q-loud JSON dialect under /api, the Cisco XML dialect under
+/api/v1, plus /health."""
 from __future__ import annotations
 
 import importlib.resources
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from .cisco.app import PREFIX as CISCO_PREFIX, CiscoApi
 from .limits import BodyLimit, BodyTooLarge
 from .login_guard import LoginGuard
 from .qloud import announcement, call, event, phone, recording, session, sip
@@ -134,4 +136,7 @@ def create_app(server: 'ApiServices') -> FastAPI:
     app.add_middleware(BodyLimit, limit=server.settings.api_max_body_bytes)
     for module in (session, phone, call, event, sip, announcement, recording):
         app.include_router(module.router)
+    # its own ASGI app: XML answers and errors, HTTP Basic, not in the Q-loud OpenAPI schema;
+    # guesses there and at POST /api/session share one budget
+    app.mount(CISCO_PREFIX, CiscoApi(server, app.state.login_guard))
     return app

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
     from ..store.db import Database
+    from ..store.dialrules import DialRuleStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
     from .events import SessionStore
@@ -23,6 +24,7 @@ class ApiServices(Protocol):
     settings: 'Settings'
     base_url: str
     db: 'Database'
+    dial_rules: 'DialRuleStore'
     sessions: 'SessionStore'
     calls: 'CallManager'
     call_history: 'CallHistory'
@@ -39,3 +41,9 @@ class ApiServices(Protocol):
     def aor(self, user: str) -> str: ...
 
     def status(self) -> dict: ...
+
+    def trunk_registrations(self) -> list[dict]:
+        """The outbound registrations of trunks (outboundDialPlanRules with register=true):
+        one dict each with id (the rule's), proxy, user, state (registered | registering |
+        failed | unregistered), lastStatus, lastReason and expires (seconds left)."""
+        ...

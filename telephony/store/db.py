@@ -17,6 +17,7 @@ from .passwords import hash_password
 from . import calls as _calls, phones as _phones  # noqa: F401  (register their tables)
 from .schema import metadata, sip_accounts, users
 from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
+from . import dialrules as _dialrules  # noqa: F401  (registers the dial plan tables)
 
 
 @dataclass
@@ -53,7 +54,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 class Database:
     def __init__(self, url: str):
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url)
+        # hide_parameters: an SQL error in the log never shows the values (a trunk password)
+        self.engine: AsyncEngine = create_async_engine(url, hide_parameters=True)
         sqlite = self.engine.dialect.name == 'sqlite'
         if sqlite:
             event.listen(self.engine.sync_engine, 'connect', _sqlite_pragmas)

@@ -6,20 +6,16 @@ to the victim (session fixation) gives its creator nothing after the victim logs
 """
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
-from ...store.passwords import DUMMY_HASH, verify_password
+from ..credentials import TooManyChecks, account_key, password_matches
 from ..events import Session, TooManySessions
-from ..login_guard import CHECKING_MAX
 from .common import ApiError, Body, answer, find_session, get_session, ok, server_of, session_id
 
 router = APIRouter(prefix='/api/session', tags=['session'])
-_PASSWORDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix='password-check')
 
 
 class Login(Body):
@@ -82,24 +78,15 @@ async def login(body: Login, request: Request, response: Response) -> dict:
         raise ApiError('already-auth', 'the session is already authenticated')
     user = await (server.db.user_by(username=body.username) if body.username
                   else server.db.user_by(email=body.email))
-    # one key per account however it is named; unknown names are counted under the name
-    account = user.uuid if user else f'?{(body.username or body.email).lower()}'
+    account = account_key(user, body.username or body.email)
     ip = request.client.host if request.client else '-'
     now = time.monotonic()
     if not guard.allowed(account, ip, now):
         raise ApiError('resource-throttle', 'too many failed logins, try again later')
-    if guard.checking >= CHECKING_MAX:
-        raise ApiError('resource-throttle', 'too many logins at once, try again later')
-    # scrypt is slow on purpose: keep it off the event loop, and run it for unknown users too;
-    # on its own thread, so a flood of logins never delays the prompts and recordings that
-    # calls load on the default executor
-    guard.checking += 1
     try:
-        good = await asyncio.get_running_loop().run_in_executor(
-            _PASSWORDS, verify_password, body.password,
-            user.password_hash if user else DUMMY_HASH)
-    finally:
-        guard.checking -= 1
+        good = await password_matches(guard, user, body.password)
+    except TooManyChecks:
+        raise ApiError('resource-throttle', 'too many logins at once, try again later') from None
     if user is None or not good:
         guard.failure(account, ip, now)
         raise ApiError('wrong-credentials', 'username and/or password is wrong')
