@@ -208,16 +208,20 @@ class CiscoApi:
         return answer()
 
     def status(self) -> str:
-        """§10.1's fields that mean something here, and ours: the trunks' registrations."""
-        st = self.server.status()
-        regs = self.server.trunk_registrations()
-        trunks = xml.collection('trunkRegistrations', len(regs), [
-            xml.element('trunkRegistration', {k: r.get(k) for k in TRUNK_REGISTRATION},
-                        id=str(r.get('id', ''))) for r in regs])
-        return xml.element('status', {
-            'softwareVersion': _version(),
-            'uptimeSeconds': int(st['uptime']),
-            'clusterEnabled': False,
-            'cdrTime': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-            'callLegsActive': st['calls'],
-            'trunkRegistrations': [trunks]})
+        return status_xml(self.server.status(), self.server.trunk_registrations(), _version(),
+                          time.time())
+
+
+def status_xml(st: dict, registrations: list[dict], version: str, now: float) -> str:
+    """§10.1's fields that mean something here (from the server's status()), and ours: the
+    trunks' outbound registrations."""
+    trunks = xml.collection('trunkRegistrations', len(registrations), [
+        xml.element('trunkRegistration', {k: r.get(k) for k in TRUNK_REGISTRATION},
+                    id=str(r.get('id', ''))) for r in registrations])
+    return xml.element('status', {
+        'softwareVersion': version,
+        'uptimeSeconds': int(st['uptime']),
+        'clusterEnabled': False,
+        'cdrTime': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now)),   # RFC 3339, as CDRs
+        'callLegsActive': st['calls'],
+        'trunkRegistrations': [trunks]})
