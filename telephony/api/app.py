@@ -138,5 +138,7 @@ def create_app(server: 'ApiServices') -> FastAPI:
         app.include_router(module.router)
     # its own ASGI app: XML answers and errors, HTTP Basic, not in the Q-loud OpenAPI schema;
     # guesses there and at POST /api/session share one budget
-    app.mount(CISCO_PREFIX, CiscoApi(server, app.state.login_guard))
+    cisco = CiscoApi(server, app.state.login_guard)
+    app.mount(CISCO_PREFIX, cisco)
+    app.router.add_route(CISCO_PREFIX, cisco, include_in_schema=False)   # the bare prefix too
     return app

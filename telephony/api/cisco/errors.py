@@ -15,7 +15,7 @@ class ParameterError:
     error: str = INVALID
 
 
-@dataclass
+@dataclass(eq=False)   # an exception stays hashable
 class CiscoError(Exception):
     """`status` with `<failureDetails>` naming `reason` (e.g. dialTransformDoesNotExist) and
     any parameter errors."""
