@@ -135,7 +135,7 @@ class DialRuleStore:
         t = TABLES[kind]
         where = []
         if contains:
-            where.append(or_(*[t.c[f].contains(contains, autoescape=True) for f in fields]))
+            where.append(or_(*[t.c[f].icontains(contains, autoescape=True) for f in fields]))
         for name, value in (equal or {}).items():
             where.append(t.c[name] == value)
         async with self.db.engine.connect() as conn:
