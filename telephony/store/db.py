@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ from . import calls as _calls, phones as _phones  # noqa: F401  (register their 
 from .schema import metadata, sip_accounts, users
 from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
 from . import dialrules as _dialrules  # noqa: F401  (registers the dial plan tables)
+
+# aiosqlite's DEBUG lines show every statement with its parameters (HA1 digests, a trunk's
+# password): not at any log level
+logging.getLogger('aiosqlite').setLevel(logging.INFO)
 
 
 @dataclass

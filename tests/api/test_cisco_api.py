@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import ServerProcess
+from tests.integration.rawsip import UdpPeer, new_call_id, request
 
 from .cisco import (ADMIN, PASSWORD, basic_client, create, failure, fields, get_object, is_xml,
                     listing, parsed)
@@ -375,6 +376,41 @@ def test_the_trunk_password_is_write_only_and_never_logged(cisco, c):
     for r in (c.get(f'/outboundDialPlanRules/{rule}'), c.get('/outboundDialPlanRules'),
               c.get('/outboundDialPlanRules', params={'filter': SECRET})):
         assert SECRET not in r.text
-    assert cisco.server.events('cisco-change'), 'changes are logged'
+    cisco.server.wait_event('cisco-change', action='modify', id=rule)   # changes are logged
     assert SECRET not in cisco.server.log()
     c.delete(f'/outboundDialPlanRules/{rule}')
+
+
+class DebugServer(ServerProcess):
+    """The server with `--log-level debug`: everything that could log a request logs."""
+
+    def _cli(self, *args: str) -> list[str]:
+        cmd = super()._cli(*args)
+        return cmd + ['--log-level', 'debug'] if args[:1] == ('serve',) else cmd
+
+
+def test_the_trunk_password_is_not_logged_at_debug_level_either(tmp_path):
+    server = DebugServer(tmp_path / 'data').start()
+    api = Api(server)
+    try:
+        api.add_user(ADMIN, PASSWORD, '--admin')
+        c = basic_client(api)
+        rule = create(c, 'outboundDialPlanRules', domain='debug.example.com',
+                      sipProxy='192.0.2.31', sipProxyPassword=SECRET)
+        assert c.put(f'/outboundDialPlanRules/{rule}', data={'sipProxyPassword': SECRET * 2}) \
+            .status_code == 200
+        r = c.put(f'/outboundDialPlanRules/{rule}', data={'sipProxyPassword': SECRET,
+                                                         'registerExpiry': '1'})
+        assert r.status_code == 400
+        server.wait_event('cisco-change', count=2)
+        sip = UdpPeer(server.sip_port)   # something that surely logs at debug level
+        try:
+            sip.send(request('OPTIONS', 'sip:echo@localhost', port=sip.port,
+                             call_id=new_call_id()))
+            server.wait_event('sip-in')
+        finally:
+            sip.close()
+        assert SECRET not in server.log()
+    finally:
+        api.close()
+        server.stop()
