@@ -101,6 +101,10 @@ class Settings:
     voicemail_limit: int = 180       # s a voice message may last
     voicemail_silence: int = 5       # s of silence (VAD) that end a voice message
 
+    # --- Cisco /api/v1 dialect (issue 9) ---
+    cisco_list_limit: int = 20       # most objects one collection GET returns, whatever `limit` says
+    cisco_max_body_bytes: int = 65536  # form bodies of POST/PUT under /api/v1 (413 above)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

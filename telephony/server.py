@@ -38,6 +38,7 @@ from .store.cdrs import CdrStore
 from .store.db import Database
 from .store.dialplans import DialplanStore
 from .store.ivrs import IvrStore
+from .store.dialrules import DialRuleStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
 
@@ -89,11 +90,12 @@ class Server:
         self.phones = PhoneStore(self.db)
         self.dialplans = DialplanStore(self.db)
         self.ivrs = IvrStore(self.db)
+        self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
         self.call_history = CallHistory(self.db)
         # CDRs: Q-loud rows for /api/partner/cdr, Cisco records for the CDR receivers
         self.cdrs = CdrStore(self.db)
         self.cdr_outbox = CdrOutbox(self.db, settings.cdr_outbox_limit)
-        receivers = receivers_from(settings.cdr_receivers)   # + the Cisco API's list, when wired
+        receivers = receivers_from(settings.cdr_receivers, self.dial_rules.receivers)
         self.cdr_delivery = CdrDelivery(self.cdr_outbox, receivers, retry_min=settings.cdr_retry_min,
                                         retry_max=settings.cdr_retry_max)
         self.cdr = CdrRecorder(self.cdrs, self.events, self.cdr_outbox, receivers,

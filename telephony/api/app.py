@@ -1,4 +1,5 @@
-"""The HTTP application: the Q-loud JSON dialect under /api, plus /health."""
+"""The HTTP application: the Q-loud JSON dialect under /api, the Cisco XML dialect under
+/api/v1, plus /health."""
 from __future__ import annotations
 
 import importlib.resources
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from .cisco.app import PREFIX as CISCO_PREFIX, CiscoApi
 from .limits import BodyLimit, BodyTooLarge
 from .login_guard import LoginGuard
 from .qloud import (announcement, call, dialplan, dialplan_v2, event, ivr, partner_cdr,
@@ -136,4 +138,9 @@ def create_app(server: 'ApiServices') -> FastAPI:
     for module in (session, phone, call, event, sip, announcement, recording, dialplan_v2,
                    dialplan, ivr, partner_cdr):
         app.include_router(module.router)
+    # its own ASGI app: XML answers and errors, HTTP Basic, not in the Q-loud OpenAPI schema;
+    # guesses there and at POST /api/session share one budget
+    cisco = CiscoApi(server, app.state.login_guard)
+    app.mount(CISCO_PREFIX, cisco)
+    app.router.add_route(CISCO_PREFIX, cisco, include_in_schema=False)   # the bare prefix too
     return app

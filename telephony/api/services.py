@@ -11,12 +11,14 @@ if TYPE_CHECKING:
     from ..calls.manager import CallManager
     from ..config import Settings
     from ..sip.registrar import Registrar
+    from ..sip.registrations import TrunkRegistrations
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
     from ..store.cdrs import CdrStore
     from ..store.db import Database
     from ..store.dialplans import DialplanStore
     from ..store.ivrs import IvrStore
+    from ..store.dialrules import DialRuleStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
     from .events import SessionStore
@@ -26,6 +28,7 @@ class ApiServices(Protocol):
     settings: 'Settings'
     base_url: str
     db: 'Database'
+    dial_rules: 'DialRuleStore'
     sessions: 'SessionStore'
     calls: 'CallManager'
     call_history: 'CallHistory'
@@ -35,6 +38,10 @@ class ApiServices(Protocol):
     dialplans: 'DialplanStore'
     ivrs: 'IvrStore'
     registrar: 'Registrar'
+    # trunks' outbound registrations; .status() is a dict per trunk: id (the rule's), proxy,
+    # user, state (registered | registering | failed | unregistered), lastStatus, lastReason,
+    # expires
+    trunk_registrations: 'TrunkRegistrations'
     stack: 'SipStack'
 
     @property

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ from .schema import metadata, sip_accounts, users
 from . import objects as _objects  # noqa: F401  (registers the objects table on metadata)
 from . import dialplans as _dialplans  # noqa: F401  (registers the dial plan tables)
 from . import cdr_outbox as _cdr_outbox, cdrs as _cdrs  # noqa: F401  (register their tables)
+from . import dialrules as _dialrules  # noqa: F401  (registers the dial plan tables)
+
+# aiosqlite's DEBUG lines show every statement with its parameters (HA1 digests, a trunk's
+# password): not at any log level
+logging.getLogger('aiosqlite').setLevel(logging.INFO)
 
 
 @dataclass
@@ -57,7 +63,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 class Database:
     def __init__(self, url: str):
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url)
+        # hide_parameters: an SQL error in the log never shows the values (a trunk password)
+        self.engine: AsyncEngine = create_async_engine(url, hide_parameters=True)
         sqlite = self.engine.dialect.name == 'sqlite'
         if sqlite:
             event.listen(self.engine.sync_engine, 'connect', _sqlite_pragmas)

@@ -4,6 +4,7 @@ second terminal); the SIPp block is the third terminal.  Only the addresses chan
 test server's free ports.  So the README cannot drift from what works."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -18,11 +19,16 @@ from .conftest import (HOST, ROOT, LineCollector, WaitTimeout, free_port, free_p
 SECTION = '## Driving calls over HTTP'
 
 
-def walkthrough_blocks() -> list[str]:
+def section_blocks(title: str) -> list[str]:
+    """The ```sh blocks of one README section, in order."""
     text = (ROOT / 'README.md').read_text()
-    start = text.index(SECTION)
-    end = text.find('\n## ', start + len(SECTION))
+    start = text.index(title)
+    end = text.find('\n## ', start + len(title))
     return re.findall(r'^```sh\n(.*?)^```', text[start:end], re.M | re.S)
+
+
+def walkthrough_blocks() -> list[str]:
+    return section_blocks(SECTION)
 
 
 class Shell:
@@ -151,3 +157,38 @@ def test_the_tour_names_files_and_folders_that_exist():
     assert len(paths) >= 6, paths
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert not missing, f'the README tour names what does not exist: {missing}'
+
+
+CISCO_SECTION = '## Dial plans over /api/v1 (the Cisco dialect)'
+
+
+def test_readme_cisco_provisioning(start_server):
+    """The /api/v1 section's curl commands, typed as written into one bash: a dial transform
+    and an outbound rule are created and listed, and the trunk password shows nowhere."""
+    server = start_server()
+    transform_block, outbound_block = section_blocks(CISCO_SECTION)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('TELEPHONY_')}
+    env['TELEPHONY_DATA_DIR'] = str(server.data_dir)
+    shell = Shell(ROOT, env)
+    try:
+        out = shell.type(localize(transform_block, server))
+        assert 'HTTP/1.1 200' in out, out
+        transform = re.search(r'^location: (/api/v1/dialTransforms/[0-9a-f-]{36})\r?$', out,
+                              re.M | re.I)
+        assert transform, out
+        out = shell.type(localize(outbound_block, server))
+        rule = re.search(r'^location: /api/v1/outboundDialPlanRules/([0-9a-f-]{36})\r?$', out,
+                         re.M | re.I)
+        assert rule, out
+        assert f'<outboundDialPlanRules total="1"><outboundDialPlanRule id="{rule.group(1)}">' \
+               '<domain>mobile.example.com</domain><priority>0</priority>' in out, out
+        auth = 'Basic ' + base64.b64encode(b'admin:secret12345').decode()
+        req = urllib.request.Request(f'http://{HOST}:{server.http_port}{transform.group(1)}',
+                                     headers={'Authorization': auth})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read().decode()
+        assert '<type>phone</type><match>($1/44/)($2/^7/)</match>' \
+               '<transform>90044$2@mobile.example.com</transform><priority>10</priority>' in body
+        assert 'trunk-secret' not in out and 'trunk-secret' not in server.log()
+    finally:
+        shell.close()

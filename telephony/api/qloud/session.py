@@ -6,21 +6,17 @@ to the victim (session fixation) gives its creator nothing after the victim logs
 """
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
-from ...store.passwords import DUMMY_HASH, verify_password
+from ..credentials import TooManyChecks, account_key, password_matches
 from ..events import Session, TooManySessions
-from ..login_guard import CHECKING_MAX
 from .common import (UUID_RE, ApiError, Body, answer, find_session, get_session, ok, server_of,
                      session_id)
 
 router = APIRouter(prefix='/api/session', tags=['session'])
-_PASSWORDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix='password-check')
 
 
 class Login(Body):
@@ -124,23 +120,15 @@ async def _check_secret(request: Request, user, name: str, secret: str) -> None:
     """The password (or partner key) against the user's hash, slowly and off the loop, with
     the login guard's limits; `wrong-credentials` when it fails or there is no user."""
     guard = request.app.state.login_guard
-    # one key per account however it is named; unknown names are counted under the name
-    account = user.uuid if user else f'?{name.lower()}'
+    account = account_key(user, name)
     ip = request.client.host if request.client else '-'
     now = time.monotonic()
     if not guard.allowed(account, ip, now):
         raise ApiError('resource-throttle', 'too many failed logins, try again later')
-    if guard.checking >= CHECKING_MAX:
-        raise ApiError('resource-throttle', 'too many logins at once, try again later')
-    # scrypt is slow on purpose: keep it off the event loop, and run it for unknown users too;
-    # on its own thread, so a flood of logins never delays the prompts and recordings that
-    # calls load on the default executor
-    guard.checking += 1
     try:
-        good = await asyncio.get_running_loop().run_in_executor(
-            _PASSWORDS, verify_password, secret, user.password_hash if user else DUMMY_HASH)
-    finally:
-        guard.checking -= 1
+        good = await password_matches(guard, user, secret)
+    except TooManyChecks:
+        raise ApiError('resource-throttle', 'too many logins at once, try again later') from None
     if user is None or not good:
         guard.failure(account, ip, now)
         raise ApiError('wrong-credentials', 'username and/or password is wrong')

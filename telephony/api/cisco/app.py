@@ -1,0 +1,227 @@
+"""The /api/v1 ASGI application, mounted by api/app.py: HTTP Basic for every request, then
+the collection (GET list, POST create) or object (GET, PUT, DELETE) of a resource, or
+system/status. Every answer is text/xml; a refusal is a 4xx with `<failureDetails>`, and
+an unexpected error a 500 with an empty one, never JSON or a traceback."""
+from __future__ import annotations
+
+import logging
+import time
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...store.dialrules import SECRETS, TooMany
+from . import xml
+from .auth import BasicAuth
+from .errors import MISSING, CiscoError, ParameterError, parameter_errors
+from .fields import Invalid, number, text
+from .forms import Form, read_form
+from .resources import RESOURCES, Resource
+
+if TYPE_CHECKING:
+    from ..login_guard import LoginGuard
+    from ..services import ApiServices
+
+log = logging.getLogger('telephony.api.cisco')
+
+PREFIX = '/api/v1'
+STATUS = 'system/status'
+TRUNK_REGISTRATION = ('proxy', 'user', 'state', 'lastStatus', 'lastReason', 'expires')
+_OFFSET = number(0)
+_FILTER = text(255)
+
+
+def _version() -> str:
+    try:
+        return metadata.version('telephony')
+    except metadata.PackageNotFoundError:
+        return 'unknown'
+
+
+def answer(status: int = 200, body: str = '', headers: dict | None = None) -> Response:
+    return Response(body, status, headers=headers, media_type='text/xml')
+
+
+def refusal(exc: CiscoError) -> Response:
+    return answer(exc.status, xml.failure(exc.reason, exc.params), exc.headers)
+
+
+def fields_from(resource: Resource, form: Form, creating: bool, require: bool = True) -> dict:
+    """The resource's parameters in the form, parsed; unknown names are ignored. An empty
+    value unsets a field (§4.4), back to its default if it has one; a required one cannot
+    be unset. Creating, absent fields get their defaults and required ones must be there
+    (unless not `require`: a CDR receiver made by PUT gets its uri later)."""
+    errors: list[ParameterError] = []
+    out: dict = {}
+    for f in resource.fields:
+        if f.name in form.undecodable:
+            errors.append(ParameterError(f.name))
+            continue
+        raw = form.values.get(f.name)
+        if raw is None:
+            if creating:
+                if f.required and require:
+                    errors.append(ParameterError(f.name, MISSING))
+                out[f.name] = f.default
+        elif raw == '':
+            if f.required and (not f.may_unset or (creating and require)):
+                errors.append(ParameterError(f.name))   # §4.6 invalidValue: "an empty string"
+            out[f.name] = f.default
+        else:
+            try:
+                out[f.name] = f.parse(raw)
+            except Invalid as exc:
+                errors.append(ParameterError(f.name, exc.error))
+    if errors:
+        raise parameter_errors(errors)
+    return out
+
+
+def _query_number(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == '':
+        return None
+    try:
+        return _OFFSET(raw)
+    except Invalid as exc:
+        raise parameter_errors([ParameterError(name, exc.error)]) from None
+
+
+def _shown(row: dict, names) -> dict:
+    return {n: row.get(n) for n in names if n not in SECRETS}
+
+
+class CiscoApi:
+    def __init__(self, server: 'ApiServices', guard: 'LoginGuard'):
+        self.server = server
+        self.auth = BasicAuth(server, guard)
+
+    @property
+    def store(self):
+        return self.server.dial_rules
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope['type'] != 'http':
+            if scope['type'] == 'websocket':
+                await send({'type': 'websocket.close', 'code': 1008})
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request)
+        except CiscoError as exc:
+            response = refusal(exc)
+        except Exception:
+            log.exception('event=cisco-api-error method=%s path=%s', request.method,
+                          request.url.path)
+            response = refusal(CiscoError(500))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        user = await self.auth.user(request)
+        path, root = request.scope['path'], request.scope.get('root_path', '')
+        rest = (path[len(root):] if root and path.startswith(root) else path).strip('/')
+        method = request.method
+        if rest == STATUS:
+            if method != 'GET':
+                raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
+            return answer(body=xml.document(self.status()))
+        if rest in RESOURCES:
+            resource, rule_id = RESOURCES[rest], None
+        else:
+            parent, _, rule_id = rest.rpartition('/')
+            resource = RESOURCES.get(parent)
+            if resource is None or not rule_id:
+                raise CiscoError(404, 'unrecognisedObject')
+        if rule_id is None:
+            if method == 'GET':
+                return await self.list(resource, request)
+            if method == 'POST' or (method == 'PUT' and resource.put_creates):
+                # §10.4.2: a PUT on /system/cdrReceivers creates one too, uri set later
+                return await self.create(resource, request, user.username,
+                                         require=method == 'POST')
+            raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, POST'})
+        if method == 'GET':
+            row = await self.store.get(resource.kind, rule_id)
+            if row is None:
+                raise CiscoError(404, resource.missing)
+            shown = _shown(row, (f.name for f in resource.fields))
+            return answer(body=xml.document(xml.element(resource.element, shown, id=rule_id)))
+        if method == 'PUT':
+            return await self.modify(resource, rule_id, request, user.username)
+        if method == 'DELETE':
+            if not await self.store.delete(resource.kind, rule_id):
+                raise CiscoError(404, resource.missing)
+            log.info('event=cisco-change user=%s action=delete kind=%s id=%s', user.username,
+                     resource.kind, rule_id)
+            return answer()
+        raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, PUT, DELETE'})
+
+    async def list(self, resource: Resource, request: Request) -> Response:
+        offset = _query_number(request, 'offset') or 0
+        cap = self.server.settings.cisco_list_limit
+        limit = _query_number(request, 'limit')
+        limit = cap if limit is None else min(limit, cap)
+        try:
+            contains = _FILTER(request.query_params.get('filter', ''))
+        except Invalid as exc:
+            raise parameter_errors([ParameterError('filter', exc.error)]) from None
+        tenant = request.query_params.get('tenantFilter')
+        equal = {'tenant': tenant} if tenant and resource.tenant_filter else None
+        total, rows = await self.store.list(resource.kind, offset=offset, limit=limit,
+                                            contains=contains, fields=resource.filter_on,
+                                            equal=equal)
+        items = [xml.element(resource.element, _shown(r, resource.listed), id=r['id'])
+                 for r in rows]
+        return answer(body=xml.document(xml.collection(resource.kind, total, items)))
+
+    async def create(self, resource: Resource, request: Request, user: str,
+                     require: bool = True) -> Response:
+        form = await read_form(request, self.server.settings.cisco_max_body_bytes)
+        fields = fields_from(resource, form, creating=True, require=require)
+        errors = resource.check(fields)
+        if errors:
+            raise parameter_errors(errors)
+        try:
+            rule_id = await self.store.create(resource.kind, fields, resource.max_rows)
+        except TooMany:
+            raise CiscoError(400, resource.too_many) from None
+        log.info('event=cisco-change user=%s action=create kind=%s id=%s fields=%s', user,
+                 resource.kind, rule_id, ','.join(sorted(form.values.keys() & fields.keys())))
+        return answer(headers={'Location': f'{PREFIX}/{resource.path}/{rule_id}'})
+
+    async def modify(self, resource: Resource, rule_id: str, request: Request,
+                     user: str) -> Response:
+        form = await read_form(request, self.server.settings.cisco_max_body_bytes)
+        row = await self.store.get(resource.kind, rule_id)
+        if row is None:
+            raise CiscoError(404, resource.missing)
+        changes = fields_from(resource, form, creating=False)
+        errors = resource.check({**row, **changes})
+        if errors:
+            raise parameter_errors(errors)
+        if not await self.store.update(resource.kind, rule_id, changes):
+            raise CiscoError(404, resource.missing)   # deleted meanwhile
+        log.info('event=cisco-change user=%s action=modify kind=%s id=%s fields=%s', user,
+                 resource.kind, rule_id, ','.join(sorted(changes)))
+        return answer()
+
+    def status(self) -> str:
+        return status_xml(self.server.status(), self.server.trunk_registrations.status(), _version(),
+                          time.time())
+
+
+def status_xml(st: dict, registrations: list[dict], version: str, now: float) -> str:
+    """§10.1's fields that mean something here (from the server's status()), and ours: the
+    trunks' outbound registrations."""
+    trunks = xml.collection('trunkRegistrations', len(registrations), [
+        xml.element('trunkRegistration', {k: r.get(k) for k in TRUNK_REGISTRATION},
+                    id=str(r.get('id', ''))) for r in registrations])
+    return xml.element('status', {
+        'softwareVersion': version,
+        'uptimeSeconds': int(st['uptime']),
+        'clusterEnabled': False,
+        'cdrTime': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now)),   # RFC 3339, as CDRs
+        'callLegsActive': st['calls'],
+        'trunkRegistrations': [trunks]})
