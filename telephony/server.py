@@ -19,6 +19,7 @@ from .api.qloud.sip import publish_bindings
 from .calls.cdr import CdrRecorder
 from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
+from .calls.trunk_rules import TrunkRules
 from .config import Settings
 from .events import EventSink
 from .media.engine import MediaEngine
@@ -104,10 +105,14 @@ class Server:
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
             history=self.call_history, recordings_dir=self.data_dir / 'recordings', cdr=self.cdr,
-            trunks=self.trunk_matcher,
+            trunks=self.trunk_matcher, dial_rules=self.dial_rules,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings))
         self.stack.on_invite = self.calls.on_invite
+        # outbound rules with a sipProxy are trunks: registrations and source addresses follow them
+        self.trunk_rules = TrunkRules(self.calls.outgoing.rules, self.trunk_registrations,
+                                      self._settings_trunk_addresses(), self._set_trunk_matcher)
+        self.dial_rules.listeners.append(self.trunk_rules.changed)
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))
         self.stack.shed = self.admission.shed
@@ -130,6 +135,9 @@ class Server:
         s = self.settings
         hosts = sorted(h for h, _ in resolve([s.trunk]) if is_ip(h)) if s.trunk else []
         return hosts + [a.strip() for a in s.trunk_addresses.split(',') if a.strip()]
+
+    def _set_trunk_matcher(self, matcher: TrunkMatcher) -> None:
+        self.trunk_matcher = self.calls.trunks = matcher
 
     # --- accounts -------------------------------------------------------------------
     def aor(self, user: str) -> str:
@@ -208,6 +216,7 @@ class Server:
         await self.objects.recover()            # ... and recordings/conversions in progress finish
         await self.media.start()
         await self.stack.start()
+        await self.trunk_rules.sync()
         await self.trunk_registrations.start()
         await self.binding_store.load()   # phones registered before a restart stay reachable
         for contacts in self.registrar.bindings.values():   # ... and heard during guessing

@@ -66,6 +66,8 @@ class Leg:
         self._local_offer: sdp.SessionDescription | None = None
         self.credentials: tuple[str, str] | None = None
         self._auth_sent = False
+        # outbound: the final status of our INVITE (None until one, and on a timeout)
+        self.final_status: int | None = None
         # who drives the leg listens here
         self.on_state: Callable[['Leg'], None] = lambda leg: None
         self.on_dtmf: Callable[['Leg', str, int], None] = lambda leg, d, ms: None
@@ -417,7 +419,10 @@ class Leg:
     @classmethod
     async def outbound(cls, stack: 'SipStack', media: 'MediaEngine', target: Uri, peer: Peer,
                        from_uri: str, display: str | None = None, headers=(),
-                       credentials: tuple[str, str] | None = None) -> 'Leg':
+                       credentials: tuple[str, str] | None = None,
+                       contact: str | None = None) -> 'Leg':
+        """`contact`: our Contact header when not the stack's own (an outbound rule's
+        localContactDomain)."""
         leg = cls(stack, media, False, peer)
         leg.credentials = credentials
         await leg._ensure_endpoint()
@@ -429,7 +434,7 @@ class Leg:
         invite.add('To', f'<{target}>')
         invite.add('Call-ID', gen_call_id(stack.host))
         invite.add('CSeq', '1 INVITE')
-        invite.add('Contact', stack.contact(peer))
+        invite.add('Contact', contact or stack.contact(peer))
         for name_, value in headers:
             invite.add(name_, value)
         leg._with_body(invite, leg._our_offer())
@@ -461,6 +466,8 @@ class Leg:
         code = resp.status
         if code in (401, 407) and self._retry_with_auth(resp):
             return
+        if code >= 200 and self.final_status is None:
+            self.final_status = code
         if code < 200:
             self._feed(ss.InviteResponse(code), resp)
             if code == 100 or self.ended:

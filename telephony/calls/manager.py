@@ -22,6 +22,7 @@ from ..store.phones import Phone
 from .call import Call
 from .controls import Control
 from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
+from .outgoing import OutgoingRunner
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ..store.calls import CallHistory
     from .cdr import CdrRecorder
     from ..store.db import Database
+    from ..store.dialrules import DialRuleStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
 
@@ -56,7 +58,7 @@ class CallManager:
                  events: 'EventSink', auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
                  phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
                  apps: Applications, recordings_dir: Path, cdr: 'CdrRecorder | None' = None,
-                 trunks: 'TrunkMatcher | None' = None):
+                 trunks: 'TrunkMatcher | None' = None, dial_rules: 'DialRuleStore | None' = None):
         self.stack = stack
         self.media = media     # handed to each Leg: the SIP stack carries no media
         self.settings = settings
@@ -72,6 +74,8 @@ class CallManager:
         self.cdr = cdr         # every leg's CDRs (calls/cdr.py): told of each start and end
         # which trunk an INVITE's source address belongs to; never From/Contact/PAI
         self.trunks = trunks
+        # outgoing calls through the dial plan rules, forwarding, inbound rules (calls/outgoing.py)
+        self.outgoing = OutgoingRunner(self, dial_rules)
         self.recordings_dir = recordings_dir
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
 
@@ -179,6 +183,8 @@ class CallManager:
         phone = await self._phone(target)
         if phone is not None:
             return await self._to_number(req, txn, peer, phone)
+        if await self.outgoing.incoming(req, txn, peer):   # inbound and forwarding rules
+            return
         # Everything else needs a known caller: no open relay.
         outcome = await self.auth.check(req, peer)
         if outcome.response is not None:
@@ -189,6 +195,8 @@ class CallManager:
         bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
         if not bindings:
             known = await self.db.sip_account(target, domain)
+            if not known and await self.outgoing.from_account(req, txn, peer, outcome.user):
+                return   # out through the outbound rules
             # 480 subscriber absent / 404 unallocated
             self._log_refused(req, 480 if known else 404,
                               'Not Registered' if known else 'No Such Account')
@@ -272,26 +280,10 @@ class CallManager:
                 call.leg.hangup(cause=41)
         asyncio.get_running_loop().create_task(run())
 
-    # --- outbound through the trunk (POST /api/call/dial) ----------------------------------------
+    # --- outbound through the dial plan rules (POST /api/call/dial) ------------------------------
     async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> Call:
-        s = self.settings
-        host, _, port = s.trunk.rpartition(':')
-        domain = s.trunk_domain or host
-        shown = clip or from_
-        headers = [('P-Asserted-Identity', f'<sip:{from_}@{domain}>')]
-        if clir:
-            from_uri, display = 'sip:anonymous@anonymous.invalid', 'Anonymous'
-            headers.append(('Privacy', 'id'))
-        else:
-            from_uri, display = f'sip:{shown}@{domain}', None
-        peer = Peer(s.trunk_transport.upper(), (host, int(port)))
-        creds = (s.trunk_user, s.trunk_password) if s.trunk_user else None
-        leg = await Leg.outbound(self.stack, self.media, parse_uri(f'sip:{to}@{domain}'), peer,
-                                 from_uri, display, headers, creds)
-        call = self._track(leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir)
-        call.emit('call_update', dict(call.info))
-        log.info('event=dial call=%s from=%s to=%s trunk=%s', call.id, from_, to, s.trunk)
-        return call
+        """Raises outgoing.DialFailed when the call cannot be placed."""
+        return await self.outgoing.dial(owner, from_, to, clip, clir)
 
     # --- forwarding to registered contacts (B2BUA) ------------------------------------------------
     async def forward(self, inbound: Call, bindings, caller: str | None) -> None:

@@ -84,10 +84,13 @@ class DialRuleStore:
         self.db = db
         # bumped by every write: a reader that caches rules() knows when to read again
         self.generation = 0
+        self.listeners: list = []   # called after every write (trunk registrations follow rules)
         self._receivers: tuple[int, list[str]] | None = None
 
     def _changed(self) -> None:
         self.generation += 1
+        for listener in self.listeners:
+            listener()
 
     async def create(self, kind: str, fields: dict, max_rows: int | None = None) -> str:
         """A new row with these fields (others NULL); its id. TooMany past `max_rows`."""

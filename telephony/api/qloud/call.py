@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StringConstraints
 
 from ...calls.controls import Control
+from ...calls.outgoing import DialFailed
 from ..events import Session
 from .common import PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
 
@@ -167,9 +168,10 @@ async def dial(body: Dial, request: Request, s: Session = Depends(get_user_sessi
         raise ApiError('wrong-phone', 'from is not one of your numbers')
     if phone.unlock_code:
         raise ApiError('locked-phone', 'the number in from has not been unlocked yet')
-    if not server.settings.trunk:
-        raise ApiError('fail', 'no outbound trunk is configured')
-    call = await server.calls.dial(s.user, body.from_, body.to, body.clip, body.clir)
+    try:
+        call = await server.calls.dial(s.user, body.from_, body.to, body.clip, body.clir)
+    except DialFailed as exc:   # denied, no route, every attempt unavailable
+        raise ApiError('fail', exc.reason) from None
     return ok(uuid=call.id)
 
 
