@@ -2,6 +2,9 @@
 /api/v1 on the real server, SIPp instances as the trunks."""
 from __future__ import annotations
 
+import hashlib
+import re
+
 import pytest
 
 from tests.api.cisco import add_admin, create
@@ -111,13 +114,19 @@ def test_digest_towards_a_trunk_that_challenges(start_api, sipp):
            sipProxyUsername='pbx', sipProxyPassword='trunk-secret')
     r = c.post('/api/call/dial', json={'to': TO, 'from': NUMBER}).json()
     assert r['status'] == 'ok', r
-    # the trunk answers only a right Proxy-Authorization (SIPp verifyauth), else 403
     events.call_update(r['uuid'], status='answered')
     control(c, r['uuid'], {'control': 'hangup'})
     result = sipp.wait(*trunk, timeout=60)
     assert_sipp_ok(result, calls=1)
-    assert 'Proxy-Authorization: Digest username="pbx"' in result.messages
-    assert 'trunk-secret' not in api.server.log
+    auth = re.search(r'Proxy-Authorization: Digest username="pbx", realm="carrier.test", '
+                     r'nonce="([^"]+)", uri="([^"]+)", response="([0-9a-f]{32})"', result.messages)
+    assert auth, result.messages
+    nonce, uri, response = auth.groups()
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+    assert response == md5(f'{md5("pbx:carrier.test:trunk-secret")}:{nonce}:{md5("INVITE:" + uri)}')
+    assert 'trunk-secret' not in api.server.log()
 
 
 def test_a_deny_transform_keeps_the_call_in(start_api, sipp):
