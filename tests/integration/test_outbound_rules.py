@@ -161,3 +161,22 @@ def test_a_call_to_our_own_number_stays_in(start_api, sipp):
     events.call_update(inbound, status='hangup')
     assert api.server.events('dial')[0]['route'] == 'internal'
     no_invite(sipp, trunk)
+
+
+def test_an_outbound_rule_with_register_registers_and_stops_when_deleted(start_api, sipp):
+    port = free_port()
+    registrar = sipp.start('', scenario='trunk_registrar.xml', port=port,
+                           keys={'password': 'trunk-secret'})
+    api, admin, c, events = started(start_api)
+    rule = create(admin, 'outboundDialPlanRules', domain='carrier.test',
+                  sipProxy=f'127.0.0.1:{port}', sipProxyUsername='pbx',
+                  sipProxyPassword='trunk-secret', register='true', registerExpiry='60')
+    # no restart: the rule's write makes the registration (SIPp checks the digest)
+    api.server.wait_event('trunk-registration', timeout=30, trunk=rule, state='registered')
+    status = admin.get('/system/status')
+    assert f'<trunkRegistration id="{rule}">' in status.text, status.text
+    assert admin.delete(f'/outboundDialPlanRules/{rule}').status_code == 200
+    api.server.wait_event('trunk-registration', timeout=30, trunk=rule, state='unregistered')
+    assert f'id="{rule}"' not in admin.get('/system/status').text
+    assert 'trunk-secret' not in api.server.log()
+    registrar[0].terminate()
