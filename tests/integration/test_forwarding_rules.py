@@ -5,6 +5,8 @@ reaches a trunk. Inbound rules that resolve to nothing answer 404. Real server, 
 it a trunk's call or a stranger's)."""
 from __future__ import annotations
 
+# ruff: noqa: F811 -- start_api is the API tests' fixture, imported to be used as one
+
 import pytest
 
 from tests.api.cisco import add_admin, basic_client, create

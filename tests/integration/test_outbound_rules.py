@@ -2,6 +2,8 @@
 /api/v1 on the real server, SIPp instances as the trunks."""
 from __future__ import annotations
 
+# ruff: noqa: F811 -- start_api is the API tests' fixture, imported to be used as one
+
 import hashlib
 import re
 
