@@ -13,6 +13,7 @@ from tests.api.cisco import add_admin, create
 from tests.api.conftest import start_api  # noqa: F401 -- the fixture
 from tests.api.test_call_api import Events, control
 from tests.integration.conftest import SCENARIOS, Sipp, assert_sipp_ok, free_port
+from tests.integration.rawsip import UdpPeer, new_call_id, request, sdp_offer
 
 NUMBER = '+4930555001'
 OTHER = '+4930555002'
@@ -182,3 +183,42 @@ def test_an_outbound_rule_with_register_registers_and_stops_when_deleted(start_a
     assert f'id="{rule}"' not in admin.get('/system/status').text
     assert 'trunk-secret' not in api.server.log()
     registrar[0].terminate()
+
+
+def test_a_phone_of_ours_calls_out_through_the_rules(start_api, sipp):
+    """An authenticated SIP account dialling a number that is not ours: transforms, outbound
+    rule, trunk; bridged both ways until the phone hangs up."""
+    port = free_port()
+    trunk = sipp.start('', scenario='uas_trunk.xml', port=port)
+    api, admin, c, events = started(start_api)
+    api.server.add_account('alice', 'alice-secret')
+    to_carrier(admin)
+    create(admin, 'outboundDialPlanRules', domain='carrier.test', sipProxy=f'127.0.0.1:{port}')
+    phone = sipp.run(f'127.0.0.1:{api.server.sip_port}', scenario='uac_auth.xml', service=TO,
+                     auth=('alice', 'alice-secret'), keys={'caller': 'alice', 'domain': 'localhost'},
+                     extra=['-d', '1000'], timeout=60)
+    assert_sipp_ok(phone, calls=1, server=api.server)
+    result = sipp.wait(*trunk, timeout=60)
+    assert_sipp_ok(result, calls=1)   # the phone's BYE reached the trunk
+    assert TRANSFORMED in result.messages, result.messages
+    invite = result.messages[result.messages.index(TRANSFORMED):].split('\n\n')[0]
+    assert 'From: <sip:alice@localhost>' in invite, invite
+
+
+def test_a_stranger_cannot_call_out(start_api, sipp):
+    """No credentials, no trunk's address: challenged, and no INVITE reaches the trunk."""
+    port = free_port()
+    trunk = sipp.start('', scenario='uas_trunk.xml', port=port)
+    api, admin, c, events = started(start_api, TELEPHONY_TRUNK=f'127.0.0.1:{port}')
+    create(admin, 'outboundDialPlanRules', domain='*', sipProxy=f'127.0.0.1:{port}')
+    peer = UdpPeer(api.server.sip_port)
+    try:
+        for uri in (f'sip:{TO}@localhost', 'sip:bob@carrier.test'):
+            cid = new_call_id()
+            peer.send(request('INVITE', uri, port=peer.port, call_id=cid, body=sdp_offer(40020),
+                              content_type='application/sdp'))
+            final, _ = peer.final(cid, timeout=30)
+            assert final is not None and final.status in (401, 407), final
+    finally:
+        peer.close()
+    no_invite(sipp, trunk)
