@@ -19,6 +19,7 @@ from .api.qloud.sip import publish_bindings
 from .calls.cdr import CdrRecorder
 from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
+from .calls.policy import OutgoingPolicy
 from .config import Settings
 from .events import EventSink
 from .media.engine import MediaEngine
@@ -41,6 +42,7 @@ from .store.ivrs import IvrStore
 from .store.dialrules import DialRuleStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
+from .store.policy import PolicyStore
 
 log = logging.getLogger('telephony')
 
@@ -107,6 +109,10 @@ class Server:
             trunks=self.trunk_matcher,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings))
+        # what partners set for their users' outgoing calls (§9): filters, limits, extensions
+        self.policy_store = PolicyStore(self.db)
+        self.calls.policy = OutgoingPolicy(self.policy_store, self.phones, settings,
+                                           lambda: self.calls.calls.values())
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))

@@ -22,6 +22,7 @@ from ..store.phones import Phone
 from .call import Call
 from .controls import Control
 from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
+from .policy import PolicyDenied
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
     from .cdr import CdrRecorder
+    from .policy import OutgoingPolicy
     from ..store.db import Database
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
@@ -72,6 +74,7 @@ class CallManager:
         self.cdr = cdr         # every leg's CDRs (calls/cdr.py): told of each start and end
         # which trunk an INVITE's source address belongs to; never From/Contact/PAI
         self.trunks = trunks
+        self.policy: 'OutgoingPolicy | None' = None   # calls/policy.py: may a user call a number
         self.recordings_dir = recordings_dir
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
 
@@ -187,6 +190,10 @@ class CallManager:
             return self.stack.respond(txn, outcome.response)
         domain = self.settings.domain
         bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
+        if not bindings and self.policy is not None:   # a usergroup extension (§9.1.6)
+            reached = await self._extension(outcome.user, target)
+            if reached is not None:
+                return await self._to_number(req, txn, peer, reached)
         if not bindings:
             known = await self.db.sip_account(target, domain)
             # 480 subscriber absent / 404 unallocated
@@ -196,6 +203,12 @@ class CallManager:
             return
         call = self._inbound(req, txn, peer)
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
+
+    async def _extension(self, account: str | None, dialled: str) -> Phone | None:
+        """The number an internal extension dialled by a SIP account's owner reaches."""
+        acct = await self.db.sip_account(account, self.settings.domain) if account else None
+        number = await self.policy.resolve(acct.owner, dialled) if acct and acct.owner else None
+        return await self.phones.get(number) if number else None
 
     def trunk_of(self, peer: Peer) -> str | None:
         """The trunk a request came from, by its source address alone."""
@@ -274,6 +287,11 @@ class CallManager:
 
     # --- outbound through the trunk (POST /api/call/dial) ----------------------------------------
     async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> Call:
+        if self.policy is not None:   # emergency, usergroup limit, call filter (calls/policy.py)
+            verdict = await self.policy.check(owner, to, 'call_api')
+            if not verdict.allowed:
+                raise PolicyDenied(verdict)
+            to = verdict.number
         s = self.settings
         host, _, port = s.trunk.rpartition(':')
         domain = s.trunk_domain or host
