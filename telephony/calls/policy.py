@@ -9,11 +9,12 @@ internal extension dialled by a usergroup member into the number it reaches.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..dialplan.callfilter import CallFilterError, parse_filter
-from ..dialplan.policy import Denied, Emergency, EmergencyRoute, outgoing_policy
+from ..dialplan.policy import Denied, Emergency, EmergencyRoute, is_emergency, outgoing_policy
 from ..dialplan.usergroups import Usergroup, resolve_extension
 from ..store.policy import enterprises, usergroups
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .call import Call
 
 log = logging.getLogger('telephony.policy')
+# what may become a Request-URI's user part after the call filter's rewriting
+DIALLABLE = re.compile(r'\+?[0-9*#]{1,64}')
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class OutgoingPolicy:
             log.info('event=call-denied owner=%s number=%s reason="%s"', owner, number,
                      decision.reason)
             return PolicyVerdict(False, number, decision.reason, False, decision.status)
+        if not DIALLABLE.fullmatch(decision.number):   # a filter's replace made it a non-number
+            log.info('event=call-denied owner=%s number=%s reason="Not A Number"', owner, number)
+            return PolicyVerdict(False, number, 'Not A Number', False, 403)
         return PolicyVerdict(True, decision.number, '', False)
 
     async def _filter(self, owner: str | None):
@@ -92,6 +98,8 @@ class OutgoingPolicy:
     async def resolve(self, owner: str | None, dialled: str) -> str | None:
         """The number a usergroup member reaches by dialling `dialled` as an internal
         extension (the other user's first number), or None when it is no extension."""
+        if is_emergency(dialled, self.emergency_numbers):   # no extension hides 110 or 112
+            return None
         group = await self.store.group_of(owner) if owner else None
         row = await self.store.get(usergroups, None, group) if group else None
         if row is None:
