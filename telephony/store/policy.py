@@ -189,3 +189,12 @@ class PolicyStore:
         """A usergroup as dialplan.usergroups.Usergroup.from_json reads it."""
         return {'prefix': row['prefix'], 'limit': row['call_limit'],
                 'extensions': await self.extensions(row['uuid'])}
+
+    async def forget(self, user: str) -> None:
+        """A deleted user leaves no filter, emergency data, membership or extension behind
+        (a group keeping a gone member could never be deleted)."""
+        async with self.db.write() as conn:
+            for table in (callfilters, emergency_info, usergroup_users):
+                await conn.execute(delete(table).where(table.c.user == user))
+            await conn.execute(delete(usergroup_extensions).where(
+                usergroup_extensions.c.user == user))

@@ -99,3 +99,17 @@ async def test_extensions_in_the_group_and_across_the_enterprise(parts):
     assert await policy.resolve(JOE, '450') == '+4930555005'
     assert await policy.resolve(JOE, '320') == '+4930555003'
     assert await policy.resolve(None, '20') is None
+
+
+async def test_a_deleted_user_leaves_nothing_behind(parts):
+    store, policy, _ = parts
+    g = await store.create(usergroups, 'p')
+    await store.change_members(g, [JOE, ANN], [])
+    await store.change_extensions(g, {'10': JOE, '20': ANN}, [])
+    await store.set_callfilter(ANN, [{'operator': 'match', 'key': '.*', 'pass': False}])
+    await store.set_emergency(ANN, {'emergency_police': '221CC00'})
+    await store.forget(ANN)
+    assert await store.members(g) == [JOE]
+    assert await store.extensions(g) == {'10': JOE}
+    assert await store.callfilter(ANN) is None and await store.emergency(ANN) == {}
+    assert await policy.resolve(JOE, '20') is None
