@@ -446,6 +446,8 @@ async def user_command(settings, db, args) -> None:
                        'first (telephony phone delete / sip delete)')
         from .store.dialplans import DialplanStore
         await DialplanStore(db).forget(owner)   # plans are no use without the user
+        from .store.policy import PolicyStore
+        await PolicyStore(db).forget(owner)     # ... nor its filter, group or extensions
         await db.delete_user(owner)
     else:
         for u in await db.users():

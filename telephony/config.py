@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -105,6 +106,10 @@ class Settings:
     cisco_list_limit: int = 20       # most objects one collection GET returns, whatever `limit` says
     cisco_max_body_bytes: int = 65536  # form bodies of POST/PUT under /api/v1 (413 above)
 
+    # --- outgoing call policy (issue 9) ---
+    emergency_numbers: str = ''      # comma-separated numbers handled like 110/112 (always go out)
+    emergency_route: str = ''        # number dialled through the trunk instead of an emergency number
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
@@ -158,6 +163,10 @@ def _check_trunk(s: 'Settings') -> None:
             raise ConfigError(f'trunk_addresses: {item.strip()!r} is not an IP address or CIDR '
                               'network (host names are not accepted: a trunk is known by '
                               'where its packets come from)') from None
+    for item in [s.emergency_route, *s.emergency_numbers.split(',')]:
+        if item.strip() and not re.fullmatch(r'\+?[0-9]{2,20}', item.strip()):
+            raise ConfigError(f'emergency_numbers/emergency_route: {item.strip()!r} is not a '
+                              'number (digits, optionally a leading +)')
 
 
 def _read_toml(path: str) -> dict:

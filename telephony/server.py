@@ -20,6 +20,7 @@ from .calls.cdr import CdrRecorder
 from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
 from .calls.trunk_rules import TrunkRules
+from .calls.policy import OutgoingPolicy
 from .config import Settings
 from .events import EventSink
 from .media.engine import MediaEngine
@@ -42,6 +43,7 @@ from .store.ivrs import IvrStore
 from .store.dialrules import DialRuleStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
+from .store.policy import PolicyStore
 
 log = logging.getLogger('telephony')
 
@@ -108,6 +110,10 @@ class Server:
             trunks=self.trunk_matcher, dial_rules=self.dial_rules,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings))
+        # what partners set for their users' outgoing calls (§9): filters, limits, extensions
+        self.policy_store = PolicyStore(self.db)
+        self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,
+                                                    lambda: self.calls.calls.values())
         self.stack.on_invite = self.calls.on_invite
         # outbound rules with a sipProxy are trunks: registrations and source addresses follow them
         self.trunk_rules = TrunkRules(self.calls.outgoing.rules, self.trunk_registrations,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..store.dialrules import DialRuleStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
+    from ..store.policy import PolicyStore
     from .events import SessionStore
 
 
@@ -37,6 +38,7 @@ class ApiServices(Protocol):
     phones: 'PhoneStore'
     dialplans: 'DialplanStore'
     ivrs: 'IvrStore'
+    policy_store: 'PolicyStore'   # partners' call filters, emergency data, usergroups (§9)
     registrar: 'Registrar'
     # trunks' outbound registrations; .status() is a dict per trunk: id (the rule's), proxy,
     # user, state (registered | registering | failed | unregistered), lastStatus, lastReason,

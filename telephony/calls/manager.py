@@ -193,6 +193,10 @@ class CallManager:
             return self.stack.respond(txn, outcome.response)
         domain = self.settings.domain
         bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
+        if not bindings and self.outgoing.policy is not None:   # a usergroup extension (§9.1.6)
+            reached = await self._extension(outcome.user, target)
+            if reached is not None:
+                return await self._to_number(req, txn, peer, reached)
         if not bindings:
             known = await self.db.sip_account(target, domain)
             if not known and await self.outgoing.from_account(req, txn, peer, outcome.user):
@@ -204,6 +208,12 @@ class CallManager:
             return
         call = self._inbound(req, txn, peer)
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
+
+    async def _extension(self, account: str | None, dialled: str) -> Phone | None:
+        """The number an internal extension dialled by a SIP account's owner reaches."""
+        acct = await self.db.sip_account(account, self.settings.domain) if account else None
+        number = await self.outgoing.policy.resolve(acct.owner, dialled) if acct and acct.owner else None
+        return await self.phones.get(number) if number else None
 
     def trunk_of(self, peer: Peer) -> str | None:
         """The trunk a request came from, by its source address alone."""

@@ -64,11 +64,23 @@ class Verdict(Protocol):
     number: str | None
     reason: str | None
     emergency: bool
+    status: int           # the SIP status a phone gets when the call is refused
 
 
 class Policy(Protocol):
-    """Who may call what (implemented elsewhere); `number` may come back rewritten."""
+    """Who may call what (calls/policy.py); `number` may come back rewritten."""
     async def check(self, owner: str | None, number: str, service: str) -> Verdict: ...
+
+    async def resolve(self, owner: str, dialled: str) -> str | None:
+        """The number a usergroup extension reaches, if `dialled` is one."""
+
+
+class PolicyDenied(DialFailed):
+    """An outgoing call the policy refused; the API answers it with a status, a phone with
+    the verdict's SIP status."""
+    def __init__(self, verdict: Verdict):
+        super().__init__(f'not allowed: {verdict.reason or "policy"}', verdict.status)
+        self.verdict = verdict
 
 
 # ---------------------------------------------------------------------------
@@ -270,7 +282,7 @@ class OutgoingRunner:
         if self.policy is not None:
             verdict = await self.policy.check(owner, to, service)
             if not verdict.allowed:
-                raise DialFailed(f'not allowed: {verdict.reason or "policy"}', 403)
+                raise PolicyDenied(verdict)
             number = verdict.number or to
             if verdict.emergency:
                 log.info('event=emergency-call owner=%s to=%s', owner, quoted(number))
@@ -352,7 +364,7 @@ class OutgoingRunner:
     async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> 'Call':
         m = self.manager
         try:
-            outcome = await self.route(owner, to, 'dial')
+            outcome = await self.route(owner, to, 'call_api')
             call = await self.place(outcome, Caller(clip or from_, from_, None, clir), lambda leg: m._track(
                 leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir))
         except DialFailed as exc:

@@ -21,6 +21,7 @@ from . import objects as _objects  # noqa: F401  (registers the objects table on
 from . import dialplans as _dialplans  # noqa: F401  (registers the dial plan tables)
 from . import cdr_outbox as _cdr_outbox, cdrs as _cdrs  # noqa: F401  (register their tables)
 from . import dialrules as _dialrules  # noqa: F401  (registers the dial plan tables)
+from . import policy as _policy  # noqa: F401  (registers the outgoing call policy tables)
 
 # aiosqlite's DEBUG lines show every statement with its parameters (HA1 digests, a trunk's
 # password): not at any log level

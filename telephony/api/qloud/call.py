@@ -8,6 +8,8 @@ from pydantic import Field, StringConstraints
 
 from ...calls.controls import Control
 from ...calls.outgoing import DialFailed
+from ...calls.policy import PolicyDenied
+from ...dialplan.policy import LIMIT_REACHED
 from ..events import Session
 from .common import PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
 
@@ -110,6 +112,13 @@ class Dial(Body):
     clir: bool = False
 
 
+# a policy refusal of a dial (calls/policy.py): `forbidden-to` is the document's status for
+# a destination the user may not call (§3.13 fax send), `quota-exceeded` for a used-up allowance
+DENIED = {LIMIT_REACHED.reason: ('quota-exceeded', 'the usergroup\'s concurrent call limit is '
+                                 'reached'),
+          'Call Filter Denied': ('forbidden-to', 'the call filter does not allow this number')}
+
+
 # --- reading calls --------------------------------------------------------------------------
 @router.get('')
 async def list_calls(request: Request, s: Session = Depends(get_user_session),
@@ -170,6 +179,9 @@ async def dial(body: Dial, request: Request, s: Session = Depends(get_user_sessi
         raise ApiError('locked-phone', 'the number in from has not been unlocked yet')
     try:
         call = await server.calls.dial(s.user, body.from_, body.to, body.clip, body.clir)
+    except PolicyDenied as exc:   # the status a client already knows from §3.24's siblings
+        raise ApiError(*DENIED.get(exc.verdict.reason, ('forbidden-to', exc.verdict.reason))) \
+            from None
     except DialFailed as exc:   # denied, no route, every attempt unavailable
         raise ApiError('fail', exc.reason) from None
     return ok(uuid=call.id)

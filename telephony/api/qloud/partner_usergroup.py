@@ -1,0 +1,176 @@
+"""/api/partner/usergroup (§9.1.6): a partner's usergroups, their users, internal extensions
+and concurrent call limit. The runtime reads them in calls/policy.py.
+
+`/credit` and `/zonefilter` are not provided (no billing yet).
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import Field, StrictInt, StringConstraints
+
+from ...store.policy import usergroups
+from ..events import Session
+from .common import UUID_RE, ApiError, Body, ok, require_partner, server_of
+from .partner_policy import partner_user
+
+router = APIRouter(prefix='/api/partner/usergroup', tags=['partner'])
+
+MAX_GROUPS = 1000         # usergroups (and enterprises) per partner (`quota-exceeded`)
+MAX_CHANGES = 1000        # entries of one add or delete list (`too-large`)
+MAX_EXTENSIONS = 10_000   # extensions of one usergroup (`too-large`), as dialplan.usergroups reads
+
+Description = Annotated[str, StringConstraints(pattern=r'^.{0,200}$')]
+Uuid = Annotated[str, StringConstraints(pattern=UUID_RE)]
+Extension = Annotated[str, StringConstraints(pattern=r'^[0-9]{1,5}$')]
+Prefix = Annotated[StrictInt, Field(ge=0, le=9)]
+
+
+class Group(Body):
+    description: Description | None = None
+    prefix: Prefix | None = None   # 0 is no prefix: it removes the current one
+
+
+class Change(Body):
+    add: Annotated[list[Uuid], Field(max_length=MAX_CHANGES)] = []
+    delete: Annotated[list[Uuid], Field(max_length=MAX_CHANGES)] = []
+
+
+class Users(Body):
+    users: Change
+
+
+class Extensions(Body):
+    add: Annotated[dict[Extension, Uuid], Field(max_length=MAX_CHANGES)] = {}
+    delete: Annotated[list[Extension], Field(max_length=MAX_CHANGES)] = []
+
+
+class Limit(Body):
+    limit: Annotated[StrictInt, Field(ge=0, le=999)]   # ^[0-9]{1,3}$
+
+
+async def mine(request: Request, s: Session, uuid: str) -> dict:
+    row = await server_of(request).policy_store.get(usergroups, s.user, uuid)
+    if row is None:
+        raise ApiError('wrong-usergroup', 'the usergroup does not exist or does not belong '
+                       'to the partner')
+    return row
+
+
+def shown(row: dict) -> dict:
+    out = {'description': row['description']}
+    if row['prefix']:
+        out['prefix'] = row['prefix']
+    return out
+
+
+@router.post('')
+async def create_group(body: Group, request: Request, s: Session = Depends(require_partner)) -> dict:
+    store = server_of(request).policy_store
+    if await store.count(usergroups, s.user) >= MAX_GROUPS:
+        raise ApiError('quota-exceeded', f'a partner has at most {MAX_GROUPS} usergroups')
+    uuid = await store.create(usergroups, s.user, description=body.description or '',
+                              prefix=body.prefix or None)
+    return ok(group_uuid=uuid)
+
+
+@router.get('')
+async def list_groups(request: Request, s: Session = Depends(require_partner)) -> dict:
+    rows = await server_of(request).policy_store.all(usergroups, s.user)
+    return ok(usergroups={r['uuid']: shown(r) for r in rows})
+
+
+@router.post('/{uuid}')
+async def update_group(uuid: str, body: Group, request: Request,
+                       s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    values = {}
+    if body.description is not None:
+        values['description'] = body.description
+    if 'prefix' in body.model_fields_set:
+        values['prefix'] = body.prefix or None
+    if values:
+        await server_of(request).policy_store.change(usergroups, uuid, **values)
+    return ok()
+
+
+@router.delete('/{uuid}')
+async def delete_group(uuid: str, request: Request, s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    store = server_of(request).policy_store
+    if await store.members(uuid):
+        raise ApiError('not-empty', 'the usergroup still has users')
+    await store.change_extensions(uuid, {}, list(await store.extensions(uuid)))
+    await store.remove(usergroups, uuid)
+    return ok()
+
+
+@router.post('/{uuid}/user')
+async def change_users(uuid: str, body: Users, request: Request,
+                       s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    store = server_of(request).policy_store
+    add, delete = list(dict.fromkeys(body.users.add)), list(dict.fromkeys(body.users.delete))
+    for user in (*add, *delete):
+        await partner_user(request, s, user)
+    grouped = await store.groups_of(add)
+    if any(g != uuid for g in grouped.values()):
+        raise ApiError('already-grouped', 'a user in add is already in another usergroup')
+    await store.change_members(uuid, [u for u in add if u not in grouped and u not in delete],
+                               delete)
+    return ok()
+
+
+@router.get('/{uuid}/user')
+async def list_users(uuid: str, request: Request, s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    return ok(usergroup={'users': await server_of(request).policy_store.members(uuid)})
+
+
+@router.get('/{uuid}/extension')
+async def list_extensions(uuid: str, request: Request,
+                          s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    return ok(extensions=await server_of(request).policy_store.extensions(uuid))
+
+
+@router.post('/{uuid}/extension')
+async def change_extensions(uuid: str, body: Extensions, request: Request,
+                            s: Session = Depends(require_partner)) -> dict:
+    """`delete` first, then `add` (an extension in both ends up added)."""
+    await mine(request, s, uuid)
+    store = server_of(request).policy_store
+    members = set(await store.members(uuid))
+    if any(u not in members for u in body.add.values()):
+        raise ApiError('wrong-user', 'a user does not exist, does not belong to the current '
+                       'partner or is not a member of the usergroup')
+    now = await store.extensions(uuid)
+    after = {k: v for k, v in now.items() if k not in body.delete} | body.add
+    if len(after) > MAX_EXTENSIONS:
+        raise ApiError('too-large', f'a usergroup has at most {MAX_EXTENSIONS} extensions')
+    await store.change_extensions(uuid, body.add, [e for e in body.delete if e in now])
+    return ok()
+
+
+@router.get('/{uuid}/limit')
+async def get_limit(uuid: str, request: Request, s: Session = Depends(require_partner)) -> dict:
+    row = await mine(request, s, uuid)
+    if row['call_limit'] is None:
+        raise ApiError('no-limit', 'the usergroup does not have a concurrent call limit')
+    return ok(limit=row['call_limit'])
+
+
+@router.post('/{uuid}/limit')
+async def set_limit(uuid: str, body: Limit, request: Request,
+                    s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    await server_of(request).policy_store.change(usergroups, uuid, call_limit=body.limit)
+    return ok()
+
+
+@router.delete('/{uuid}/limit')
+async def delete_limit(uuid: str, request: Request, s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    await server_of(request).policy_store.change(usergroups, uuid, call_limit=None)
+    return ok()

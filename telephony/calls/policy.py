@@ -1,0 +1,112 @@
+"""The outgoing call policy at run time (Q-loud §9): reads what a partner set for the caller
+(store/policy.py) and hands it to the pure decision in dialplan/policy.py.
+
+`check` runs before any outgoing call of a user leaves the server: emergency numbers always
+go out (to the control centre or the `emergency_route` setting), then the usergroup's
+concurrent call limit, then the call filter with its number rewrite. `resolve` turns an
+internal extension dialled by a usergroup member into the number it reaches.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from ..dialplan.callfilter import CallFilterError, parse_filter
+from ..dialplan.policy import Denied, Emergency, EmergencyRoute, is_emergency, outgoing_policy
+from ..dialplan.usergroups import Usergroup, resolve_extension
+from ..store.policy import enterprises, usergroups
+from .outgoing import PolicyDenied  # noqa: F401  (raised for this policy's refusals)
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..store.phones import PhoneStore
+    from ..store.policy import PolicyStore
+    from .call import Call
+
+log = logging.getLogger('telephony.policy')
+# what may become a Request-URI's user part after the call filter's rewriting
+DIALLABLE = re.compile(r'\+?[0-9*#]{1,64}')
+
+
+@dataclass(frozen=True)
+class PolicyVerdict:
+    allowed: bool
+    number: str          # what to dial: rewritten by the filter, or the emergency route
+    reason: str          # SIP reason phrase of a refusal ('' when allowed)
+    emergency: bool
+    status: int = 0      # SIP status of a refusal (403)
+
+
+class OutgoingPolicy:
+    def __init__(self, store: 'PolicyStore', phones: 'PhoneStore', settings: 'Settings',
+                 active_calls: Callable[[], Iterable['Call']]):
+        self.store = store
+        self.phones = phones
+        self.settings = settings
+        self.active_calls = active_calls
+        self.emergency_numbers = tuple(n.strip() for n in settings.emergency_numbers.split(',')
+                                       if n.strip())
+
+    async def check(self, owner: str | None, number: str, service: str) -> PolicyVerdict:
+        """May `owner` call `number` as `service` (a §9.1.3 service name), and where to."""
+        route = EmergencyRoute.from_json(await self.store.emergency(owner) if owner else None,
+                                         self.emergency_numbers)
+        limit, active = await self._limit(owner)
+        decision = outgoing_policy(number, service, route, await self._filter(owner), active,
+                                   limit)
+        if isinstance(decision, Emergency):
+            target = decision.control_centre or self.settings.emergency_route or number
+            log.info('event=emergency-call owner=%s number=%s route=%s', owner, number, target)
+            return PolicyVerdict(True, target, '', True)
+        if isinstance(decision, Denied):
+            log.info('event=call-denied owner=%s number=%s reason="%s"', owner, number,
+                     decision.reason)
+            return PolicyVerdict(False, number, decision.reason, False, decision.status)
+        if not DIALLABLE.fullmatch(decision.number):   # a filter's replace made it a non-number
+            log.info('event=call-denied owner=%s number=%s reason="Not A Number"', owner, number)
+            return PolicyVerdict(False, number, 'Not A Number', False, 403)
+        return PolicyVerdict(True, decision.number, '', False)
+
+    async def _filter(self, owner: str | None):
+        doc = await self.store.callfilter(owner) if owner else None
+        if doc is None:
+            return None
+        try:
+            return parse_filter(doc)
+        except CallFilterError:     # stored only after this very check: deny, never open up
+            log.warning('event=callfilter-unreadable owner=%s', owner)
+            return parse_filter([{'operator': 'match', 'key': '.*', 'pass': False}])
+
+    async def _limit(self, owner: str | None) -> tuple[int | None, int]:
+        """The concurrent call limit of the owner's usergroup and the group's live calls."""
+        group = await self.store.group_of(owner) if owner else None
+        row = await self.store.get(usergroups, None, group) if group else None
+        if row is None or row['call_limit'] is None:
+            return None, 0
+        members = set(await self.store.members(group))
+        active = sum(1 for c in self.active_calls() if c.owner in members and not c.leg.ended)
+        return row['call_limit'], active
+
+    async def resolve(self, owner: str | None, dialled: str) -> str | None:
+        """The number a usergroup member reaches by dialling `dialled` as an internal
+        extension (the other user's first number), or None when it is no extension."""
+        if is_emergency(dialled, self.emergency_numbers):   # no extension hides 110 or 112
+            return None
+        group = await self.store.group_of(owner) if owner else None
+        row = await self.store.get(usergroups, None, group) if group else None
+        if row is None:
+            return None
+        own = Usergroup.from_json(row['uuid'], await self.store.group_document(row))
+        others, prefixed = [], False
+        if row['enterprise']:
+            ent = await self.store.get(enterprises, None, row['enterprise'])
+            prefixed = bool(ent and ent['group_prefix_enable'])
+            others = [Usergroup.from_json(g['uuid'], await self.store.group_document(g))
+                      for g in await self.store.enterprise_groups(row['enterprise'])]
+        hit = resolve_extension(dialled, own, others, prefixed)
+        if hit is None:
+            return None
+        numbers = await self.phones.of_owner(hit.user)
+        return numbers[0].number if numbers else None
