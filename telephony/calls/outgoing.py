@@ -278,14 +278,24 @@ class OutgoingRunner:
 
     async def route(self, owner: str | None, to: str, service: str) -> Outgoing:
         """Where an outgoing call to `to` goes; DialFailed when the policy refuses it."""
-        number = to
-        if self.policy is not None:
-            verdict = await self.policy.check(owner, to, service)
-            if not verdict.allowed:
-                raise PolicyDenied(verdict)
-            number = verdict.number or to
-            if verdict.emergency:
-                log.info('event=emergency-call owner=%s to=%s', owner, quoted(number))
+        return await self.route_number(await self.allowed_number(owner, to, service))
+
+    async def allowed_number(self, owner: str | None, to: str, service: str) -> str:
+        """The number the policy lets `owner` call for `to` (maybe rewritten, or the emergency
+        route); PolicyDenied when it refuses."""
+        if self.policy is None:
+            return to
+        verdict = await self.policy.check(owner, to, service)
+        if not verdict.allowed:
+            raise PolicyDenied(verdict)
+        number = verdict.number or to
+        if verdict.emergency:
+            log.info('event=emergency-call owner=%s to=%s', owner, quoted(number))
+        return number
+
+    async def route_number(self, number: str) -> Outgoing:
+        """Transforms and outbound rules (or our own number/account) for a number the policy
+        allowed."""
         rules = await self.rules.get()
         outcome = await self._decide(lambda is_local: route_outgoing(
             number, rules.transforms, rules.outbound, self.local_domains, is_local))
@@ -364,7 +374,8 @@ class OutgoingRunner:
     async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> 'Call':
         m = self.manager
         try:
-            outcome = await self.route(owner, to, 'call_api')
+            to = await self.allowed_number(owner, to, 'call_api')   # as the call shows it
+            outcome = await self.route_number(to)
             call = await self.place(outcome, Caller(clip or from_, from_, None, clir), lambda leg: m._track(
                 leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir))
         except DialFailed as exc:
