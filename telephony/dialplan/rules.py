@@ -162,10 +162,11 @@ class OutboundRule:
         username = fields.text(d, 'sipProxyUsername')
         password = fields.text(d, 'sipProxyPassword')
         if password is not None and username is None:
-            raise FieldError('sipProxyUsername', 'required with sipProxyPassword')
+            raise FieldError('sipProxyUsername', 'required with sipProxyPassword', 'missing')
         register = fields.boolean(d, 'register', False)
         if register and proxy is None:
-            raise FieldError('register', 'a trunk registers to its sipProxy, and none is set')
+            raise FieldError('sipProxy', 'a trunk registers to its sipProxy, and none is set',
+                             'missing')
         return cls(
             id=fields.rule_id(d),
             domain=domain,

@@ -194,7 +194,8 @@ class CiscoApi:
     async def modify(self, resource: Resource, rule_id: str, request: Request,
                      user: str) -> Response:
         form = await read_form(request, self.server.settings.cisco_max_body_bytes)
-        row = await self.store.get(resource.kind, rule_id)
+        # with the stored password: the check must see the trunk the router will read
+        row = await self.store.get(resource.kind, rule_id, secrets=True)
         if row is None:
             raise CiscoError(404, resource.missing)
         changes = fields_from(resource, form, creating=False)
