@@ -391,6 +391,9 @@ def test_system_status(c):
     got = fields(root)
     assert got['softwareVersion'] and int(got['uptimeSeconds']) >= 0
     assert got['callLegsActive'] == '0' and got['clusterEnabled'] == 'false'
+    # no call yet, no CDR receiver: nothing counted, no record queued
+    assert (got['callLegsMaxActive'], got['callLegsCompleted'], got['cdrCorrelatorIndex']) == \
+        ('0', '0', '0')
     assert got['cdrTime'].endswith('Z')
     trunks = root.find('trunkRegistrations')
     assert trunks is not None and trunks.get('total') == '0' and len(trunks) == 0

@@ -95,10 +95,14 @@ def test_system_status_shows_the_trunk_registrations():
              'lastStatus': 200, 'lastReason': 'OK', 'expires': 3541},
             {'id': 'r2', 'proxy': '192.0.2.9', 'user': 'x<y', 'state': 'failed',
              'lastStatus': 403, 'lastReason': 'Forbidden', 'expires': None}]
-    root = ET.fromstring(status_xml({'uptime': 12.7, 'calls': 3}, regs, '1.2.3', 0.0))
+    counts = {'callLegsMaxActive': 4, 'callLegsCompleted': 9, 'cdrCorrelatorIndex': 36}
+    root = ET.fromstring(status_xml({'uptime': 12.7, 'calls': 3}, regs, '1.2.3', 0.0, counts))
     got = {c.tag: c.text for c in root if c.tag != 'trunkRegistrations'}
     assert got == {'softwareVersion': '1.2.3', 'uptimeSeconds': '12', 'clusterEnabled': 'false',
-                   'cdrTime': '1970-01-01T00:00:00Z', 'callLegsActive': '3'}
+                   'cdrTime': '1970-01-01T00:00:00Z', 'callLegsActive': '3',
+                   'callLegsMaxActive': '4', 'callLegsCompleted': '9', 'cdrCorrelatorIndex': '36'}
+    assert [c.tag for c in root][4:8] == ['callLegsActive', 'callLegsMaxActive',   # §10.1's order
+                                          'callLegsCompleted', 'cdrCorrelatorIndex']
     trunks = root.find('trunkRegistrations')
     assert trunks.get('total') == '2'
     assert [(t.get('id'), {c.tag: c.text for c in t}) for t in trunks] == [
