@@ -58,11 +58,12 @@ async def check(server: 'ApiServices', owner: str, refs: Refs) -> None:
             raise ApiError('wrong-phone', f'{where}: {number} is not one of your numbers')
 
 
-def runnable(build: Callable[[dict], Any], plan: dict) -> None:
+def runnable(build: Callable[[dict], Any], plan: dict, prefix: str = '') -> None:
     """The plan as the router will read it (`DialplanV2.from_json`, `DialplanV1.from_json`):
     what the pydantic shapes let through but the core cannot run is `wrong-syntax`, with
-    the field the core names. The API stores only what the router runs."""
+    the field the core names (after `prefix`, where the body holds the plan). The API
+    stores only what the router runs."""
     try:
         build(plan)
     except ValueError as exc:
-        raise ApiError('wrong-syntax', f'dialplan.{exc}') from None
+        raise ApiError('wrong-syntax', f'{prefix}{exc}') from None

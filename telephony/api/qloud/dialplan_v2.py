@@ -163,7 +163,7 @@ async def _check(request: Request, owner: str, plan: dict) -> None:
         action, = (a for a in ACTIONS if a in profile)
         if len(profile[action].get('targets', [])) > MAX_TARGETS:
             raise ApiError('too-large', f'profiles.{i}.{action}: at most {MAX_TARGETS} targets')
-    runnable(DialplanV2.from_json, plan)
+    runnable(DialplanV2.from_json, plan, 'dialplan.')
     refs = Refs()
     if 'announcement' in plan.get('ringtone', {}):
         refs.announcements[plan['ringtone']['announcement']] = 'ringtone.announcement'
