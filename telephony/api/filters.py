@@ -9,22 +9,19 @@ event; the caller marks it with `filter_error`.
 from __future__ import annotations
 
 import re
-import re._parser as sre_parse  # the stdlib's own regex parser, to inspect a pattern's shape
 from typing import Any, Callable
+
+from ..dialplan import regexes
 
 OPS = {'equal', 'rematch', 'greater', 'lesser', 'contain', 'filter', 'and', 'or', 'not'}
 MAX_DEPTH = 32
 MAX_OPS = 250       # operators in one filter, the document's limit for call filters (§ partner)
-MAX_PATTERN = 500   # characters, as for dial plan caller patterns
 MAX_PATTERNS = 2000  # characters of all the filter's regexes together
 MAX_SUBJECT = 1000  # longer strings never match: bounds the work per event
 # Sequential unbounded repeats backtrack polynomially: `.*a.*a.*a.*x` took 3 s on 200 'a's
 # (an event field anyone calling in can choose), len**4 steps. Two cost about 1 ms on
-# MAX_SUBJECT characters, three 130 ms.
-MAX_STARS = 2       # unbounded repeats (*, +, {n,}, {n,m} with m > LONG_REPEAT) in a pattern
+# MAX_SUBJECT characters, three 130 ms: a pattern has at most regexes.MAX_UNBOUNDED.
 MAX_TWO_STARS = 10  # patterns with two of them in one filter
-LONG_REPEAT = 16
-_REPEATS = (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT)
 _MISSING = object()
 
 Predicate = Callable[[Any], bool]
@@ -69,7 +66,7 @@ def check_size(tree: Any) -> None:
             if chars > MAX_PATTERNS:
                 raise FilterTooLarge(f'a filter has at most {MAX_PATTERNS} characters of '
                                      'regular expressions')
-            two_stars += _stars(f['value']) >= 2
+            two_stars += regexes.unbounded_repeats(f['value']) >= 2
             if two_stars > MAX_TWO_STARS:
                 raise FilterTooLarge(f'a filter has at most {MAX_TWO_STARS} regular '
                                      'expressions with two unbounded repeats')
@@ -116,8 +113,7 @@ def _build(f: Any, depth: int) -> Predicate:
     if op == 'rematch':
         if not isinstance(value, str):
             raise FilterError('rematch value must be a string')
-        check_pattern(value)
-        rx = re.compile(value)
+        rx = check_pattern(value)
         return _on_field(key, lambda x: isinstance(x, str) and len(x) <= MAX_SUBJECT
                          and rx.fullmatch(x) is not None)
     if not _number(value):
@@ -135,61 +131,14 @@ def _on_field(key: str, test: Predicate) -> Predicate:
     return run
 
 
-def check_pattern(value: str) -> None:
+def check_pattern(value: str) -> re.Pattern:
     """Refuse patterns that can backtrack for ever, like (a|a)*b or (a+)+: `re` has no
-    time limit, and one such filter on one session would stall the whole event loop."""
-    if len(value) > MAX_PATTERN:
-        raise FilterError(f'regular expression longer than {MAX_PATTERN} characters')
+    time limit, and one such filter on one session would stall the whole event loop.
+    The rules are the dial plan's (dialplan/regexes.py), without its literal-plus reading."""
     try:
-        parsed = sre_parse.parse(value)
-    except re.error as exc:
-        raise FilterError(f'bad regular expression: {exc}') from None
-    if _nested_repeat(parsed, inside=False):
-        raise FilterError('regular expression repeats a group that itself repeats or '
-                          'alternates; write it without nested repetition')
-    if _count_stars(parsed) > MAX_STARS:
-        raise FilterError(f'regular expression has more than {MAX_STARS} unbounded repeats '
-                          '(*, +, {n,}); matching it could take very long')
-
-
-def _stars(value: str) -> int:
-    try:
-        return _count_stars(sre_parse.parse(value))
-    except (re.error, RecursionError, OverflowError):
-        return 0   # reported by check_pattern
-
-
-def _count_stars(items) -> int:
-    """Unbounded repeats in a parsed pattern (nested ones are refused before this counts)."""
-    n = 0
-    for op, arg in items:
-        if op in _REPEATS:
-            n += arg[1] > LONG_REPEAT
-            n += _count_stars(arg[2])
-        elif op is sre_parse.BRANCH:
-            n += max(_count_stars(b) for b in arg[1])   # one alternative matches
-        elif op is sre_parse.SUBPATTERN:
-            n += _count_stars(arg[-1])
-        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
-            n += _count_stars(arg[1])
-    return n
-
-
-def _nested_repeat(items, inside: bool) -> bool:
-    for op, arg in items:
-        if op in _REPEATS:
-            if inside or _nested_repeat(arg[2], inside=True):
-                return True
-        elif op is sre_parse.BRANCH:
-            if inside or any(_nested_repeat(b, inside) for b in arg[1]):
-                return True
-        elif op is sre_parse.SUBPATTERN:
-            if _nested_repeat(arg[-1], inside):
-                return True
-        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
-            if _nested_repeat(arg[1], inside):
-                return True
-    return False
+        return regexes.check_shape(value)
+    except regexes.PatternError as exc:
+        raise FilterError(str(exc)) from None
 
 
 def _same(a: Any, b: Any) -> bool:

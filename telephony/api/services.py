@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ..calls.cdr import CdrRecorder
     from ..calls.manager import CallManager
     from ..config import Settings
     from ..sip.registrar import Registrar
     from ..sip.registrations import TrunkRegistrations
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
+    from ..store.cdr_outbox import CdrOutbox
     from ..store.cdrs import CdrStore
     from ..store.db import Database
     from ..store.dialplans import DialplanStore
@@ -34,6 +36,8 @@ class ApiServices(Protocol):
     calls: 'CallManager'
     call_history: 'CallHistory'
     cdrs: 'CdrStore'
+    cdr: 'CdrRecorder'          # .completed, .max_active: legs since the start (system/status)
+    cdr_outbox: 'CdrOutbox'     # .next_correlator_index() (system/status cdrCorrelatorIndex)
     objects: 'ObjectStore'
     phones: 'PhoneStore'
     dialplans: 'DialplanStore'

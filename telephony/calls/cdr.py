@@ -109,6 +109,9 @@ class CdrRecorder:
         self._idle.set()
         self._task: asyncio.Task | None = None
         self._followers: set[asyncio.Task] = set()
+        # system/status since this start: legs ended (callLegsCompleted), most up at once
+        self.completed = 0
+        self.max_active = 0
 
     # --- lifecycle ------------------------------------------------------------------
     async def start(self, lost_calls: list[dict] | None = None) -> None:
@@ -154,6 +157,7 @@ class CdrRecorder:
             leg.owner = call.owner
             leg.phone = call.info.get('to') if leg.incoming else call.info.get('from')
         self.legs[call.id] = leg
+        self.max_active = max(self.max_active, len(self.legs))
         call.listeners.append(lambda kind, fields: self._on_update(leg, kind, fields))
         group = self.groups.get(leg.cisco_call)
         if group is None:
@@ -191,6 +195,7 @@ class CdrRecorder:
         leg = self.legs.pop(call.id, None)
         if leg is None:
             return
+        self.completed += 1
         now = time.time()
         info = call.info
         incoming = leg.incoming

@@ -19,7 +19,8 @@ INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
 
 class FieldError(ValueError):
     """A parameter value the rule cannot use: the API answers
-    `<parameterError parameter="{parameter}" error="{error}"/>` (error: invalidValue|valueTooLong)."""
+    `<parameterError parameter="{parameter}" error="{error}"/>` (error: invalidValue|valueTooLong,
+    or missing for a parameter another one needs)."""
 
     def __init__(self, parameter: str, detail: str, error: str = 'invalidValue') -> None:
         super().__init__(f'{parameter}: {detail}')

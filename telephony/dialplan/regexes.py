@@ -1,4 +1,5 @@
-"""Regular expressions that API users give the dial plan (v2 `caller`, call filter `key`).
+"""Regular expressions that API users give the dial plan (v2 `caller`, call filter `key`)
+and the event filters (`rematch`, through api/filters.py).
 
 They run on the event loop for every call, and Python's `re` has no time limit, so a pattern
 is checked for its shape once, when it is compiled: no repeat of something that repeats or
@@ -49,12 +50,21 @@ def literal_plus(pattern: str) -> str:
 
 
 def compile_pattern(pattern: str) -> re.Pattern:
-    """Check and compile one pattern; PatternError says what is wrong with it."""
+    """Check and compile one pattern, a leading `+` read as a literal plus; PatternError
+    says what is wrong with it."""
     if not isinstance(pattern, str):
         raise PatternError('a regular expression is a string')
     if len(pattern) > MAX_PATTERN:
         raise PatternError(f'regular expression longer than {MAX_PATTERN} characters')
-    pattern = literal_plus(pattern)
+    return check_shape(literal_plus(pattern))
+
+
+def check_shape(pattern: str) -> re.Pattern:
+    """Compile a pattern as written, refusing shapes that can backtrack for ever, like
+    (a|a)*b or (a+)+, and more than two unbounded repeats: `re` has no time limit, and one
+    such pattern stalls the event loop. The event filters (api/filters.py) use it too."""
+    if len(pattern) > MAX_PATTERN:
+        raise PatternError(f'regular expression longer than {MAX_PATTERN} characters')
     try:
         parsed = sre_parse.parse(pattern)
         compiled = re.compile(pattern)
@@ -68,6 +78,15 @@ def compile_pattern(pattern: str) -> re.Pattern:
         raise PatternError(f'regular expression has more than {MAX_UNBOUNDED} unbounded '
                            'repeats (*, +, {n,}); matching it could take very long')
     return compiled
+
+
+def unbounded_repeats(pattern: str) -> int:
+    """How many unbounded repeats the pattern has along its longest alternative (0 for
+    one that does not parse: check_shape reports that)."""
+    try:
+        return _shape(sre_parse.parse(pattern), inside_repeat=False)[1]
+    except (re.error, RecursionError, OverflowError):
+        return 0
 
 
 def _shape(items, inside_repeat: bool) -> tuple[bool, int]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from telephony.dialplan import fields
 from telephony.dialplan.fields import FieldError, ordered
+from telephony.sip.trunks import parse_addresses
 from telephony.sip.uri import Uri, UriError, format_params, parse_uri
 
 __all__ = [
@@ -162,10 +163,11 @@ class OutboundRule:
         username = fields.text(d, 'sipProxyUsername')
         password = fields.text(d, 'sipProxyPassword')
         if password is not None and username is None:
-            raise FieldError('sipProxyUsername', 'required with sipProxyPassword')
+            raise FieldError('sipProxyUsername', 'required with sipProxyPassword', 'missing')
         register = fields.boolean(d, 'register', False)
         if register and proxy is None:
-            raise FieldError('register', 'a trunk registers to its sipProxy, and none is set')
+            raise FieldError('sipProxy', 'a trunk registers to its sipProxy, and none is set',
+                             'missing')
         return cls(
             id=fields.rule_id(d),
             domain=domain,
@@ -211,11 +213,10 @@ def _trunk_addresses(d: Mapping[str, Any], proxy: tuple[str, int] | None,
             return (ipaddress.ip_network(proxy[0].strip('[]')),)
         except ValueError:
             return ()   # a host name: its calls are recognised by credentials only
-    items = [item.strip() for item in value.split(',') if item.strip()]
-    if len(items) > MAX_TRUNK_ADDRESSES:
+    if len([item for item in value.split(',') if item.strip()]) > MAX_TRUNK_ADDRESSES:
         raise FieldError('trunkAddresses', f'more than {MAX_TRUNK_ADDRESSES} addresses', 'valueTooLong')
     try:
-        return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+        return tuple(parse_addresses(value))
     except ValueError as exc:
         raise FieldError('trunkAddresses', str(exc)) from None
 

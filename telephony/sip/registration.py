@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .auth import AuthHeaderError, DigestClient, parse_auth_header
+from .session import IllegalTransition   # one error type for every SIP state machine
 from .trunks import MAX_EXPIRES, TrunkAccount
 
 REFRESH_MARGIN = 30.0      # refresh this long before the binding ends (half-way if shorter)
@@ -57,13 +58,6 @@ PUBLIC = {State.UNREGISTERED: 'unregistered', State.REGISTERING: 'registering',
           State.CHALLENGED: 'registering', State.REGISTERED: 'registered',
           State.REFRESHING: 'registered', State.FAILED: 'failed',
           State.UNREGISTERING: 'unregistered'}
-
-
-class IllegalTransition(Exception):
-    def __init__(self, state: State, event: 'Event'):
-        super().__init__(f'{type(event).__name__} is illegal in state {state.value}')
-        self.state = state
-        self.event = event
 
 
 @dataclass(frozen=True)

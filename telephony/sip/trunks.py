@@ -21,6 +21,15 @@ MAX_ADDRESSES = 100        # entries in one trunkAddresses list (bounded cost)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+class TrunkFieldError(ValueError):
+    """A trunk parameter the account cannot use; `parameter` names it (the API's answer)."""
+
+    def __init__(self, parameter: str, detail: str):
+        super().__init__(f'{parameter}: {detail}')
+        self.parameter = parameter
+        self.detail = detail
+
+
 def parse_addresses(text: str | Iterable[str]) -> list[Network]:
     """'192.0.2.1, 198.51.100.0/24' (or a list of such) -> networks.  An IP address is a
     /32 (/128).  Raises ValueError naming the entry that is neither."""
@@ -107,7 +116,7 @@ class TrunkAccount:
     def from_fields(cls, d: Mapping[str, object], id: str | None = None) -> 'TrunkAccount':
         """From an outbound dial plan rule as the Cisco API stores it (`sipProxy`,
         `sipProxyUsername`, `sipProxyPassword`, `sipProxyTransport`, `register`,
-        `registerExpiry`, `trunkAddresses`; string values).  ValueError names the field."""
+        `registerExpiry`, `trunkAddresses`; string values).  TrunkFieldError names the field."""
         def text(name: str, default: str = '') -> str:
             v = d.get(name)
             return default if v is None or v == '' else str(v).strip()
@@ -116,10 +125,10 @@ class TrunkAccount:
             try:
                 return convert()
             except ValueError as exc:
-                raise ValueError(f'{name}: {exc}') from None
+                raise TrunkFieldError(name, str(exc)) from None
         proxy = text('sipProxy')
         if not proxy:
-            raise ValueError('sipProxy: missing')
+            raise TrunkFieldError('sipProxy', 'missing')
         checked('sipProxy', lambda: split_proxy(proxy))
         transport = text('sipProxyTransport', 'udp').lower()
         checked('sipProxyTransport', lambda: _one_of(transport, TRANSPORTS))

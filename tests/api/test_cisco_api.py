@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from telephony.api.cisco.resources import MAX_DIAL_TRANSFORMS
 from tests.integration.conftest import ServerProcess
 from tests.integration.rawsip import UdpPeer, new_call_id, request
 
@@ -78,7 +79,8 @@ LIFECYCLES = {
         unset=('destinationDomain', None)),
 }
 MINIMAL = {'outboundDialPlanRules': {'domain': 'minimal.example.com'},
-           'inboundDialPlanRules': {'domain': 'minimal.example.com'}}
+           'inboundDialPlanRules': {'domain': 'minimal.example.com'},
+           'forwardingDialPlanRules': {'matchPattern': 'minimal.example.com'}}
 
 
 @pytest.mark.parametrize('path', list(LIFECYCLES))
@@ -161,6 +163,7 @@ BAD_VALUES = [
 ]
 VALID = {'outboundDialPlanRules': {'domain': 'valid.example.com'},
          'inboundDialPlanRules': {'domain': 'valid.example.com'},
+         'forwardingDialPlanRules': {'matchPattern': 'valid.example.com'},
          'system/cdrReceivers': {'uri': 'http://127.0.0.1:9/cdr'}}
 
 
@@ -186,6 +189,7 @@ def test_every_bad_parameter_of_a_request_is_named(c):
 
 @pytest.mark.parametrize('path,name', [('outboundDialPlanRules', 'domain'),
                                        ('inboundDialPlanRules', 'domain'),
+                                       ('forwardingDialPlanRules', 'matchPattern'),
                                        ('system/cdrReceivers', 'uri')])
 def test_required_parameters(c, path, name):
     r = c.post(f'/{path}', data={'priority': '1'})
@@ -216,6 +220,68 @@ def test_a_registering_trunk_needs_a_proxy(c):
     assert c.put(f'/outboundDialPlanRules/{rule}', data={'register': 'false', 'sipProxy': ''}) \
         .status_code == 200
     c.delete(f'/outboundDialPlanRules/{rule}')
+
+
+# --- what the router cannot run is refused when written (the pure core's own checks) ------
+
+CORE_REFUSALS = [
+    # dial transforms (telephony/dialplan/transforms.py)
+    ('dialTransforms', {'match': '($1/(a|ab)*c/)'}, 'match', 'invalidValue'),   # alternative repeated
+    ('dialTransforms', {'match': r'($1/(a)\1/)'}, 'match', 'invalidValue'),      # backreference
+    ('dialTransforms', {'match': '($1/a*b*c*/)'}, 'match', 'invalidValue'),     # three repeats
+    ('dialTransforms', {'match': '($1/^4/)' * 9}, 'match', 'valueTooLong'),     # nine regexes
+    ('dialTransforms', {'match': f'($1/{"a" * 201}/)'}, 'match', 'valueTooLong'),
+    ('dialTransforms', {'transform': '$2@vcs'}, 'transform', 'invalidValue'),   # raw has $1 only
+    ('dialTransforms', {'transform': '$1{/(/x/}'}, 'transform', 'invalidValue'),
+    ('dialTransforms', {'transform': r'$1{/a/\2/}'}, 'transform', 'invalidValue'),  # no group 2
+    ('dialTransforms', {'transform': '$1{/a/b'}, 'transform', 'invalidValue'),  # unclosed
+    ('dialTransforms', {'transform': '$1' + '{/a/b/}' * 9}, 'transform', 'valueTooLong'),
+    ('dialTransforms', {'type': 'phone', 'transform': '$3'}, 'transform', 'invalidValue'),
+    # rules (telephony/dialplan/rules.py, telephony/sip/trunks.py)
+    ('outboundDialPlanRules', {'domain': 'example.com.'}, 'domain', 'invalidValue'),
+    ('outboundDialPlanRules', {'domain': 'x.example.com', 'sipProxyPassword': 'pw'},
+     'sipProxyUsername', 'missing'),
+    ('inboundDialPlanRules', {'domain': '[2001:db8::1]'}, 'domain', 'invalidValue'),
+    ('forwardingDialPlanRules', {'matchPattern': '*'}, 'matchPattern', 'invalidValue'),  # loops
+    ('forwardingDialPlanRules', {'matchPattern': '*.*'}, 'matchPattern', 'invalidValue'),
+]
+
+
+@pytest.mark.parametrize('path,form,name,error', CORE_REFUSALS)
+def test_what_the_router_cannot_run_is_a_parameter_error(c, path, form, name, error):
+    r = c.post(f'/{path}', data=form)
+    assert r.status_code == 400 and failure(r) == ([], {name: error}), r.text
+    rule = create(c, path, **VALID.get(path, {}))
+    before = get_object(c, path, rule)[1]
+    r = c.put(f'/{path}/{rule}', data=form)
+    assert r.status_code == 400 and failure(r) == ([], {name: error}), r.text
+    assert get_object(c, path, rule)[1] == before
+    c.delete(f'/{path}/{rule}')
+
+
+def test_a_put_is_checked_against_the_stored_password(c):
+    """The row the check sees holds the (write-only) password: removing the user name it
+    goes with would store a trunk the router cannot read."""
+    rule = create(c, 'outboundDialPlanRules', domain='pw.example.com', sipProxy='192.0.2.30',
+                  sipProxyUsername='pbx', sipProxyPassword=SECRET)
+    r = c.put(f'/outboundDialPlanRules/{rule}', data={'sipProxyUsername': ''})
+    assert r.status_code == 400 and failure(r) == ([], {'sipProxyUsername': 'missing'})
+    assert c.put(f'/outboundDialPlanRules/{rule}',
+                 data={'sipProxyUsername': '', 'sipProxyPassword': ''}).status_code == 200
+    c.delete(f'/outboundDialPlanRules/{rule}')
+
+
+def test_dial_transforms_are_capped(c):
+    total, _ = listing(c, 'dialTransforms')
+    made = [create(c, 'dialTransforms', match=f'($1/^{i}/)')
+            for i in range(MAX_DIAL_TRANSFORMS - total)]
+    assert listing(c, 'dialTransforms')[0] == MAX_DIAL_TRANSFORMS
+    r = c.post('/dialTransforms', data={'match': '($1/^9/)'})
+    assert r.status_code == 400 and failure(r) == (['tooManyDialTransforms'], {})
+    assert listing(c, 'dialTransforms')[0] == MAX_DIAL_TRANSFORMS
+    for rule in made:
+        c.delete(f'/dialTransforms/{rule}')
+    c.delete(f'/dialTransforms/{create(c, "dialTransforms", match="($1/^9/)")}')
 
 
 @pytest.mark.parametrize('path,name,reason', [
@@ -325,6 +391,9 @@ def test_system_status(c):
     got = fields(root)
     assert got['softwareVersion'] and int(got['uptimeSeconds']) >= 0
     assert got['callLegsActive'] == '0' and got['clusterEnabled'] == 'false'
+    # no call yet, no CDR receiver: nothing counted, no record queued
+    assert (got['callLegsMaxActive'], got['callLegsCompleted'], got['cdrCorrelatorIndex']) == \
+        ('0', '0', '0')
     assert got['cdrTime'].endswith('Z')
     trunks = root.find('trunkRegistrations')
     assert trunks is not None and trunks.get('total') == '0' and len(trunks) == 0
@@ -396,7 +465,7 @@ def test_the_trunk_password_is_not_logged_at_debug_level_either(tmp_path):
         api.add_user(ADMIN, PASSWORD, '--admin')
         c = basic_client(api)
         rule = create(c, 'outboundDialPlanRules', domain='debug.example.com',
-                      sipProxy='192.0.2.31', sipProxyPassword=SECRET)
+                      sipProxy='192.0.2.31', sipProxyUsername='pbx9', sipProxyPassword=SECRET)
         assert c.put(f'/outboundDialPlanRules/{rule}', data={'sipProxyPassword': SECRET * 2}) \
             .status_code == 200
         r = c.put(f'/outboundDialPlanRules/{rule}', data={'sipProxyPassword': SECRET,

@@ -257,7 +257,6 @@ V2_ERRORS = [
     ('dialplan.profiles.4.reject', 'now', 'wrong-syntax'),
     (f'{P0}.filter', 'all', 'wrong-syntax'),
     (f'{P0}.filter.caller', '(', 'wrong-syntax'),
-    (f'{P0}.filter.caller', '+49.*', 'wrong-syntax'),       # "nothing to repeat": write \+
     (f'{P0}.filter.caller', 'a' * 501, 'wrong-syntax'),
     (f'{P0}.filter.caller', '(a+)+$', 'wrong-syntax'),      # backtracks for ever
     (f'{P0}.filter.caller', '.*1.*2.*3', 'wrong-syntax'),   # len**3 steps
@@ -325,10 +324,23 @@ def test_v2_every_field_error_and_a_refused_plan_changes_nothing(world):
     assert joe.post('/api/dialplan/v2', content=b'{').json()['status'] == 'wrong-syntax'
     assert joe.get('/api/dialplan/v2').json()['dialplan'] == before
     assert joe.get(f'/api/dialplan/v2/{uuid}').json()['dialplan'] == good['dialplan']
-    # the leading-+ refusal says how to write it
-    answer = joe.post('/api/dialplan/v2', json=_set(good, f'{P0}.filter.caller', '+49.*')).json()
-    assert '\\+' in answer['message']
+    # the core names the field it refuses
+    answer = joe.post('/api/dialplan/v2', json=_set(good, f'{P0}.filter.caller', '(a+)+$')).json()
+    assert answer['message'].startswith('dialplan.profiles[0].filter.caller: '), answer
     assert joe.delete(f'/api/dialplan/v2/{uuid}').json()['status'] == 'ok'
+
+
+def test_v2_the_documents_caller_examples_are_accepted_as_the_router_reads_them(world):
+    """§4.1: "+49.*" matches calls for Germany, "+4922112345" is an exact match: a leading
+    + is a literal plus (dialplan/regexes.py), stored as written."""
+    joe = world.joe
+    for caller in ('+49.*', '+4922112345', 'anonymous', '+49221.*|+4830123456|anonymous'):
+        plan = {'dialplan': {'profiles': [{'filter': {'caller': caller}, 'reject': {}}]}}
+        created = joe.post('/api/dialplan/v2', json=plan).json()
+        assert created['status'] == 'ok', (caller, created)
+        got = joe.get(f'/api/dialplan/v2/{created["uuid"]}').json()['dialplan']
+        assert got['profiles'][0]['filter']['caller'] == caller
+        assert joe.delete(f'/api/dialplan/v2/{created["uuid"]}').json()['status'] == 'ok'
 
 
 def test_v2_filters_the_document_allows(world):

@@ -11,7 +11,8 @@ from telephony.api.cisco.app import status_xml
 from telephony.api.cisco.errors import ParameterError
 from telephony.api.cisco.fields import Invalid, addresses, domain, host_port, number, text, url
 from telephony.api.cisco.forms import parse
-from telephony.api.cisco.resources import check_dial_transform, match_parts
+from telephony.api.cisco.resources import DIAL_TRANSFORMS, check_trunk
+from telephony.dialplan.fields import FieldError
 
 
 def test_an_object_renders_its_set_fields_escaped():
@@ -70,19 +71,23 @@ def test_trunk_addresses_are_stored_without_spaces():
     assert addresses(' 192.0.2.1 , 198.51.100.0/24 ') == '192.0.2.1,198.51.100.0/24'
 
 
-def test_dial_transform_match_syntax():
-    assert match_parts('') == []
-    assert match_parts('($1/^44$/) ($2/^7/)') == [(1, '^44$'), (2, '^7')]
-    assert match_parts('($1/(.*)@example.com/)') == [(1, '(.*)@example.com')]
-    for bad in ('$1/44/', '($1/44)', '(1/44/)', '($1/44/)x', '($x/44/)'):
-        with pytest.raises(ValueError):
-            match_parts(bad)
-    assert check_dial_transform({'type': 'phone', 'match': '($2/^7/)'}) == []
-    assert check_dial_transform({'type': 'strip', 'match': '($2/^7/)'}) == \
-        [ParameterError('match')]   # strip makes one component
-    assert check_dial_transform({'type': None, 'match': '($1/[/)'}) == [ParameterError('match')]
-    assert check_dial_transform({'type': 'raw', 'match': '($1/(a|a)*b/)'}) == \
-        [ParameterError('match')]   # would backtrack for ever on a dialled string
+def test_dial_transforms_are_checked_by_the_core():
+    check = DIAL_TRANSFORMS.check
+    assert check({'type': 'phone', 'match': '($2/^7/)'}) == []
+    assert check({'match': '($1/^44$/) ($2/^7/)'}) == [ParameterError('match')]   # raw: $1 only
+    assert check({'type': 'strip', 'match': '($2/^7/)'}) == [ParameterError('match')]
+    for bad in ('$1/44/', '($1/44)', '(1/44/)', '($1/44/)x', '($x/44/)', '($1/[/)',
+                '($1/(a|a)*b/)'):   # the last would backtrack for ever on a dialled string
+        assert check({'type': None, 'match': bad}) == [ParameterError('match')], bad
+    assert check({'transform': '$1{/+/00/}'}) == []   # the document's own: a literal +
+
+
+def test_a_trunk_parameter_the_account_refuses_names_it():
+    # the outbound rule's own reading would refuse this first; the trunk's is checked too
+    with pytest.raises(FieldError) as exc:
+        check_trunk({'sipProxy': 'sip.example', 'sipProxyTransport': 'tls'})
+    assert exc.value.parameter == 'sipProxyTransport'
+    check_trunk({'domain': 'x', 'sipProxy': None})   # no proxy: no trunk account
 
 
 def test_system_status_shows_the_trunk_registrations():
@@ -90,10 +95,14 @@ def test_system_status_shows_the_trunk_registrations():
              'lastStatus': 200, 'lastReason': 'OK', 'expires': 3541},
             {'id': 'r2', 'proxy': '192.0.2.9', 'user': 'x<y', 'state': 'failed',
              'lastStatus': 403, 'lastReason': 'Forbidden', 'expires': None}]
-    root = ET.fromstring(status_xml({'uptime': 12.7, 'calls': 3}, regs, '1.2.3', 0.0))
+    counts = {'callLegsMaxActive': 4, 'callLegsCompleted': 9, 'cdrCorrelatorIndex': 36}
+    root = ET.fromstring(status_xml({'uptime': 12.7, 'calls': 3}, regs, '1.2.3', 0.0, counts))
     got = {c.tag: c.text for c in root if c.tag != 'trunkRegistrations'}
     assert got == {'softwareVersion': '1.2.3', 'uptimeSeconds': '12', 'clusterEnabled': 'false',
-                   'cdrTime': '1970-01-01T00:00:00Z', 'callLegsActive': '3'}
+                   'cdrTime': '1970-01-01T00:00:00Z', 'callLegsActive': '3',
+                   'callLegsMaxActive': '4', 'callLegsCompleted': '9', 'cdrCorrelatorIndex': '36'}
+    assert [c.tag for c in root][4:8] == ['callLegsActive', 'callLegsMaxActive',   # §10.1's order
+                                          'callLegsCompleted', 'cdrCorrelatorIndex']
     trunks = root.find('trunkRegistrations')
     assert trunks.get('total') == '2'
     assert [(t.get('id'), {c.tag: c.text for c in t}) for t in trunks] == [

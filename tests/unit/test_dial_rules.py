@@ -107,9 +107,9 @@ def test_trunk_addresses_default_to_the_proxy_ip():
     (dict(domain='x', sipControlEncryption='tls'), 'sipControlEncryption', 'invalidValue'),
     (dict(domain='x', sipProxyTransport='tls'), 'sipProxyTransport', 'invalidValue'),
     (dict(domain='x', register='yes'), 'register', 'invalidValue'),
-    (dict(domain='x', register='true'), 'register', 'invalidValue'),      # nothing to register to
+    (dict(domain='x', register='true'), 'sipProxy', 'missing'),      # nothing to register to
     (dict(domain='x', sipProxy='h', registerExpiry='10'), 'registerExpiry', 'invalidValue'),
-    (dict(domain='x', sipProxyPassword='pw'), 'sipProxyUsername', 'invalidValue'),
+    (dict(domain='x', sipProxyPassword='pw'), 'sipProxyUsername', 'missing'),
     (dict(domain='x', trunkAddresses='192.0.2.1, not-an-ip'), 'trunkAddresses', 'invalidValue'),
     (dict(domain='x', trunkAddresses=','.join(['192.0.2.1'] * 33)), 'trunkAddresses', 'valueTooLong'),
 ])

@@ -126,7 +126,7 @@ class CiscoApi:
         if rest == STATUS:
             if method != 'GET':
                 raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
-            return answer(body=xml.document(self.status()))
+            return answer(body=xml.document(await self.status()))
         if rest in RESOURCES:
             resource, rule_id = RESOURCES[rest], None
         else:
@@ -194,7 +194,8 @@ class CiscoApi:
     async def modify(self, resource: Resource, rule_id: str, request: Request,
                      user: str) -> Response:
         form = await read_form(request, self.server.settings.cisco_max_body_bytes)
-        row = await self.store.get(resource.kind, rule_id)
+        # with the stored password: the check must see the trunk the router will read
+        row = await self.store.get(resource.kind, rule_id, secrets=True)
         if row is None:
             raise CiscoError(404, resource.missing)
         changes = fields_from(resource, form, creating=False)
@@ -207,14 +208,20 @@ class CiscoApi:
                  resource.kind, rule_id, ','.join(sorted(changes)))
         return answer()
 
-    def status(self) -> str:
-        return status_xml(self.server.status(), self.server.trunk_registrations.status(), _version(),
-                          time.time())
+    async def status(self) -> str:
+        server = self.server
+        legs = {'callLegsMaxActive': server.cdr.max_active,
+                'callLegsCompleted': server.cdr.completed,
+                'cdrCorrelatorIndex': await server.cdr_outbox.next_correlator_index()}
+        return status_xml(server.status(), server.trunk_registrations.status(), _version(),
+                          time.time(), legs)
 
 
-def status_xml(st: dict, registrations: list[dict], version: str, now: float) -> str:
-    """§10.1's fields that mean something here (from the server's status()), and ours: the
-    trunks' outbound registrations."""
+def status_xml(st: dict, registrations: list[dict], version: str, now: float,
+               counts: dict | None = None) -> str:
+    """§10.1's fields that mean something here (from the server's status(); `counts` has
+    callLegsMaxActive, callLegsCompleted and cdrCorrelatorIndex), and ours: the trunks'
+    outbound registrations."""
     trunks = xml.collection('trunkRegistrations', len(registrations), [
         xml.element('trunkRegistration', {k: r.get(k) for k in TRUNK_REGISTRATION},
                     id=str(r.get('id', ''))) for r in registrations])
@@ -224,4 +231,5 @@ def status_xml(st: dict, registrations: list[dict], version: str, now: float) ->
         'clusterEnabled': False,
         'cdrTime': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now)),   # RFC 3339, as CDRs
         'callLegsActive': st['calls'],
+        **(counts or {}),
         'trunkRegistrations': [trunks]})

@@ -14,9 +14,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
+from ...dialplan import qloud
 from ..events import Session
 from .common import PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
-from .dialplan_refs import SIP_RE, Refs, check
+from .dialplan_refs import SIP_RE, Refs, check, runnable
 from .dialplan_v2 import Seconds, missing
 
 router = APIRouter(prefix='/api/dialplan', tags=['dialplan'])
@@ -157,6 +158,7 @@ async def change_plan(body: DialplanV1, request: Request,
             _needs_target(plan)
         except ValueError as exc:
             raise ApiError('missing-element', str(exc)) from None
+        runnable(qloud.DialplanV1.from_json, plan)
         await server.dialplans.set_v1(s.user, plan)
     if body.model_fields_set:
         server.sessions.publish(s.user, 'dialplan_modify', {})

@@ -1,4 +1,5 @@
-"""What a dial plan (v1 §4.2, v2 §4.1) may point at: checked before it is stored.
+"""What a dial plan (v1 §4.2, v2 §4.1) may point at, and whether the router can run it:
+checked before it is stored.
 
 A plan is a standing order to place calls on its owner's behalf, so every target must be
 the owner's to use (toll fraud, and one user steering calls into another's numbers):
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from .common import ApiError
 
@@ -55,3 +56,14 @@ async def check(server: 'ApiServices', owner: str, refs: Refs) -> None:
     for number, where in refs.own_numbers.items():
         if owners.get(number) != owner:
             raise ApiError('wrong-phone', f'{where}: {number} is not one of your numbers')
+
+
+def runnable(build: Callable[[dict], Any], plan: dict, prefix: str = '') -> None:
+    """The plan as the router will read it (`DialplanV2.from_json`, `DialplanV1.from_json`):
+    what the pydantic shapes let through but the core cannot run is `wrong-syntax`, with
+    the field the core names (after `prefix`, where the body holds the plan). The API
+    stores only what the router runs."""
+    try:
+        build(plan)
+    except ValueError as exc:
+        raise ApiError('wrong-syntax', f'{prefix}{exc}') from None

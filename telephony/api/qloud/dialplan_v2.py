@@ -16,10 +16,10 @@ from pydantic import (AfterValidator, Field, StrictBool, StrictInt, StringConstr
                       field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
+from ...dialplan.qloud import DialplanV2
 from ..events import Session
-from ..filters import FilterError, check_pattern
 from .common import UUID_RE, ApiError, Body, get_user_session, ok, server_of
-from .dialplan_refs import Refs, check
+from .dialplan_refs import Refs, check, runnable
 
 router = APIRouter(prefix='/api/dialplan/v2', tags=['dialplan'])
 
@@ -81,20 +81,8 @@ def _ordinal(day: str) -> int:
 
 
 class ProfileFilter(Body):
-    caller: str | None = None
+    caller: str | None = None   # a regex: dialplan/regexes.py's rules, checked by the core
     time: TimeFilter | None = None
-
-    @field_validator('caller')
-    @classmethod
-    def compiles(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            check_pattern(value)   # compiles, at most 500 characters, no catastrophic shapes
-        except FilterError as exc:
-            hint = ' (escape a literal + as \\+)' if value.startswith('+') else ''
-            raise ValueError(f'caller: {exc}{hint}') from None
-        return value
 
 
 class Ringtone(Body):
@@ -167,10 +155,15 @@ class DialplanBody(Body):
 
 
 async def _check(request: Request, owner: str, plan: dict) -> None:
-    """Caps and references of a whole plan, before it is stored."""
+    """Caps, the router's own reading and references of a whole plan, before it is stored."""
     profiles = plan.get('profiles', [])
     if len(profiles) > MAX_PROFILES:
         raise ApiError('too-large', f'at most {MAX_PROFILES} profiles')
+    for i, profile in enumerate(profiles):
+        action, = (a for a in ACTIONS if a in profile)
+        if len(profile[action].get('targets', [])) > MAX_TARGETS:
+            raise ApiError('too-large', f'profiles.{i}.{action}: at most {MAX_TARGETS} targets')
+    runnable(DialplanV2.from_json, plan, 'dialplan.')
     refs = Refs()
     if 'announcement' in plan.get('ringtone', {}):
         refs.announcements[plan['ringtone']['announcement']] = 'ringtone.announcement'
@@ -179,10 +172,7 @@ async def _check(request: Request, owner: str, plan: dict) -> None:
         where = f'profiles.{i}.{action}'
         if 'announcement' in profile[action]:
             refs.announcements.setdefault(profile[action]['announcement'], where)
-        targets = profile[action].get('targets', [])
-        if len(targets) > MAX_TARGETS:
-            raise ApiError('too-large', f'{where}: at most {MAX_TARGETS} targets')
-        for t in targets:
+        for t in profile[action].get('targets', []):
             refs.target(t if isinstance(t, str) else t['target'], f'{where}.targets')
     await check(server_of(request), owner, refs)
 
