@@ -11,7 +11,7 @@ from ...calls.outgoing import DialFailed
 from ...calls.policy import PolicyDenied
 from ...dialplan.policy import LIMIT_REACHED
 from ..events import Session
-from .common import PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
+from .common import MAX_TIME_MS, PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
 
 router = APIRouter(prefix='/api/call', tags=['call'])
 
@@ -122,8 +122,8 @@ DENIED = {LIMIT_REACHED.reason: ('quota-exceeded', 'the usergroup\'s concurrent 
 # --- reading calls --------------------------------------------------------------------------
 @router.get('')
 async def list_calls(request: Request, s: Session = Depends(get_user_session),
-                     from_: Annotated[int | None, Query(alias='from', ge=0)] = None,
-                     to: Annotated[int | None, Query(ge=0)] = None,
+                     from_: Annotated[int | None, Query(alias='from', ge=0, le=MAX_TIME_MS)] = None,
+                     to: Annotated[int | None, Query(ge=0, le=MAX_TIME_MS)] = None,
                      start: Annotated[str | None, Query(pattern=UUID_RE)] = None,
                      order: Literal['asc', 'desc'] = 'asc',
                      count: Annotated[int, Query(ge=1, le=500)] = 10,

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from ..services import ApiServices
 
 UUID_RE = r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+# the largest time (ms since the epoch) a list filter takes: what the database can hold
+MAX_TIME_MS = 2 ** 53
 PHONE_RE = r'^\+[0-9]{3,20}$'
 
 

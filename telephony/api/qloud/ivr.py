@@ -15,7 +15,7 @@ from pydantic import Field, StrictInt
 
 from ...store.objects import NotFound
 from ..events import Session
-from .common import PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
+from .common import MAX_TIME_MS, PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
 from .recording import object_uuid
 
 router = APIRouter(prefix='/api/ivr', tags=['ivr'])
@@ -136,8 +136,8 @@ async def update_ivr(body: IvrBody, request: Request, uuid: str = object_uuid(),
 
 @router.get('')
 async def list_ivrs(request: Request, s: Session = Depends(get_user_session),
-                    from_: int | None = Query(None, alias='from', ge=0),
-                    to: int | None = Query(None, ge=0),
+                    from_: int | None = Query(None, alias='from', ge=0, le=MAX_TIME_MS),
+                    to: int | None = Query(None, ge=0, le=MAX_TIME_MS),
                     start: str | None = Query(None, pattern=UUID_RE),
                     order: Literal['asc', 'desc'] = 'asc',
                     count: int = Query(30, ge=1, le=MAX_LIST)) -> dict:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ...store.cdrs import shown
 from ..events import Session
-from .common import PHONE_RE, UUID_RE, ApiError, ok, require_partner, server_of
+from .common import MAX_TIME_MS, PHONE_RE, UUID_RE, ApiError, ok, require_partner, server_of
 
 router = APIRouter(prefix='/api/partner/cdr', tags=['partner'])
 
@@ -38,8 +38,8 @@ async def unsubscribe(request: Request, s: Session = Depends(require_partner)) -
 
 @router.get('/{phone}')
 async def list_cdrs(phone: str, request: Request, s: Session = Depends(require_partner),
-                    from_: Annotated[int | None, Query(alias='from', ge=0)] = None,
-                    to: Annotated[int | None, Query(ge=0)] = None,
+                    from_: Annotated[int | None, Query(alias='from', ge=0, le=MAX_TIME_MS)] = None,
+                    to: Annotated[int | None, Query(ge=0, le=MAX_TIME_MS)] = None,
                     start: Annotated[str | None, Query(pattern=UUID_RE)] = None,
                     order: Literal['asc', 'desc'] = 'asc',
                     count: Annotated[int, Query(ge=1, le=5000)] = 10) -> dict:
