@@ -105,6 +105,10 @@ class Settings:
     cisco_list_limit: int = 20       # most objects one collection GET returns, whatever `limit` says
     cisco_max_body_bytes: int = 65536  # form bodies of POST/PUT under /api/v1 (413 above)
 
+    # --- Q-loud routing at run time (issue 9) ---
+    dialplan_clock_offset: int = 0   # s added to the wall clock for v2 time filters (tests, operations)
+    hunt_max_seconds: int = 3600     # a hunt without any timeout still ends after this (bounded cost)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -104,7 +104,7 @@ class Server:
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
             history=self.call_history, recordings_dir=self.data_dir / 'recordings', cdr=self.cdr,
-            trunks=self.trunk_matcher,
+            trunks=self.trunk_matcher, dialplans=self.dialplans,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings))
         self.stack.on_invite = self.calls.on_invite
