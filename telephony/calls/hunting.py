@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 from ..dialplan import hunt as h
 from ..sip.uri import parse_uri
 from .call import Call
-from .causes import cause_for_sip_status
 from .controls import Control
 from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger('telephony.calls')
 
 CANCELLED_ELSEWHERE = 26    # Q.850 non-selected user clearing: answered elsewhere
+GIVE_UP_CAUSE = {'timeout': 19, 'busy': 17, 'unavailable': 20}   # no answer, busy, absent
 
 
 @dataclass(frozen=True)
@@ -167,13 +167,13 @@ class HuntShell:
 
 def give_up(inbound: Call, reason: str) -> None:
     """Answer the unanswered caller with the hunt's reason (hunt.GIVE_UP_STATUS)."""
-    refuse(inbound, h.GIVE_UP_STATUS.get(reason, (480, ''))[0])
+    status, phrase = h.GIVE_UP_STATUS.get(reason, (480, 'Temporarily Unavailable'))
+    refuse(inbound, status, phrase, cause=GIVE_UP_CAUSE.get(reason))
 
 
-def refuse(inbound: Call, status: int) -> None:
+def refuse(inbound: Call, status: int, phrase: str | None = None, cause: int | None = None) -> None:
     """A final answer to a caller still unanswered (after ringing, or early media)."""
-    if not inbound.leg.ended:
-        inbound.leg._reject(status, cause=cause_for_sip_status(status))
+    inbound.leg.reject(status, phrase, cause)
 
 
 async def ring_bindings(manager: 'CallManager', inbound: Call, bindings, caller: str | None) -> list[Call]:

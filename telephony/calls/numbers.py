@@ -110,7 +110,7 @@ class NumberRouter:
         step, fallback = v1.first, True
         while True:
             if step.action == 'reject':
-                refuse(call, step.status)
+                refuse(call, step.status, step.reason)
                 return
             if step.action == 'record':
                 return await self.m.apps.record(owner, None)(call)

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from telephony.dialplan import numbers
 from telephony.dialplan.numbers import number_decision, precedence
 from telephony.dialplan.qloud import (BUSY, NO_ANSWER, RECORD, REJECT, UNAVAILABLE, CallFacts,
                                       DialplanV1, DialplanV2, Ringtone, Step, Target, TimeFilter,

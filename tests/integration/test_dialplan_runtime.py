@@ -1,0 +1,133 @@
+"""Q-loud dial plans at run time on the real server: v2 time filters read the dial plan
+clock (moved by TELEPHONY_DIALPLAN_CLOCK_OFFSET to a fixed instant), v2 reject and record,
+v1 busy and timeout fallbacks, and a plan's ringtone heard as early media (RTP before the
+final answer) while the targets ring. Callers are a raw UDP peer (exact statuses, RTP
+socket) and SIPp playing speech into the voice mail."""
+from __future__ import annotations
+
+import socket
+import time
+from datetime import datetime, timezone
+
+from tests.api.test_call_api import Events
+from tests.integration import rawsip
+from tests.integration.test_hunting import BUSY, NUMBER, RING, finished, phone, plan, start_api, world
+from tests.integration.test_ivr_menu import upload
+from tests.integration.test_voicemail import greeting_ms, leave, message, speech_check
+from tests.integration.uac_steps import CALLER, play, pause
+
+__all__ = ['start_api']
+# Wednesday 2 December 2026, 01:00 UTC: after midnight, inside a window opened on Tuesday
+INSTANT = datetime(2026, 12, 2, 1, 0, tzinfo=timezone.utc)
+
+
+def call(api, rtp: socket.socket | None = None, timeout: float = 30.0):
+    """INVITE the number from a raw UDP peer; the final response and the provisional ones.
+    A non-2xx final is ACKed (the server stops retransmitting it)."""
+    sip = rawsip.UdpPeer(api.server.sip_port)
+    try:
+        cid = rawsip.new_call_id()
+        port = rtp.getsockname()[1] if rtp else 40000
+        ruri = f'sip:{NUMBER}@127.0.0.1'
+        sip.send(rawsip.request('INVITE', ruri, port=sip.port, call_id=cid, from_user='+4922100077',
+                                body=rawsip.sdp_offer(port), content_type='application/sdp'))
+        final, seen = sip.final(cid, timeout)
+        assert final is not None, f'no final answer; saw {[r.status for r in seen]}'
+        if final.status >= 300:
+            sip.send(rawsip.request('ACK', ruri, port=sip.port, call_id=cid,
+                                    to=final.header('To'), from_user='+4922100077'))
+        return final, seen
+    finally:
+        sip.close()
+
+
+def test_time_filters_read_the_dial_plan_clock(start_api):
+    assert INSTANT.weekday() == 2      # a Wednesday
+    offset = int(INSTANT.timestamp() - time.time())
+    api, c, _ = world(start_api, 0, TELEPHONY_DIALPLAN_CLOCK_OFFSET=str(offset))
+    office = {'weekdays': ['MON', 'TUE', 'WED', 'THU', 'FRI'], 'time_start': '08:00',
+              'time_end': '17:00'}
+    cases = [
+        (office, 480),                                                     # outside office hours
+        ({'time_start': '00:30', 'time_end': '01:30'}, 603),               # inside
+        ({'weekdays': ['TUE'], 'time_start': '22:00', 'time_end': '02:00'}, 603),  # across midnight
+        ({'weekdays': ['WED'], 'time_start': '22:00', 'time_end': '02:00'}, 480),  # opens tonight
+        ({'date': '02.12.2026'}, 603),
+        ({'date_start': '24.12.2026', 'date_end': '26.12.2026'}, 480),
+    ]
+    for when, status in cases:
+        plan(c, {'filter': {'time': when}, 'reject': {}})
+        final, _ = call(api)
+        assert final.status == status, (when, final.status, final.reason)
+
+
+def test_a_caller_filter_and_reject_and_no_match(start_api):
+    api, c, _ = world(start_api, 0)
+    plan(c, {'filter': {'caller': r'\+49221.*'}, 'reject': {}})
+    final, _ = call(api)
+    assert (final.status, final.reason) == (603, 'Decline')
+    plan(c, {'filter': {'caller': r'\+4930.*'}, 'reject': {}})
+    final, _ = call(api)
+    assert (final.status, final.reason) == (480, 'Temporarily Unavailable')
+    assert api.server.wait_event('call-refused', status='480')
+
+
+def test_v2_record_takes_the_callers_speech(start_api, sipp, tmp_path):
+    api, c, _ = world(start_api, 0, TELEPHONY_VOICEMAIL_SILENCE='2')
+    plan(c, {'record': {}})
+    events = Events(c)
+    mark = events.mark()
+    leave(api, sipp, tmp_path, 'speech', [pause(greeting_ms()), play('g711a.pcap')], NUMBER)
+    rec, _, audio = message(api, c, events, mark)
+    assert (rec['from'], rec['to'], rec['status']) == (CALLER, NUMBER, 'ok'), rec
+    speech_check(audio)
+
+
+def v1(c, **fields) -> None:
+    body = c.post('/api/dialplan', json=fields).json()
+    assert body == {'status': 'ok'}, body
+    assert c.post('/api/phone', json={'update': {NUMBER: {'dialplan_enable': True}}}).json() == {
+        'status': 'ok'}
+
+
+def test_v1_busy_and_timeout_fallbacks(start_api, sipp):
+    api, c, (a, b) = world(start_api, 2)
+    # busy: the account answers 486, the plan's busy fallback rejects (603, not 486)
+    v1(c, action='sip', sip=a, busy={'action': 'reject'})
+    busy = phone(api, sipp, a, BUSY)
+    final, _ = call(api)
+    assert final.status == 603, final
+    finished(sipp, busy, 'the busy phone')
+    # no answer within timeout.timeout: the ringing phone is cancelled, the fallback rejects
+    v1(c, action='sip', sip=b, timeout={'timeout': 2, 'action': 'reject'}, busy=None)
+    ringer = phone(api, sipp, b, RING)
+    final, seen = call(api)
+    assert final.status == 603 and 180 in [r.status for r in seen], (final, seen)
+    assert 'CANCEL' in finished(sipp, ringer, 'the phone that rang out').messages
+
+
+def test_ringtone_is_early_media_while_targets_ring(start_api, sipp):
+    api, c, (a,) = world(start_api, 1)
+    tune = upload(c, 'hello')
+    uuid = plan(c, {'parallel': {'timeout': 4, 'targets': [a]}})
+    assert c.post(f'/api/dialplan/v2/{uuid}', json={'dialplan': {
+        'ringtone': {'announcement': tune, 'mix': True}}}).json()['status'] == 'ok'
+    ringer = phone(api, sipp, a, RING)
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(('127.0.0.1', 0))
+    try:
+        final, seen = call(api, rtp)
+        rtp.setblocking(False)
+        packets = []
+        while True:
+            try:
+                packets.append(rtp.recv(2000))
+            except BlockingIOError:
+                break
+    finally:
+        rtp.close()
+    # the targets rang out: 480 No Answer, after a 183 with SDP and audio sent before it
+    assert (final.status, final.reason) == (480, 'No Answer'), final
+    assert any(r.status == 183 and r.body for r in seen), [r.status for r in seen]
+    assert len(packets) > 25, len(packets)        # more than half a second of early media
+    assert 'CANCEL' in finished(sipp, ringer, 'the ringing phone').messages
