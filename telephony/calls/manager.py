@@ -196,6 +196,10 @@ class CallManager:
         domain = self.settings.domain
         bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
         if not bindings:
+            # the caller's v1 quick dialling may make it one of our numbers (§4.2)
+            placed = await self.numbers.placed(None, outcome.user, target)
+            if placed.number != target and (phone := await self._phone(placed.number)):
+                return await self._to_number(req, txn, peer, phone)
             known = await self.db.sip_account(target, domain)
             # 480 subscriber absent / 404 unallocated
             self._log_refused(req, 480 if known else 404,

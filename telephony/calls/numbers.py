@@ -179,7 +179,11 @@ class NumberRouter:
 
     # --- calls placed from our SIP accounts -------------------------------------------------
     async def placed(self, owner: str | None, account: str, target: str) -> PlacedCall:
-        """§4.2 quick dialling, CLIP and CLIR of the account owner's v1 plan."""
+        """§4.2 quick dialling, CLIP and CLIR of the account owner's v1 plan (`owner`
+        None: the owner of our SIP account `account`)."""
+        if owner is None:
+            found = await self.m.db.sip_account(account, self.m.settings.domain)
+            owner = found.owner if found is not None else None
         raw = await self.dialplans.v1_of(owner) if owner and self.dialplans is not None else None
         try:
             plan = None if raw is None else qloud.DialplanV1.from_json(raw)

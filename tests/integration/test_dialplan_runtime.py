@@ -131,3 +131,31 @@ def test_ringtone_is_early_media_while_targets_ring(start_api, sipp):
     assert any(r.status == 183 and r.body for r in seen), [r.status for r in seen]
     assert len(packets) > 25, len(packets)        # more than half a second of early media
     assert 'CANCEL' in finished(sipp, ringer, 'the ringing phone').messages
+
+
+def test_quick_dialling_from_a_sip_account_reaches_our_number(start_api):
+    api, c, (a,) = world(start_api, 1)
+    plan(c, {'reject': {}})
+    assert c.post('/api/dialplan', json={'dial_prefix': '+4930555'}).json() == {'status': 'ok'}
+    sip = rawsip.UdpPeer(api.server.sip_port)
+    try:
+        ruri = 'sip:200@localhost'
+        invite = dict(port=sip.port, from_user=a, body=rawsip.sdp_offer(40000),
+                      content_type='application/sdp')
+        cid = rawsip.new_call_id()
+        sip.send(rawsip.request('INVITE', ruri, call_id=cid, **invite))
+        challenge, _ = sip.final(cid)
+        assert challenge.status in (401, 407), challenge
+        sip.send(rawsip.request('ACK', ruri, port=sip.port, call_id=cid, from_user=a,
+                                to=challenge.header('To')))
+        header = 'WWW-Authenticate' if challenge.status == 401 else 'Proxy-Authenticate'
+        auth = rawsip.digest_authorization(rawsip.challenges(challenge, header)['MD5'], 'INVITE',
+                                           ruri, a, 's3cret-pw')
+        name = 'Authorization' if challenge.status == 401 else 'Proxy-Authorization'
+        sip.send(rawsip.request('INVITE', ruri, call_id=cid, cseq=2, extra=[f'{name}: {auth}'],
+                                **invite))
+        final, _ = sip.final(cid)
+    finally:
+        sip.close()
+    # 200 + the prefix is +4930555200, whose plan rejects: 603, not "no such account"
+    assert (final.status, final.reason) == (603, 'Decline'), final
