@@ -112,3 +112,14 @@ def test_cyclic_rotates_across_calls_and_a_restart(start_api, sipp):
     assert [e['target'] for e in api.server.events('hunt-ring')] == accounts[2:]
     for p in phones:
         finished(sipp, p, 'an answering phone')
+
+
+def test_our_own_number_is_rung_internally_and_the_called_number_is_skipped(start_api, sipp):
+    api, c, _ = world(start_api, 0)
+    mailbox = '+4930555201'
+    api.cli('phone', 'add', mailbox, '--user', 'joe', '--recording-enable')
+    plan(c, {'parallel': {'targets': [NUMBER, mailbox]}})
+    # the mailbox's voice mail answers the loopback leg; the caller is bridged to it
+    assert_sipp_ok(caller(api, sipp), calls=1, server=api.server)
+    assert [e['target'] for e in api.server.events('hunt-ring')] == [mailbox]
+    assert api.server.wait_event('hunt-answered')
