@@ -33,7 +33,7 @@ log = logging.getLogger('telephony.calls')
 
 CHAIN = 'X-Telephony-Chain'   # numbers a loopback hunt leg has passed through (loop guard)
 MAX_CHAIN = 10                # hops through our own numbers before a call is refused (482)
-RING_TONE = dict(frequency=425, duration=1000, interval=4000, loop=1)   # one ETSI ring cycle
+RING_TONE = dict(frequencies=[425], duration_ms=1000, interval_ms=4000, loop=0)   # ETSI ringing
 
 
 def dialplan_clock(offset: float = 0) -> Callable[[], datetime]:
@@ -196,11 +196,11 @@ class NumberRouter:
 
 def _ringback(path: str, mix: bool):
     """Early media while targets ring: the announcement, again and again; with `mix`, a
-    ring cycle after each pass (the control queue plays one source at a time)."""
+    ring tone under it."""
+    under = {'under_tone': RING_TONE} if mix else {}
+
     async def program(call: Call, done: Callable[[], bool]) -> None:
         await call.leg.progress()
         while not done() and not call.leg.ended:
-            await call.run(Control.make('play', path=path))
-            if mix and not done() and not call.leg.ended:
-                await call.run(Control.make('tone', **RING_TONE))
+            await call.run(Control.make('play', path=path, **under))
     return program

@@ -9,10 +9,15 @@ import socket
 import time
 from datetime import datetime, timezone
 
+import numpy as np
+import pytest
+
+from telephony.media.codecs import alaw_decode, ulaw_decode
 from tests.api.test_call_api import Events
 from tests.integration import rawsip
 from tests.integration.test_hunting import BUSY, NUMBER, RING, finished, phone, plan, start_api, world
 from tests.integration.test_ivr_menu import upload
+from tests.integration.media import RATE, band_energy_ratio, rms
 from tests.integration.test_voicemail import greeting_ms, leave, message, speech_check
 from tests.integration.uac_steps import CALLER, play, pause
 
@@ -106,12 +111,20 @@ def test_v1_busy_and_timeout_fallbacks(start_api, sipp):
     assert 'CANCEL' in finished(sipp, ringer, 'the phone that rang out').messages
 
 
-def test_ringtone_is_early_media_while_targets_ring(start_api, sipp):
+def early_audio(packets: list[bytes]) -> np.ndarray:
+    """The PCM of RTP packets (PCMU or PCMA, as the server chose from our offer)."""
+    decode = {0: ulaw_decode, 8: alaw_decode}
+    frames = [decode[p[1] & 0x7F](p[12:]) for p in packets if p[1] & 0x7F in decode]
+    return np.concatenate(frames).astype(np.float64) / 32768 if frames else np.zeros(0)
+
+
+@pytest.mark.parametrize('mix', [False, True])
+def test_ringtone_is_early_media_while_targets_ring(start_api, sipp, mix):
     api, c, (a,) = world(start_api, 1)
     tune = upload(c, 'hello')
     uuid = plan(c, {'parallel': {'timeout': 4, 'targets': [a]}})
     assert c.post(f'/api/dialplan/v2/{uuid}', json={'dialplan': {
-        'ringtone': {'announcement': tune, 'mix': True}}}).json()['status'] == 'ok'
+        'ringtone': {'announcement': tune, 'mix': mix}}}).json()['status'] == 'ok'
     ringer = phone(api, sipp, a, RING)
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(('127.0.0.1', 0))
@@ -130,6 +143,11 @@ def test_ringtone_is_early_media_while_targets_ring(start_api, sipp):
     assert (final.status, final.reason) == (480, 'No Answer'), final
     assert any(r.status == 183 and r.body for r in seen), [r.status for r in seen]
     assert len(packets) > 25, len(packets)        # more than half a second of early media
+    audio = early_audio(packets)
+    assert rms(audio) > 0.001                     # the announcement, not silence
+    # the first second: the ring tone's 425 Hz burst is there only when mixed in
+    ring = band_energy_ratio(audio[:RATE], 425)
+    assert (ring > 0.3) is mix, ring
     assert 'CANCEL' in finished(sipp, ringer, 'the ringing phone').messages
 
 
