@@ -2,13 +2,15 @@
 accounts registered from real SIPp phones; one answers, the others see a CANCEL, cyclic
 rotates across calls and across a server restart.
 
-Phones: `uas_trunk.xml` answers, `uas_ring_cancel.xml` rings until cancelled,
+Phones: baresip (one case), `uas_trunk.xml` answers, `uas_ring_cancel.xml` rings until cancelled,
 `uas_busy.xml` is busy. Each registers its account with `register.xml`.
 """
 from __future__ import annotations
 
 from tests.api import conftest as api_fixtures
+from tests.integration.baresip import Baresip, account_line
 from tests.integration.conftest import SCENARIOS, assert_sipp_ok, free_port
+from tests.integration.media import write_tone
 from tests.integration.uac_steps import NO_SHEDDING
 
 start_api = api_fixtures.start_api
@@ -123,3 +125,25 @@ def test_our_own_number_is_rung_internally_and_the_called_number_is_skipped(star
     assert_sipp_ok(caller(api, sipp), calls=1, server=api.server)
     assert [e['target'] for e in api.server.events('hunt-ring')] == [mailbox]
     assert api.server.wait_event('hunt-answered')
+
+
+def test_parallel_with_baresip_answering_and_an_outgoing_number(start_api, sipp, tmp_path):
+    """baresip answers joe_01; the other target is an external number, an outgoing call of
+    joe's through the trunk (a SIPp that rings until cancelled)."""
+    trunk_port = free_port()
+    trunk = sipp.start('', scenario=RING, port=trunk_port, calls=1, global_timeout=120)
+    api, c, (a,) = world(start_api, 1, TELEPHONY_TRUNK=f'127.0.0.1:{trunk_port}')
+    plan(c, {'parallel': {'targets': [a, '+491771234567']}})
+    wav = tmp_path / 'joe.wav'
+    write_tone(wav, 1900, 60)
+    joe = Baresip('joe', tmp_path / 'joe', wav)
+    try:
+        joe.start([account_line(a, 's3cret-pw', 'localhost', api.server.sip_port,
+                                answer_auto=True)])
+        joe.wait_event('REGISTER_OK', fail_on=('REGISTER_FAIL',))
+        assert_sipp_ok(caller(api, sipp), calls=1, server=api.server)
+        joe.wait_event('CALL_ESTABLISHED')
+        assert 'CANCEL' in finished(sipp, trunk, 'the trunk').messages
+    finally:
+        joe.stop()
+    assert sorted(e['target'] for e in api.server.events('hunt-ring')) == sorted([a, '+491771234567'])
