@@ -5,6 +5,8 @@ final answer) while the targets ring. Callers are a raw UDP peer (exact statuses
 socket) and SIPp playing speech into the voice mail."""
 from __future__ import annotations
 
+import json
+import re
 import socket
 import time
 from datetime import datetime, timezone
@@ -15,7 +17,9 @@ import pytest
 from telephony.media.codecs import alaw_decode, ulaw_decode
 from tests.api.test_call_api import Events
 from tests.integration import rawsip
-from tests.integration.test_hunting import BUSY, NUMBER, RING, finished, phone, plan, start_api, world
+from tests.integration.conftest import ROOT, assert_sipp_ok
+from tests.integration.test_hunting import (ANSWER, BUSY, NUMBER, RING, caller, finished, phone, plan,
+                                            start_api, world)
 from tests.integration.test_ivr_menu import upload
 from tests.integration.media import RATE, band_energy_ratio, rms
 from tests.integration.test_voicemail import greeting_ms, leave, message, speech_check
@@ -177,3 +181,31 @@ def test_quick_dialling_from_a_sip_account_reaches_our_number(start_api):
         sip.close()
     # 200 + the prefix is +4930555200, whose plan rejects: 603, not "no such account"
     assert (final.status, final.reason) == (603, 'Decline'), final
+
+
+def readme_plan() -> dict:
+    """The v2 plan of the README's "Dial plans over HTTP" section, as it is written there."""
+    text = (ROOT / 'README.md').read_text()
+    return json.loads(re.search(r"/api/dialplan/v2 -d '(\{\"dialplan\".*?\}\]\}\})'", text,
+                                re.S).group(1))['dialplan']
+
+
+@pytest.mark.parametrize('when, rings', [(datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc), True),
+                                         (datetime(2026, 12, 5, 10, 0, tzinfo=timezone.utc), False)])
+def test_the_readme_plan_rings_joe_01_in_office_hours(start_api, sipp, tmp_path, when, rings):
+    offset = int(when.timestamp() - time.time())       # Wednesday / Saturday 10:00 UTC
+    api, c, (a,) = world(start_api, 1, TELEPHONY_DIALPLAN_CLOCK_OFFSET=str(offset),
+                         TELEPHONY_VOICEMAIL_SILENCE='2')
+    assert a == 'joe_01'
+    plan(c, *readme_plan()['profiles'])
+    if rings:
+        answerer = phone(api, sipp, a, ANSWER)
+        assert_sipp_ok(caller(api, sipp), calls=1, server=api.server)
+        finished(sipp, answerer, 'joe_01')
+        assert [e['target'] for e in api.server.events('hunt-ring')] == ['joe_01']
+    else:
+        events = Events(c)
+        mark = events.mark()
+        leave(api, sipp, tmp_path, 'speech', [pause(greeting_ms()), play('g711a.pcap')], NUMBER)
+        rec, _, _ = message(api, c, events, mark)
+        assert rec['to'] == NUMBER and not api.server.events('hunt-ring')
