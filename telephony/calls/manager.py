@@ -23,7 +23,7 @@ from ..store.phones import Phone
 from .call import Call
 from .hunting import HuntShell, HuntTarget, give_up, ring_bindings
 from .leg import ANSWERED, Leg
-from .numbers import CHAIN, MAX_CHAIN, NumberRouter, chain_of, dialplan_clock
+from .numbers import CHAIN, MAX_CHAIN, NumberRouter, chain_of
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -80,8 +80,7 @@ class CallManager:
         self.recordings_dir = recordings_dir
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
         # Q-loud dial plans of our numbers (calls/numbers.py); `clock` the v2 time filters read
-        self.numbers = NumberRouter(self, dialplans,
-                                    clock or dialplan_clock(settings.dialplan_clock_offset))
+        self.numbers = NumberRouter(self, dialplans, clock)
 
     # --- resources applications use ------------------------------------------------------
     def load_audio(self, path: str):

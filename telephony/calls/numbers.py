@@ -56,10 +56,15 @@ class PlacedCall:
 
 class NumberRouter:
     def __init__(self, manager: 'CallManager', dialplans: 'DialplanStore | None',
-                 clock: Callable[[], datetime]):
+                 clock: Callable[[], datetime] | None = None):
         self.m = manager
         self.dialplans = dialplans
-        self.clock = clock
+        self._clock = clock      # None: the wall clock with the settings' offset
+
+    def clock(self) -> datetime:
+        if self._clock is None:
+            self._clock = dialplan_clock(self.m.settings.dialplan_clock_offset)
+        return self._clock()
 
     # --- the decision ---------------------------------------------------------------------
     async def decide(self, phone: 'Phone', facts: qloud.CallFacts) -> NumberDecision | None:
