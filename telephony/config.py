@@ -110,6 +110,10 @@ class Settings:
     emergency_numbers: str = ''      # comma-separated numbers handled like 110/112 (always go out)
     emergency_route: str = ''        # number dialled through the trunk instead of an emergency number
 
+    # --- Q-loud routing at run time (issue 9) ---
+    dialplan_clock_offset: int = 0   # s added to the wall clock for v2 time filters (tests, operations)
+    hunt_max_seconds: int = 3600     # a hunt without any timeout still ends after this (bounded cost)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

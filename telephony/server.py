@@ -107,7 +107,7 @@ class Server:
             stack=self.stack, media=self.media, settings=settings, events=self.events, auth=self.auth,
             registrar=self.registrar, db=self.db, phones=self.phones, objects=self.objects,
             history=self.call_history, recordings_dir=self.data_dir / 'recordings', cdr=self.cdr,
-            trunks=self.trunk_matcher, dial_rules=self.dial_rules,
+            trunks=self.trunk_matcher, dial_rules=self.dial_rules, dialplans=self.dialplans,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings))
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions

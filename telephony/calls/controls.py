@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..media.sources import Player, Silence, ToneSource
+from ..media.sources import Mixed, Player, Silence, ToneSource
 
 if TYPE_CHECKING:
     from .call import Call
@@ -189,7 +189,8 @@ class ControlQueue:
                 log.exception('event=play-load-error call=%s path=%s', self.call.id, path)
                 return self._finish(ctl)
             if self.current is ctl and not ep.closed:   # not broken or hung up meanwhile
-                self._play(ctl, ep, player)
+                under = ctl.params.get('under_tone')       # a dial plan's ringback `mix`
+                self._play(ctl, ep, player if under is None else Mixed(player, ToneSource(**under)))
         self._task = asyncio.get_running_loop().create_task(run())
 
     def _await(self, ctl: Control, coro) -> None:

@@ -300,11 +300,15 @@ class Leg:
         log.warning('event=no-rtp-port leg=%s error=%s', self.id, exc)
         self._reject(503, cause=47)   # resource unavailable
 
-    def _reject(self, status: int, cause: int | None = None, headers=()) -> None:
+    def _reject(self, status: int, cause: int | None = None, headers=(), reason: str | None = None) -> None:
         if self.ended or self.session.state not in _UAS_UNANSWERED:
             return
         self.hangup_cause = cause if cause is not None else cause_for_sip_status(status)
-        self._feed(ss.Reject(status, headers=tuple(headers)))
+        self._feed(ss.Reject(status, reason, headers=tuple(headers)))
+
+    def reject(self, status: int, reason: str | None = None, cause: int | None = None) -> None:
+        """A final answer >= 300 to an inbound call not answered yet (a dial plan's)."""
+        self._reject(status, cause, reason=reason)
 
     # --- requests from the peer (sip.dialog.DialogUser) -----------------------------
     def on_request(self, req: Request, txn: ServerTransaction | None) -> None:

@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 from ..dialplan import numbers
+from ..dialplan.qloud import CallFacts
 from ..logtext import quoted
 from ..media.audiofile import load_audio
 from ..sip.message import Request, make_response
 from ..sip.transaction import Peer, ServerTransaction
-from ..sip.uri import parse_uri
 from ..store.phones import Phone
 from .call import Call
-from .controls import Control
-from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
+from .hunting import HuntShell, HuntTarget, give_up, ring_bindings
+from .leg import ANSWERED, Leg
+from .numbers import CHAIN, MAX_CHAIN, NumberRouter, chain_of
 from .outgoing import OutgoingRunner
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from ..store.calls import CallHistory
     from .cdr import CdrRecorder
     from ..store.db import Database
+    from ..store.dialplans import DialplanStore
     from ..store.dialrules import DialRuleStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
@@ -51,6 +53,7 @@ class Applications(Protocol):
     def unlock(self, phone: Phone) -> App: ...
     def voicemail(self, phone: Phone) -> App: ...
     def ivr(self, phone: Phone) -> App: ...
+    def record(self, owner: str, announcement: str | None) -> App: ...
 
 
 class CallManager:
@@ -58,7 +61,8 @@ class CallManager:
                  events: 'EventSink', auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
                  phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
                  apps: Applications, recordings_dir: Path, cdr: 'CdrRecorder | None' = None,
-                 trunks: 'TrunkMatcher | None' = None, dial_rules: 'DialRuleStore | None' = None):
+                 trunks: 'TrunkMatcher | None' = None, dial_rules: 'DialRuleStore | None' = None,
+                 dialplans: 'DialplanStore | None' = None, clock=None):
         self.stack = stack
         self.media = media     # handed to each Leg: the SIP stack carries no media
         self.settings = settings
@@ -78,6 +82,8 @@ class CallManager:
         self.outgoing = OutgoingRunner(self, dial_rules)
         self.recordings_dir = recordings_dir
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        # Q-loud dial plans of our numbers (calls/numbers.py); `clock` the v2 time filters read
+        self.numbers = NumberRouter(self, dialplans, clock)
 
     # --- resources applications use ------------------------------------------------------
     def load_audio(self, path: str):
@@ -198,6 +204,10 @@ class CallManager:
             if reached is not None:
                 return await self._to_number(req, txn, peer, reached)
         if not bindings:
+            # the caller's v1 quick dialling may make it one of our numbers (§4.2)
+            placed = await self.numbers.placed(None, outcome.user, target)
+            if placed.number != target and (phone := await self._phone(placed.number)):
+                return await self._to_number(req, txn, peer, phone)
             known = await self.db.sip_account(target, domain)
             if not known and await self.outgoing.from_account(req, txn, peer, outcome.user):
                 return   # out through the outbound rules
@@ -249,13 +259,25 @@ class CallManager:
         caller = req.from_.uri.user or 'anonymous'
         clir = 'id' in (req.get('Privacy') or '').lower() or caller.lower() == 'anonymous'
         shown = 'anonymous' if clir else caller
-        not_yet = numbers.unsupported(phone)
-        if not_yet == 'IVR':    # the number's IVR menu (§3.9: only without call_enable)
+        chain = chain_of(req.get(CHAIN))
+        if len(chain) >= MAX_CHAIN or phone.number in chain:
+            return self._refuse(req, txn, 482, 'Loop Detected')
+        decision = await self.numbers.decide(phone, CallFacts(caller, clir, phone.number))
+        if decision is None:
+            return self._refuse(req, txn, 480, 'Dialplan Not Usable')
+        if decision.kind == numbers.IVR:    # the number's IVR menu (§3.9: only without call_enable)
             call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
                                  clir=clir)
             return self._start(call, self.apps.ivr(phone))
-        if not_yet:
-            return self._refuse(req, txn, 480, f'{not_yet} Not Available Yet')
+        if decision.not_yet:
+            return self._refuse(req, txn, 480, decision.not_yet)
+        if decision.kind in (numbers.DIALPLAN_V2, numbers.DIALPLAN_V1):
+            step = self.numbers.refusal(decision)
+            if step is not None:
+                return self._refuse(req, txn, step.status, step.reason)
+            call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
+                                 clir=clir)
+            return self._start(call, lambda c: self.numbers.run(c, phone, decision, chain))
         if phone.unlock_code:
             return self._start(self._inbound(req, txn, peer), self.apps.unlock(phone))
         if phone.call_api_only:
@@ -297,40 +319,12 @@ class CallManager:
 
     # --- forwarding to registered contacts (B2BUA) ------------------------------------------------
     async def forward(self, inbound: Call, bindings, caller: str | None) -> None:
-        """Ring every contact of the account at once; the first to answer gets the call."""
-        from_uri = f'sip:{caller or inbound.leg.caller or "anonymous"}@{self.settings.domain}'
-        display = inbound.leg.invite.from_.display
-        outs: list[Call] = []
-        answered: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
-
-        def on_out(kind: str, fields: dict, c: Call) -> None:
-            status = fields.get('status') if kind == 'call_update' else None
-            if status in (RINGING, PROGRESS) and inbound.leg.state not in (RINGING, ANSWERED, HANGUP):
-                asyncio.ensure_future(inbound.leg.ring())
-            elif status == ANSWERED and not answered.done():
-                answered.set_result(c)
-            elif status == HANGUP and not answered.done() and all(o.leg.ended for o in outs):
-                answered.set_result(None)
-
-        for b in bindings:
-            # to the REGISTER's flow or through its Path, never to the Contact's host
-            leg = await Leg.outbound(self.stack, self.media, parse_uri(b.contact), b.target(),
-                                     from_uri, display, [('Route', r) for r in b.routes()])
-            out = self._track(leg, parent=inbound)
-            out.listeners.append(lambda k, f, c=out: on_out(k, f, c))
-            outs.append(out)
-        done, _ = await asyncio.wait({answered, inbound.ended}, return_when=asyncio.FIRST_COMPLETED)
-        winner = answered.result() if answered in done else None
-        for o in outs:
-            if o is not winner:
-                o.leg.hangup(cause=26 if winner else 16)  # 26: answered elsewhere
-        if winner is None:
-            if not inbound.leg.ended:
-                causes = [o.leg.hangup_cause for o in outs if o.leg.hangup_cause]
-                inbound.leg.hangup(cause=causes[0] if causes else 19)
-            return
-        await inbound.run(Control.make('answer'))
-        if inbound.leg.ended:
-            winner.leg.hangup()
-            return
-        await inbound.run(Control.make('bridge', call=winner.id, hangup_both=True))
+        """Ring every contact of the account at once; the first to answer gets the call
+        (a one-target parallel hunt)."""
+        target = HuntTarget('contacts', None, lambda: ring_bindings(self, inbound, bindings, caller))
+        shell = HuntShell(self, inbound, [target], overall=float(self.settings.hunt_max_seconds))
+        reason = await shell.run()
+        if reason is not None and shell.causes:     # the contacts' own answer (busy, decline)
+            inbound.leg.hangup(cause=shell.causes[0])
+        elif reason is not None:
+            give_up(inbound, reason)

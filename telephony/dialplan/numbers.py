@@ -32,7 +32,7 @@ class NumberSwitches(Protocol):
     conference_enable: bool
 
 
-# what wins, in order; the runtime of the last ones does not exist yet
+# what wins, in order; fax and conference have no runtime yet (NOT_YET)
 UNLOCK, DIALPLAN_V2, DIALPLAN_V1, CALL_API, IVR = 'unlock', 'dialplan_v2', 'dialplan_v1', 'call_api', 'ivr'
 VOICEMAIL, FAX, CONFERENCE, NOT_IN_SERVICE = 'voicemail', 'fax', 'conference', 'not_in_service'
 NOT_YET = {FAX: 'Fax', CONFERENCE: 'Conference'}
@@ -90,13 +90,3 @@ def number_decision(phone: NumberSwitches, v2_plan: DialplanV2 | None, v1_plan: 
         return NumberDecision(kind, not_yet=f'{NOT_YET[kind]} Not Available Yet')
     return NumberDecision(kind)
 
-
-# features whose runtime this build lacks, for the call manager until it runs dial plans
-_UNSUPPORTED = {DIALPLAN_V2: 'Dialplan', DIALPLAN_V1: 'Dialplan', IVR: 'IVR', FAX: 'Fax',
-                CONFERENCE: 'Conference'}
-
-
-def unsupported(phone: NumberSwitches) -> str | None:
-    """The feature a number's switches ask for that the call manager cannot run yet, if any
-    (it answers 480 '<feature> Not Available Yet')."""
-    return _UNSUPPORTED.get(precedence(phone))

@@ -180,3 +180,22 @@ class ToneSource:
             sig[idx >= self.total] = 0.0
         np.clip(sig, -32768, 32767, out=sig)
         return np.round(sig).astype(np.int16)
+
+
+class Mixed:
+    """`main` with `under` added (a ringback announcement with a ring tone): it lasts as
+    long as `main`; `under` ending early leaves `main` alone."""
+
+    def __init__(self, main: Source, under: Source) -> None:
+        self.main = main
+        self.under = under
+
+    def read(self) -> np.ndarray | None:
+        a = self.main.read()
+        if a is None:
+            return None
+        b = self.under.read() if self.under is not None else None
+        if b is None:
+            self.under = None
+            return a
+        return np.clip(a.astype(np.int32) + b, -32768, 32767).astype(np.int16)

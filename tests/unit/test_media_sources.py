@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from telephony.media.sources import Player, Silence, ToneSource
+from telephony.media.sources import Mixed, Player, Silence, ToneSource
 
 
 def drain(src, limit=100000):
@@ -142,3 +142,13 @@ def test_unprepared_player_never_encodes_the_whole_prompt_on_a_tick():
     rest = [p.read_payload(spy) for _ in range(47)]
     assert sizes[-1] == 8000 and len(sizes) == 4        # slices of the prepared encoding
     assert b''.join(first + rest) == PCMU.encode(pcm)
+
+
+def test_mixed_adds_the_tone_under_the_main_source_and_lasts_as_long_as_it():
+    main = Player(np.full(160 * 3, 30000, np.int16))
+    tone = ToneSource([425], duration_ms=20, loop=1)      # one frame of tone, then it ends
+    mixed = Mixed(main, tone)
+    first = mixed.read()
+    assert first.dtype == np.int16 and first.max() == 32767 and first.min() < 30000   # clipped sum
+    assert (mixed.read() == 30000).all()                  # the tone ended: main alone
+    assert mixed.read() is not None and mixed.read() is None

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from telephony.dialplan import numbers
 from telephony.dialplan.numbers import number_decision, precedence
 from telephony.dialplan.qloud import (BUSY, NO_ANSWER, RECORD, REJECT, UNAVAILABLE, CallFacts,
                                       DialplanV1, DialplanV2, Ringtone, Step, Target, TimeFilter,
@@ -472,19 +471,3 @@ def test_number_decision_other_kinds():
         'Fax Not Available Yet'
     assert number_decision(Phone(conference_enable=True), None, None, caller(), MON).not_yet == \
         'Conference Not Available Yet'
-
-
-@pytest.mark.parametrize('switches, feature', [
-    (dict(ALL_ON, unlock_code='1234'), None),
-    (dict(dialplan='v2'), 'Dialplan'),
-    (dict(ALL_ON), 'Dialplan'),
-    (dict(call_enable=True), None),
-    (dict(ivr='x'), 'IVR'),
-    (dict(ivr='x', call_enable=True, recording_enable=True), None),
-    (dict(recording_enable=True, fax_enable=True), None),
-    (dict(fax_enable=True), 'Fax'),
-    (dict(conference_enable=True), 'Conference'),
-    ({}, None),
-])
-def test_unsupported_keeps_answering_the_call_manager(switches, feature):
-    assert numbers.unsupported(Phone(**switches)) == feature
