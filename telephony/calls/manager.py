@@ -209,7 +209,7 @@ class CallManager:
             if placed.number != target and (phone := await self._phone(placed.number)):
                 return await self._to_number(req, txn, peer, phone)
             known = await self.db.sip_account(target, domain)
-            if not known and await self.outgoing.from_account(req, txn, peer, outcome.user):
+            if not known and await self.outgoing.from_account(req, txn, peer, outcome.user, placed):
                 return   # out through the outbound rules
             # 480 subscriber absent / 404 unallocated
             self._log_refused(req, 480 if known else 404,

@@ -41,6 +41,7 @@ from .controls import Control
 from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
 
 if TYPE_CHECKING:
+    from .numbers import PlacedCall
     from ..store.dialrules import DialRuleStore
     from .call import Call
     from .manager import CallManager
@@ -388,14 +389,18 @@ class OutgoingRunner:
         return call
 
     # --- a SIP account calling a number that is not ours --------------------------------------
-    async def from_account(self, req: Request, txn: ServerTransaction, peer: Peer, user: str) -> bool:
-        """Out through the rules, bridged (True); False when the rules say it is ours after all."""
+    async def from_account(self, req: Request, txn: ServerTransaction, peer: Peer, user: str,
+                           placed: 'PlacedCall | None' = None) -> bool:
+        """Out through the rules, bridged (True); False when the rules say it is ours after all.
+        `placed`: the owner's v1 quick dialling, CLIP and CLIR (calls/numbers.py)."""
         m = self.manager
         account = await m.db.sip_account(user, m.settings.domain)
         owner = account.owner if account is not None else None
         host = (req.uri.host or '').lower()
         # sip:+4930…@our-domain is the number; a foreign domain is the whole address
         to = (req.uri.user or '') if host in self.local_domains else str(req.uri)
+        if placed is not None and host in self.local_domains:
+            to = placed.number
         try:
             outcome = await self.route(owner, to, 'sip')
             if isinstance(outcome, Internal):
@@ -406,10 +411,11 @@ class OutgoingRunner:
         except DialFailed as exc:
             m._refuse(req, txn, exc.status, exc.reason[:120])
             return True
-        clir = 'id' in (req.get('Privacy') or '').lower()
+        clir = 'id' in (req.get('Privacy') or '').lower() or bool(placed and placed.clir)
+        shown = (placed.clip if placed else None) or user
         inbound = m._inbound(req, txn, peer, owner=owner)
         m._start(inbound, lambda c: self._out_and_bridge(
-            c, outcome, Caller(user, user, req.from_.display, clir), owner, req.uri.user or ''))
+            c, outcome, Caller(shown, user, req.from_.display, clir), owner, to))
         return True
 
     async def _out_and_bridge(self, inbound: 'Call', outcome: Outgoing, caller: Caller,
