@@ -16,6 +16,7 @@ from .api.app import create_app
 from .api.events import SessionStore
 from .api.limits import guarded_http
 from .api.qloud.sip import publish_bindings
+from .calls.callback import DialplanCalls
 from .calls.cdr import CdrRecorder
 from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
@@ -107,6 +108,8 @@ class Server:
             trunks=self.trunk_matcher,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings))
+        self.dialplan_calls = DialplanCalls(self.calls, self.dialplans, self.events)
+        self.calls.dialplan_calls = self.dialplan_calls
         self.stack.on_invite = self.calls.on_invite
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))

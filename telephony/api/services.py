@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..store.calls import CallHistory
     from ..store.cdrs import CdrStore
     from ..store.db import Database
+    from ..calls.callback import DialplanCalls
     from ..store.dialplans import DialplanStore
     from ..store.ivrs import IvrStore
     from ..store.dialrules import DialRuleStore
@@ -36,6 +37,7 @@ class ApiServices(Protocol):
     objects: 'ObjectStore'
     phones: 'PhoneStore'
     dialplans: 'DialplanStore'
+    dialplan_calls: 'DialplanCalls'    # callback, callthrough, callreverse (§4.2)
     ivrs: 'IvrStore'
     registrar: 'Registrar'
     # trunks' outbound registrations; .status() is a dict per trunk: id (the rule's), proxy,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..sip.trunks import TrunkMatcher
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
+    from .callback import DialplanCalls
     from .cdr import CdrRecorder
     from ..store.db import Database
     from ..store.objects import ObjectStore
@@ -52,6 +53,8 @@ class Applications(Protocol):
 
 
 class CallManager:
+    dialplan_calls: 'DialplanCalls | None' = None   # callback/callthrough/callreverse (§4.2)
+
     def __init__(self, *, stack: 'SipStack', media: 'MediaEngine', settings: 'Settings',
                  events: 'EventSink', auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
                  phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
@@ -186,6 +189,8 @@ class CallManager:
                 self._log_refused(req, outcome.response.status, outcome.response.reason)
             return self.stack.respond(txn, outcome.response)
         domain = self.settings.domain
+        if target == '*98' and (app := await self._star98(outcome.user)) is not None:
+            return self._start(self._inbound(req, txn, peer), app)   # §4.2 callthrough
         bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
         if not bindings:
             known = await self.db.sip_account(target, domain)
@@ -196,6 +201,12 @@ class CallManager:
             return
         call = self._inbound(req, txn, peer)
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
+
+    async def _star98(self, user: str | None):
+        account = await self.db.sip_account(user, self.settings.domain) if user else None
+        if account is None or self.dialplan_calls is None or not account.owner:
+            return None
+        return await self.dialplan_calls.star98(account.owner)
 
     def trunk_of(self, peer: Peer) -> str | None:
         """The trunk a request came from, by its source address alone."""
@@ -231,6 +242,12 @@ class CallManager:
         caller = req.from_.uri.user or 'anonymous'
         clir = 'id' in (req.get('Privacy') or '').lower() or caller.lower() == 'anonymous'
         shown = 'anonymous' if clir else caller
+        special = self.dialplan_calls and await self.dialplan_calls.inbound(
+            phone, None if clir else caller)    # callthrough/callreverse callers (§4.2)
+        if special:
+            call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
+                                 clir=clir)
+            return self._start(call, special)
         not_yet = numbers.unsupported(phone)
         if not_yet == 'IVR':    # the number's IVR menu (§3.9: only without call_enable)
             call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
@@ -273,7 +290,8 @@ class CallManager:
         asyncio.get_running_loop().create_task(run())
 
     # --- outbound through the trunk (POST /api/call/dial) ----------------------------------------
-    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> Call:
+    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool,
+                   parent: Call | None = None) -> Call:
         s = self.settings
         host, _, port = s.trunk.rpartition(':')
         domain = s.trunk_domain or host
@@ -288,7 +306,8 @@ class CallManager:
         creds = (s.trunk_user, s.trunk_password) if s.trunk_user else None
         leg = await Leg.outbound(self.stack, self.media, parse_uri(f'sip:{to}@{domain}'), peer,
                                  from_uri, display, headers, creds)
-        call = self._track(leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir)
+        call = self._track(leg, parent, owner=owner, api=True, from_=from_, to=to, clip=clip,
+                           clir=clir)
         call.emit('call_update', dict(call.info))
         log.info('event=dial call=%s from=%s to=%s trunk=%s', call.id, from_, to, s.trunk)
         return call
