@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 
+from tests.api.conftest import start_api  # noqa: F401 -- the server with TELEPHONY_* settings
 from tests.api.test_call_api import Events
 from tests.integration import rawsip
 from tests.integration.conftest import SCENARIOS, Sipp, assert_sipp_ok, free_port, wait_for
