@@ -144,15 +144,16 @@ class DialplanCalls:
             return None
         return self.callthroughs.pop(owner)    # initiated: the process is over
 
-    def _callthrough_app(self, owner: str, ct: Callthrough, plan: DialplanV1) -> App:
+    def _callthrough_app(self, owner: str, ct: Callthrough, plan: DialplanV1,
+                         caller: str | None = None) -> App:
         async def run(call: 'Call') -> None:
             call.cdr_service = 'call_through'
             await call.run(Control.make('ring'), Control.make('answer'))
             if call.leg.ended:
                 return
-            # the caller's number is shown onwards, as a forward would (CLIR kept)
-            caller = call.info.get('from') or 'anonymous'
-            await self.onwards(owner, call, caller, ct.phone, plan.clip_number,
+            # an outside caller's number is shown onwards, as a forward would (CLIR kept)
+            await self.onwards(owner, call, caller or call.info.get('from') or 'anonymous',
+                               ct.phone, plan.clip_number,
                                plan.clir_enable or bool(call.info.get('clir')))
         return run
 
@@ -256,4 +257,7 @@ class DialplanCalls:
         if ct is None:
             return None
         plan = DialplanV1.from_json(await self.dialplans.v1_of(owner))
-        return self._callthrough_app(owner, ct, plan)
+        # the account calls as the user's dial plan number (the one *98 stands for)
+        mine = [p.number for p in await self.manager.phones.of_owner(owner)
+                if numbers.precedence(p) == numbers.DIALPLAN_V1]
+        return self._callthrough_app(owner, ct, plan, mine[0] if mine else None)

@@ -239,3 +239,23 @@ def test_callreverse_connects_the_users_call_and_tells_them(rig):
                              to=to, cseq=2, from_user='+4989123248278'))
     assert_sipp_ok(rig.sipp.wait(*caller, timeout=60), calls=1)
     assert reverse(filter=SIPP_CALLER) == 'no-callreverse'     # it is over
+
+
+def test_star98_from_the_users_sip_account_takes_the_callthrough(rig):
+    api, c, events, trunk = rig(calls=1)
+    api.cli('sip', 'add', 'joe_01', '--password', 'desk-secret-1', '--user', 'joe')
+    # the filter is for outside callers: *98 from joe's own account ignores it
+    assert c.post('/api/dialplan/callthrough', json={
+        'phone': VIA2, 'filter': '+4922100066'}).json()['status'] == 'ok'
+    caller = rig.sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario='uac_auth.xml',
+                            service='*98', auth=('joe_01', 'desk-secret-1'),
+                            keys={'caller': 'joe_01', 'domain': 'localhost'},
+                            extra=['-d', '3000'], global_timeout=120)
+    onward = live_call(c, VIA2)
+    events.call_update(onward, status='answered')
+    assert_sipp_ok(rig.sipp.wait(*caller, timeout=60), calls=1)
+    result = rig.sipp.wait(*trunk, timeout=60)     # the account's BYE ended the onward leg
+    assert_sipp_ok(result, calls=1)
+    (leg,) = invites(result.messages)
+    assert leg.startswith(f'INVITE sip:{VIA2}@trunk.test')
+    assert f'From: <sip:{NUMBER}@trunk.test>' in leg     # as the dial plan number *98 stands for
