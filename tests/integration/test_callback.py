@@ -62,7 +62,7 @@ class RtpSink:
 
 
 @pytest.fixture
-def rig(start_api, tmp_path):
+def rig(start_api, tmp_path):  # noqa: F811 -- the imported fixture
     """joe with NUMBER (dialplan_enable) and OTHER, cti_via VIA, a SIPp trunk for `calls`."""
     sipp, sink, peers = Sipp(tmp_path), RtpSink(), []
 
