@@ -38,6 +38,7 @@ App = Callable[['Call'], Awaitable[None]]
 ANSWER_TIMEOUT = 60.0        # s a callback leg may ring before it is given up (cause 19)
 CALLTHROUGH_TIMEOUT = 120.0  # s an outstanding callthrough request waits ("1-2 minutes", §4.2)
 CALLREVERSE_LIMIT = 20       # waiting call-reverse calls per user: each holds a caller
+CALLREVERSE_TIMEOUT = 120.0  # s a call-reverse call waits for the user's call (then cause 19)
 RINGBACK = dict(frequency=425, duration=1000, interval=4000, loop=1000)   # while `to` rings
 
 
@@ -117,6 +118,7 @@ class DialplanCalls:
         when it answers; end `first` with the second leg's cause when it does not."""
         second = await self.manager.dial(owner, caller, to, clip, clir, parent=first)
         second.cdr_service = first.cdr_service
+        first.ended.add_done_callback(lambda _: second.leg.hangup())   # gave up while it rang
         first.queue.enqueue([Control.make('tone', **RINGBACK)])
         if not await outcome(second) or first.leg.ended:
             first.leg.hangup(cause=second.leg.hangup_cause or 16)
@@ -225,6 +227,12 @@ class DialplanCalls:
                                           number)
             if proc is None:
                 call.leg.hangup(cause=17)    # user busy: too many waiting already
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(proc.connected), CALLREVERSE_TIMEOUT)
+            except asyncio.TimeoutError:
+                self.end_callreverse(proc)
+                call.leg.hangup(cause=19)    # no answer from user
         return run
 
     # --- the call manager's hooks -----------------------------------------------------------
