@@ -87,10 +87,12 @@ class Callreverse:
 
 
 class DialplanCalls:
-    def __init__(self, manager: 'CallManager', dialplans: 'DialplanStore', events: 'EventSink'):
+    def __init__(self, manager: 'CallManager', dialplans: 'DialplanStore', events: 'EventSink',
+                 clock: Callable[[], float] | None = None):
         self.manager = manager
         self.dialplans = dialplans
         self.events = events
+        self.clock = clock or (lambda: asyncio.get_running_loop().time())   # monotonic seconds
         self.callthroughs: dict[str, Callthrough] = {}
         self.callreverses: dict[str, list[Callreverse]] = {}
 
@@ -131,15 +133,14 @@ class DialplanCalls:
         """§4.2: every request resets the process; one without `phone` only clears it."""
         self.callthroughs.pop(owner, None)
         if phone:
-            now = asyncio.get_running_loop().time()
-            self.callthroughs[owner] = Callthrough(phone, filter_, now + CALLTHROUGH_TIMEOUT)
+            self.callthroughs[owner] = Callthrough(phone, filter_, self.clock() + CALLTHROUGH_TIMEOUT)
 
     def _take_callthrough(self, owner: str, caller: str | None,
                           any_caller: bool = False) -> Callthrough | None:
         ct = self.callthroughs.get(owner)
         if ct is None:
             return None
-        if ct.expires <= asyncio.get_running_loop().time():
+        if ct.expires <= self.clock():
             del self.callthroughs[owner]
             return None
         if not any_caller and ct.filter is not None and ct.filter != caller:
