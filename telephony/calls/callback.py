@@ -259,10 +259,13 @@ class DialplanCalls:
             return self._waiting_app(owner, phone.number)
         return None
 
-    async def star98(self, owner: str) -> App | None:
-        """*98 from one of the user's SIP accounts: the outstanding callthrough, whatever
-        its filter (that is for outside callers)."""
-        ct = self._take_callthrough(owner, None, any_caller=True)
+    async def star98(self, account: str | None) -> App | None:
+        """*98 from a (authenticated) SIP account: its user's outstanding callthrough,
+        whatever its filter (that is for outside callers)."""
+        m = self.manager
+        found = await m.db.sip_account(account, m.settings.domain) if account else None
+        owner = found.owner if found is not None else None
+        ct = self._take_callthrough(owner, None, any_caller=True) if owner else None
         if ct is None:
             return None
         plan = DialplanV1.from_json(await self.dialplans.v1_of(owner))

@@ -189,7 +189,8 @@ class CallManager:
                 self._log_refused(req, outcome.response.status, outcome.response.reason)
             return self.stack.respond(txn, outcome.response)
         domain = self.settings.domain
-        if target == '*98' and (app := await self._star98(outcome.user)) is not None:
+        if target == '*98' and self.dialplan_calls and \
+                (app := await self.dialplan_calls.star98(outcome.user)) is not None:
             return self._start(self._inbound(req, txn, peer), app)   # §4.2 callthrough
         bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
         if not bindings:
@@ -201,12 +202,6 @@ class CallManager:
             return
         call = self._inbound(req, txn, peer)
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
-
-    async def _star98(self, user: str | None):
-        account = await self.db.sip_account(user, self.settings.domain) if user else None
-        if account is None or self.dialplan_calls is None or not account.owner:
-            return None
-        return await self.dialplan_calls.star98(account.owner)
 
     def trunk_of(self, peer: Peer) -> str | None:
         """The trunk a request came from, by its source address alone."""
