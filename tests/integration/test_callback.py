@@ -3,9 +3,12 @@ trunk (sipp-scenarios/uas_callback.xml), the test reads the audio that reaches a
 from __future__ import annotations
 
 import audioop
+import json
+import os
 import re
 import socket
 import sqlite3
+import subprocess
 import threading
 
 import numpy as np
@@ -14,7 +17,7 @@ import pytest
 from tests.api.conftest import start_api  # noqa: F401 -- the server with TELEPHONY_* settings
 from tests.api.test_call_api import Events
 from tests.integration import rawsip
-from tests.integration.conftest import SCENARIOS, Sipp, assert_sipp_ok, free_port, wait_for
+from tests.integration.conftest import ROOT, SCENARIOS, Sipp, assert_sipp_ok, free_port, wait_for
 from tests.integration.media import envelope_correlation, pcap_audio
 
 NUMBER = '+4930555001'        # joe's number, with dialplan_enable
@@ -259,3 +262,24 @@ def test_star98_from_the_users_sip_account_takes_the_callthrough(rig):
     (leg,) = invites(result.messages)
     assert leg.startswith(f'INVITE sip:{VIA2}@trunk.test')
     assert f'From: <sip:{NUMBER}@trunk.test>' in leg     # as the dial plan number *98 stands for
+
+
+def test_readme_callback_example_runs_as_written(rig):
+    api, c, events, trunk = rig(calls=2)
+    text = (ROOT / 'README.md').read_text()
+    start = text.index('## Callback, callthrough and callreverse')
+    block, = re.findall(r'^```sh\n(.*?)^```', text[start:text.index('\n## ', start + 3)],
+                        re.M | re.S)
+    run = subprocess.run(['bash', '--noprofile', '--norc', '-eo', 'pipefail', '-c',
+                          block.replace('localhost:8080', f'127.0.0.1:{api.server.http_port}')],
+                         env={**os.environ, 'AUTH': f'Authorization: Bearer {c.sid}'},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    answers = [json.loads(a) for a in re.findall(r'\{.*?\}', run.stdout)]
+    assert [a['status'] for a in answers] == ['ok', 'ok'], answers
+    events.call_update(answers[1]['uuid'], bridge=live_call(c, '+4922166980'))
+    c.post(f'/api/call/{answers[1]["uuid"]}/control', json={'controls': [{'control': 'hangup'}]})
+    result = rig.sipp.wait(*trunk, timeout=60)
+    assert_sipp_ok(result, calls=2)
+    assert [leg.split()[1] for leg in invites(result.messages)] == [
+        'sip:+491771234567@trunk.test', 'sip:+4922166980@trunk.test']
