@@ -16,6 +16,7 @@ from .api.app import create_app
 from .api.events import SessionStore
 from .api.limits import guarded_http
 from .api.qloud.sip import publish_bindings
+from .calls.callback import DialplanCalls
 from .calls.cdr import CdrRecorder
 from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
@@ -114,6 +115,8 @@ class Server:
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,
                                                     lambda: self.calls.calls.values())
+        self.dialplan_calls = DialplanCalls(self.calls, self.dialplans, self.events)
+        self.calls.dialplan_calls = self.dialplan_calls
         self.stack.on_invite = self.calls.on_invite
         # outbound rules with a sipProxy are trunks: registrations and source addresses follow them
         self.trunk_rules = TrunkRules(self.calls.outgoing.rules, self.trunk_registrations,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..store.cdr_outbox import CdrOutbox
     from ..store.cdrs import CdrStore
     from ..store.db import Database
+    from ..calls.callback import DialplanCalls
     from ..store.dialplans import DialplanStore
     from ..store.ivrs import IvrStore
     from ..store.dialrules import DialRuleStore
@@ -41,6 +42,7 @@ class ApiServices(Protocol):
     objects: 'ObjectStore'
     phones: 'PhoneStore'
     dialplans: 'DialplanStore'
+    dialplan_calls: 'DialplanCalls'    # callback, callthrough, callreverse (§4.2)
     ivrs: 'IvrStore'
     policy_store: 'PolicyStore'   # partners' call filters, emergency data, usergroups (§9)
     registrar: 'Registrar'

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..sip.trunks import TrunkMatcher
     from ..sip.ua import SipStack
     from ..store.calls import CallHistory
+    from .callback import DialplanCalls
     from .cdr import CdrRecorder
     from ..store.db import Database
     from ..store.dialplans import DialplanStore
@@ -57,6 +58,8 @@ class Applications(Protocol):
 
 
 class CallManager:
+    dialplan_calls: 'DialplanCalls | None' = None   # callback/callthrough/callreverse (§4.2)
+
     def __init__(self, *, stack: 'SipStack', media: 'MediaEngine', settings: 'Settings',
                  events: 'EventSink', auth: 'Authenticator', registrar: 'Registrar', db: 'Database',
                  phones: 'PhoneStore', objects: 'ObjectStore', history: 'CallHistory',
@@ -198,6 +201,9 @@ class CallManager:
                 self._log_refused(req, outcome.response.status, outcome.response.reason)
             return self.stack.respond(txn, outcome.response)
         domain = self.settings.domain
+        if target == '*98' and self.dialplan_calls and \
+                (app := await self.dialplan_calls.star98(outcome.user)) is not None:
+            return self._start(self._inbound(req, txn, peer), app)   # §4.2 callthrough
         bindings = self.registrar.lookup(f'{target}@{domain}', self.stack.now())
         if not bindings and self.outgoing.policy is not None:   # a usergroup extension (§9.1.6)
             reached = await self._extension(outcome.user, target)
@@ -262,6 +268,12 @@ class CallManager:
         chain = chain_of(req.get(CHAIN))
         if len(chain) >= MAX_CHAIN or phone.number in chain:
             return self._refuse(req, txn, 482, 'Loop Detected')
+        special = self.dialplan_calls and await self.dialplan_calls.inbound(
+            phone, None if clir else caller)    # callthrough/callreverse callers (§4.2)
+        if special:
+            call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
+                                 clir=clir)
+            return self._start(call, special)
         decision = await self.numbers.decide(phone, CallFacts(caller, clir, phone.number))
         if decision is None:
             return self._refuse(req, txn, 480, 'Dialplan Not Usable')
@@ -313,9 +325,12 @@ class CallManager:
         asyncio.get_running_loop().create_task(run())
 
     # --- outbound through the dial plan rules (POST /api/call/dial) ------------------------------
-    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> Call:
-        """Raises outgoing.DialFailed when the call cannot be placed."""
-        return await self.outgoing.dial(owner, from_, to, clip, clir)
+    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool,
+                   parent: Call | None = None, api: bool = True) -> Call:
+        """Raises outgoing.DialFailed when the call cannot be placed; `parent`: the leg that
+        caused this one (callback, hunt), for the CDRs; `api`: the owner's call API clients see
+        it (not a hunt's target leg)."""
+        return await self.outgoing.dial(owner, from_, to, clip, clir, parent=parent, api=api)
 
     # --- forwarding to registered contacts (B2BUA) ------------------------------------------------
     async def forward(self, inbound: Call, bindings, caller: str | None) -> None:

@@ -157,7 +157,8 @@ class NumberRouter:
                 return await self._sip_target(call, owner, target, caller)
             if await self.m.phones.get(target) is not None:
                 return [await self._internal(call, target, caller, chain)]
-            out = await self.m.dial(owner, caller, target, None, bool(call.info.get('clir')))
+            out = await self.m.dial(owner, caller, target, None, bool(call.info.get('clir')),
+                                    parent=call, api=False)
             return [out]
         return place
 

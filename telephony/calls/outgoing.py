@@ -372,13 +372,15 @@ class OutgoingRunner:
         return await _Attempts(self, outcome.attempts, caller).start(track)
 
     # --- POST /api/call/dial ------------------------------------------------------------------
-    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool) -> 'Call':
+    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool,
+                   parent: 'Call | None' = None, api: bool = True) -> 'Call':
         m = self.manager
         try:
             to = await self.allowed_number(owner, to, 'call_api')   # as the call shows it
             outcome = await self.route_number(to)
             call = await self.place(outcome, Caller(clip or from_, from_, None, clir), lambda leg: m._track(
-                leg, owner=owner, api=True, from_=from_, to=to, clip=clip, clir=clir))
+                leg, parent=parent, owner=owner, api=api, from_=from_, to=to, clip=clip,
+                clir=clir))
         except DialFailed as exc:
             log.info('event=dial-failed owner=%s from=%s to=%s status=%s reason=%s', owner, from_,
                      quoted(to), exc.status, quoted(exc.reason))

@@ -456,7 +456,6 @@ V1_ERRORS = [
     ('clip_number', EVE_NUMBER, 'wrong-phone'),
     ('dial_prefix', '+49 221', 'wrong-syntax'),
     ('clir_enable', 0, 'wrong-syntax'),
-    ('cti_via', '+492216698', 'wrong-phone'),           # §4.2: "the user's phone number"
     ('cti_via', EVE_NUMBER, 'wrong-phone'),
     ('cti_via', 'joe_01', 'wrong-syntax'),
     ('action', 'forward', 'wrong-syntax'),

@@ -119,9 +119,10 @@ def _refs(body: DialplanV1) -> Refs:
     refs = Refs()
     if body.announcement:
         refs.announcements[body.announcement] = 'announcement'
-    for f in ('cti_via', 'clip_number'):
-        if getattr(body, f):
-            refs.own_numbers[getattr(body, f)] = f
+    if body.clip_number:      # showing someone else's number is spoofing
+        refs.own_numbers[body.clip_number] = 'clip_number'
+    if body.cti_via:          # where the user takes callback calls: their mobile, say
+        refs.numbers[body.cti_via] = 'cti_via'
     if body.phone:
         refs.numbers[body.phone] = 'phone'
     if body.sip:
