@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
+from telephony.calls.outgoing import DialFailed, bridge_when_answered
 from telephony.config import Settings
 from telephony.store.phones import Phone
 
@@ -78,19 +79,29 @@ class Applications:
         await run_menu(call, first, owner, rt, self._hops.get(call, 0))
 
     async def redirect(self, call: Call, number: str) -> None:
-        """An IVR's redirect. For now only to our own numbers, which run their application;
-        the router will hand other numbers to outgoing routing (with the caller's rights)."""
+        """An IVR's redirect. A number of ours with a menu or a mailbox runs it on this call;
+        any other number is an outgoing call with the menu owner's rights (policy service
+        `ivr`, transforms, outbound rules; one of our numbers with a dial plan is reached
+        through its own routing), bridged when it answers."""
         phone = await self.phones.get(number)
         app = self._app_for(phone) if phone is not None else None
-        if app is None:
+        if app is not None:
+            # the message or menu belongs to the number's owner from now on
+            call.owner = phone.owner
+            call.update(to=phone.number)
+            await app(call)
+            return
+        try:
+            out = await call.manager.dial(call.owner, call.info.get('to') or '', number, None,
+                                          bool(call.info.get('clir')), parent=call, api=False,
+                                          service='ivr')
+        except DialFailed as exc:
             log.info('event=ivr-redirect-refused call=%s number=%s reason="%s"', call.id, number,
-                     'not one of our numbers' if phone is None else 'number has no application')
+                     exc.reason)
             await call.run(C.make('hangup', hangup_cause=NO_ROUTE))
             return
-        # the message or menu belongs to the number's owner from now on
-        call.owner = phone.owner
-        call.update(to=phone.number)
-        await app(call)
+        log.info('event=ivr-redirect-out call=%s number=%s leg=%s', call.id, number, out.id)
+        await bridge_when_answered(call, out)
 
     def _app_for(self, phone: Phone) -> 'App | None':
         """What a redirected (already answered) call to one of our numbers runs."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 
 from ..dialplan import numbers
 from ..dialplan.qloud import Callback, DialplanV1
+from .outgoing import DialFailed
 from .controls import Control
 from .leg import ANSWERED, HANGUP
 
@@ -99,7 +100,8 @@ class DialplanCalls:
     # --- callback ---------------------------------------------------------------------------
     async def callback(self, owner: str, cb: Callback) -> 'Call':
         """Place the first leg (to `cti_via`) now; the rest runs on its own."""
-        first = await self.manager.dial(owner, cb.caller, cb.first, cb.clip, cb.clir)
+        first = await self.manager.dial(owner, cb.caller, cb.first, cb.clip, cb.clir,
+                                        service='callback')
         first.cdr_service = 'callback'
         log.info('event=callback call=%s via=%s to=%s', first.id, cb.first, cb.second)
         asyncio.get_running_loop().create_task(self._connect(owner, first, cb))
@@ -110,6 +112,10 @@ class DialplanCalls:
             if not await outcome(first):
                 return
             await self.onwards(owner, first, cb.caller, cb.second, cb.clip, cb.clir)
+        except DialFailed as exc:   # the second leg is refused (policy) or has no route
+            log.info('event=callback-refused call=%s to=%s reason="%s"', first.id, cb.second,
+                     exc.reason)
+            first.leg.hangup(cause=21 if exc.status == 403 else 3)
         except Exception:
             log.exception('event=callback-error call=%s', first.id)
             first.leg.hangup(cause=41)
@@ -118,7 +124,10 @@ class DialplanCalls:
                       clip: str | None, clir: bool) -> None:
         """Ring `to` for an answered `first` (who hears a ring tone meanwhile); bridge them
         when it answers; end `first` with the second leg's cause when it does not."""
-        second = await self.manager.dial(owner, caller, to, clip, clir, parent=first)
+        # the call filter sees the service the first leg is (§9.1.3 `callback`, `call_through`)
+        service = 'callback' if first.cdr_service == 'callback' else 'call_through'
+        second = await self.manager.dial(owner, caller, to, clip, clir, parent=first,
+                                         service=service)
         second.cdr_service = first.cdr_service
         first.ended.add_done_callback(lambda _: second.leg.hangup())   # gave up while it rang
         first.queue.enqueue([Control.make('tone', **RINGBACK)])

@@ -326,11 +326,12 @@ class CallManager:
 
     # --- outbound through the dial plan rules (POST /api/call/dial) ------------------------------
     async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool,
-                   parent: Call | None = None, api: bool = True) -> Call:
+                   parent: Call | None = None, api: bool = True, service: str = 'call_api') -> Call:
         """Raises outgoing.DialFailed when the call cannot be placed; `parent`: the leg that
         caused this one (callback, hunt), for the CDRs; `api`: the owner's call API clients see
-        it (not a hunt's target leg)."""
-        return await self.outgoing.dial(owner, from_, to, clip, clir, parent=parent, api=api)
+        it (not a hunt's target leg); `service`: what the call filter sees (§9.1.3)."""
+        return await self.outgoing.dial(owner, from_, to, clip, clir, parent=parent, api=api,
+                                        service=service)
 
     # --- forwarding to registered contacts (B2BUA) ------------------------------------------------
     async def forward(self, inbound: Call, bindings, caller: str | None) -> None:

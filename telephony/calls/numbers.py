@@ -158,7 +158,7 @@ class NumberRouter:
             if await self.m.phones.get(target) is not None:
                 return [await self._internal(call, target, caller, chain)]
             out = await self.m.dial(owner, caller, target, None, bool(call.info.get('clir')),
-                                    parent=call, api=False)
+                                    parent=call, api=False, service='dialplan')
             return [out]
         return place
 

@@ -373,10 +373,11 @@ class OutgoingRunner:
 
     # --- POST /api/call/dial ------------------------------------------------------------------
     async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool,
-                   parent: 'Call | None' = None, api: bool = True) -> 'Call':
+                   parent: 'Call | None' = None, api: bool = True,
+                   service: str = 'call_api') -> 'Call':
         m = self.manager
         try:
-            to = await self.allowed_number(owner, to, 'call_api')   # as the call shows it
+            to = await self.allowed_number(owner, to, service)   # as the call shows it
             outcome = await self.route_number(to)
             call = await self.place(outcome, Caller(clip or from_, from_, None, clir), lambda leg: m._track(
                 leg, parent=parent, owner=owner, api=api, from_=from_, to=to, clip=clip,

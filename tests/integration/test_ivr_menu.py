@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import Api
-from tests.integration.conftest import ROOT, assert_sipp_ok, wait_for
+from tests.integration.conftest import ROOT, assert_sipp_ok, free_port, wait_for
 from tests.integration.uac_steps import NO_SHEDDING, key, pause, write
 
 start_api = api_fixtures.start_api    # the API tests' fixture: a server and HTTP clients
@@ -140,4 +140,32 @@ def test_a_caller_is_never_trapped(start_api, sipp, tmp_path):
              if e['call'] == refused['call']]
     assert keyed[-1] == ('4', 'waiting') and ('2', 'waiting') in keyed, keyed
     api.server.wait_event('leg-state', leg=refused['call'], state='hangup', cause=3)
+    api.server.wait_no_calls()
+
+
+def test_a_redirect_to_an_outside_number_goes_out_through_the_trunk(start_api, sipp, tmp_path):
+    """A menu's redirect to a number that is not ours is an outgoing call with the menu
+    owner's rights (policy, transforms, outbound rules; here the settings trunk), bridged to
+    the caller: the SIPp trunk gets the INVITE for that number and the caller's BYE ends it."""
+    outside = '+4922100055'
+    trunk_port = free_port()
+    trunk, _, trunk_dir = sipp.start('', scenario='uas_trunk.xml', port=trunk_port, calls=1,
+                                     global_timeout=120)
+    api = start_api(**NO_SHEDDING, TELEPHONY_TRUNK=f'127.0.0.1:{trunk_port}')
+    api.add_user('joe')
+    api.cli('phone', 'add', IVR_NUMBER, '--user', 'joe')
+    c = api.login('joe')
+    root = menu(c, announcement=upload(c, 'hello'), d_1=outside)
+    use_ivr(c, IVR_NUMBER, root)
+    scenario = write(tmp_path / 'out.xml', [pause(1500), key('1'), pause(4000)], wait_bye=False)
+    result = sipp.run(f'127.0.0.1:{api.server.sip_port}', scenario=scenario, service=IVR_NUMBER,
+                      timeout=120, global_timeout=110)
+    assert_sipp_ok(result, calls=1, server=api.server)
+    out = api.server.wait_event('ivr-redirect-out', number=outside)[-1]
+    assert trunk.wait(timeout=60) == 0, (trunk_dir / 'errors.log').read_text(errors='replace')
+    invites = [line for line in (trunk_dir / 'messages.log').read_text().splitlines()
+               if line.startswith('INVITE ')]
+    assert len(invites) == 1 and invites[0].startswith(f'INVITE sip:{outside}@'), invites
+    # the caller's hangup ended the outgoing leg too (bridge, hang up both)
+    api.server.wait_event('leg-state', leg=out['leg'], state='hangup')
     api.server.wait_no_calls()

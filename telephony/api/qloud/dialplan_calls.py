@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field, StringConstraints
 
+from ...calls.outgoing import DialFailed, PolicyDenied
 from ...dialplan.qloud import DialplanV1, callback
 from ..events import Session
 from .common import PHONE_RE, ApiError, Body, get_user_session, ok, server_of
@@ -57,9 +58,12 @@ async def start_callback(body: CallbackRequest, request: Request,
     except ValueError as exc:
         status, _, message = str(exc).partition(': ')
         raise ApiError(status if status == 'no-via' else 'fail', message) from None
-    if not server.settings.trunk:
-        raise ApiError('fail', 'no outbound trunk is configured')
-    call = await server.dialplan_calls.callback(s.user, legs)
+    try:
+        call = await server.dialplan_calls.callback(s.user, legs)
+    except PolicyDenied as exc:   # the user's call filter does not allow the callback
+        raise ApiError('access-denied', exc.reason) from None
+    except DialFailed as exc:     # no route, every attempt unavailable
+        raise ApiError('fail', exc.reason) from None
     return ok(uuid=call.id)
 
 

@@ -1,10 +1,10 @@
 """/api/ivr (§5.1.1): the user's IVR menus. The runtime is ivr/menu.py.
 
 Every reference is checked before anything is stored: the announcements must be the
-user's (`wrong-announcement`), nested menus the user's (`wrong-ivr`), and a redirect
-number one of this service's numbers (`wrong-phone`): a menu must never let a caller
-reach a trunk destination its owner could not dial. Outgoing redirects are for the
-router to decide, with the owner's rights.
+user's (`wrong-announcement`) and nested menus the user's (`wrong-ivr`). A redirect may
+name any number: one of ours runs that number's routing, any other goes out at call time
+with the menu owner's rights (call filter, limits, transforms and outbound rules), so a
+menu never lets a caller reach a destination its owner could not dial.
 """
 from __future__ import annotations
 
@@ -82,15 +82,6 @@ async def _check(request: Request, user: str, body: IvrBody) -> dict:
         except NotFound:   # not the user's, or no such object
             raise ApiError('wrong-announcement',
                            f'{where} {uuid} is not one of your announcements') from None
-    numbers = [(d, v) for d, v in targets.items() if v.startswith('+')]
-    if body.other and body.other != 'repeat':
-        numbers.append(('other', body.other))
-    if t is not None and t.action == 'call':
-        numbers.append(('timeout.phone', t.phone))
-    for where, number in numbers:
-        if await server.phones.get(number) is None:
-            raise ApiError('wrong-phone', f'{where}: {number} is not a number of this service '
-                           '(redirects reach our own numbers only)')
     for d, uuid in targets.items():
         if uuid.startswith('+'):
             continue
