@@ -178,14 +178,7 @@ class Hunt:
         return min(times, default=None)
 
     def handle(self, event: Event, now: float) -> list[Action]:
-        step = TABLE.get((self.state, type(event)))
-        if step is None:
-            raise IllegalTransition(self.state, event)
-        self._now = now
-        self._out = []
-        new = step(self, event)
-        if new is not None:
-            self.state = new
+        session.advance(self, TABLE, event, now, IllegalTransition)
         wake = self.deadline
         if wake is not None and wake != self._wake:
             self._out.append(Wake(wake))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .auth import AuthHeaderError, DigestClient, parse_auth_header
-from .session import IllegalTransition   # one error type for every SIP state machine
+from .session import IllegalTransition, advance  # noqa: F401  (one stepper and error for every machine)
 from .trunks import MAX_EXPIRES, TrunkAccount
 
 REFRESH_MARGIN = 30.0      # refresh this long before the binding ends (half-way if shorter)
@@ -186,15 +186,8 @@ class TrunkRegistration:
         return PUBLIC[self.state]
 
     def handle(self, event: Event, now: float) -> list[Action]:
-        step = TABLE.get((self.state, type(event)))
-        if step is None:
-            raise IllegalTransition(self.state, event)
-        self._now = now
-        self._out = []
         before = self.state
-        new = step(self, event)
-        if new is not None:
-            self.state = new
+        advance(self, TABLE, event, now)
         if self.state is not before:
             self._out.append(Report(self.state, self.last_status, self.last_reason,
                                     self.granted if self.public == 'registered' else None,

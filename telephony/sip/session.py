@@ -65,6 +65,21 @@ class IllegalTransition(Exception):
         self.event = event
 
 
+def advance(machine, table: dict, event, now: float,
+            error: type[IllegalTransition] = IllegalTransition) -> None:
+    """One step of a table-driven machine (this session, trunk registrations, hunts): the
+    table's step for (state, event type) runs with a fresh action list and the time, and
+    moves the machine to the state it returns; an event the table lacks raises."""
+    step = table.get((machine.state, type(event)))
+    if step is None:
+        raise error(machine.state, event)
+    machine._now = now
+    machine._out = []
+    new = step(machine, event)
+    if new is not None:
+        machine.state = new
+
+
 # --- events -----------------------------------------------------------------------------
 # `handle` is an opaque token of the shell's (its server transaction); it comes back in
 # the Respond action so the shell knows which request to answer.
@@ -219,14 +234,7 @@ class InviteSession:
         return self.state is State.CONFIRMED and self.reinvite in (Reinvite.NONE, Reinvite.RETRY)
 
     def handle(self, event: Event, now: float) -> list[Action]:
-        step = TABLE.get((self.state, type(event)))
-        if step is None:
-            raise IllegalTransition(self.state, event)
-        self._now = now
-        self._out = []
-        new = step(self, event)
-        if new is not None:
-            self.state = new
+        advance(self, TABLE, event, now)
         if self.state is State.TERMINATED:
             self.reinvite = Reinvite.NONE
         out, self._out = self._out, []
