@@ -110,6 +110,8 @@ class _Registration:
                  r.state.value, r.status if r.status is not None else '-', quoted(r.reason),
                  r.expires if r.expires is not None else '-', retry, quoted(a.proxy),
                  quoted(a.user))
+        for listener in self.owner.on_change:
+            listener(a.id)
 
     # --- the wire ---------------------------------------------------------------------
     def _send(self, action: rg.SendRegister) -> None:
@@ -215,6 +217,8 @@ class TrunkRegistrations:
         self.jitter = jitter
         self._regs: dict[str, _Registration] = {}
         self._started = False
+        # called with a trunk's id at each change of its state (after the log line)
+        self.on_change: list[Callable[[str], None]] = []
 
     def add(self, account: TrunkAccount) -> None:
         """Register `account` (replacing one with its id); nothing if `register` is off.

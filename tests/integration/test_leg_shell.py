@@ -52,12 +52,21 @@ async def _invite(stack: SipStack, peer_sock, body: str):
 async def test_cancel_while_answer_binds_its_ports(stack_and_media, offer):
     stack, media, peer_sock = stack_and_media
     req, txn, peer, cancel = await _invite(stack, peer_sock, sdp_offer(40000) if offer else '')
+    binding, gate = asyncio.Event(), asyncio.Event()
+    create = media.create_endpoint
+
+    async def held_create_endpoint():            # answer() stays here until the CANCEL is in
+        binding.set()
+        await gate.wait()
+        return await create()
+    media.create_endpoint = held_create_endpoint
     leg = Leg.inbound(stack, media, req, txn, peer)
     answering = asyncio.ensure_future(leg.answer())
-    await asyncio.sleep(0)                       # one step: answer() now awaits its sockets
+    await asyncio.wait_for(binding.wait(), 10)   # answer() is binding its ports
     assert not answering.done() and leg.endpoint is None
     stack.on_data(cancel, peer)                  # the CANCEL lands now
     assert leg.ended and txn.final == 487
+    gate.set()
     await asyncio.wait_for(answering, 10)
     assert leg.session.state is State.TERMINATED
     assert leg.state == 'hangup' and leg.hangup_cause == 16

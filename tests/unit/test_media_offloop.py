@@ -53,13 +53,16 @@ async def ticking_while(gate, engine, ticks=10):
     """Wait until the gate's call is blocked, see the clock run `ticks` more ticks, open it."""
     await asyncio.wait_for(asyncio.to_thread(gate.entered.wait, TIMEOUT), TIMEOUT)
     start = engine.clock.ticks
+    advanced = asyncio.Event()
 
-    async def advanced():
-        while engine.clock.ticks < start + ticks:
-            await asyncio.sleep(0.005)   # polling a condition, with a deadline
+    def on_tick(_n: int) -> None:
+        if engine.clock.ticks >= start + ticks:
+            advanced.set()
+    engine.clock.add(on_tick)
     try:
-        await asyncio.wait_for(advanced(), TIMEOUT)
+        await asyncio.wait_for(advanced.wait(), TIMEOUT)
     finally:
+        engine.clock.remove(on_tick)
         gate.open.set()
 
 

@@ -48,11 +48,27 @@ class RawPeer(asyncio.DatagramProtocol):
         self.tr.close()
 
 
-async def until(predicate):
-    async def poll():
-        while not predicate():
-            await asyncio.sleep(0.001)   # polling a condition, with a deadline below
-    await asyncio.wait_for(poll(), TIMEOUT)
+class Arrivals:
+    """The RTP datagrams an endpoint takes in, seen through its receive path, so a test
+    waits on an event for the next one rather than polling a counter."""
+
+    def __init__(self, ep):
+        self.ep = ep
+        self._changed = asyncio.Event()
+        take = ep._on_rtp
+
+        def on_rtp(data, addr):
+            take(data, addr)
+            self._changed.set()
+        ep._on_rtp = on_rtp
+
+    async def beyond(self, n: int) -> None:
+        """Until the endpoint has taken in more than `n` packets."""
+        async def enough():
+            while self.ep.packets_received <= n:
+                self._changed.clear()
+                await self._changed.wait()
+        await asyncio.wait_for(enough(), TIMEOUT)
 
 
 @pytest.fixture
@@ -91,7 +107,7 @@ async def test_a_prompt_goes_out_at_the_peers_ptime(engine, peer, ptime, size):
     for tick in range(62):
         engine._on_tick(tick)
     pkts = await peer.wait(9600 // size)
-    await until(lambda: ep.source is None)
+    assert ep.source is None                        # the prompt ended within those ticks
     assert [len(p.payload) for p in pkts] == [size] * (9600 // size)
     assert [p.marker for p in pkts] == [True] + [False] * (len(pkts) - 1)
     contiguous(pkts)
@@ -118,6 +134,7 @@ async def test_echo_answers_at_the_peers_ptime(engine, peer):
     ep = await engine.create_endpoint()
     ep.configure(remote=peer.addr, codec=PCMU, ptime=30)
     ep.echo = True
+    rx = Arrivals(ep)
     pcm = audio(160 * 30)
     seq, ts = 1000, 5000
     for tick in range(34):
@@ -126,7 +143,7 @@ async def test_echo_answers_at_the_peers_ptime(engine, peer):
             pkt = RtpPacket(0, seq + tick, ts + 160 * tick, 0x1234,
                             PCMU.encode(pcm[160 * tick:160 * (tick + 1)]))
             peer.tr.sendto(pkt.serialize(), ('127.0.0.1', ep.local_port))
-            await until(lambda: ep.packets_received > n)
+            await rx.beyond(n)
         engine._on_tick(tick)
     pkts = await peer.wait(20)
     assert [len(p.payload) for p in pkts] == [240] * 20
@@ -144,6 +161,7 @@ async def test_bridge_relays_at_the_receivers_ptime(engine, peer):
         a.configure(remote=caller.addr, codec=PCMU, ptime=20)
         b.configure(remote=peer.addr, codec=PCMU, ptime=30)
         a.bridge(b)
+        rx = Arrivals(a)
         pcm = audio(160 * 30)
         for tick in range(34):
             if tick < 30:
@@ -151,7 +169,7 @@ async def test_bridge_relays_at_the_receivers_ptime(engine, peer):
                 pkt = RtpPacket(0, tick, 160 * tick, 0x99,
                                 PCMU.encode(pcm[160 * tick:160 * (tick + 1)]))
                 caller.tr.sendto(pkt.serialize(), ('127.0.0.1', a.local_port))
-                await until(lambda: a.packets_received > n)
+                await rx.beyond(n)
             engine._on_tick(tick)
         pkts = await peer.wait(20)
         assert [len(p.payload) for p in pkts] == [240] * 20
