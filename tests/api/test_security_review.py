@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -25,28 +24,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from tests.integration.conftest import wait_for
+from tests.integration.rawsip import closed_by_server
 
 HOST = '127.0.0.1'
 
-
-def closed_by_server(sock: socket.socket, timeout: float, trickle: bytes = b'') -> bool:
-    """True when the server closes `sock` within `timeout`; sends `trickle` a byte at a time
-    meanwhile (a slowloris keeps the connection busy but never ends its request head)."""
-    deadline = time.monotonic() + timeout
-    sock.settimeout(0.5)
-    sent = 0
-    while time.monotonic() < deadline:
-        try:
-            if sent < len(trickle):
-                sock.sendall(trickle[sent:sent + 1])
-                sent += 1
-            if sock.recv(4096) == b'':
-                return True
-        except (socket.timeout, TimeoutError):
-            continue
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-    return False
 
 
 def test_slow_and_silent_http_connections_are_closed(start_api):

@@ -285,3 +285,25 @@ def echo_call(sip: UdpPeer, rtp_port: int) -> tuple[str, str, tuple[str, int]]:
     answer = parse_sdp(ok.body)
     m = answer.media[0]
     return cid, to, (answer.connection or m.connection, m.port)
+
+
+def closed_by_server(sock: socket.socket, timeout: float, trickle: bytes = b'') -> bool:
+    """True once the server closes `sock` within `timeout`. Meanwhile `trickle` goes out a
+    byte at a time (one per half second of silence from the server), over and over: a
+    slowloris that keeps a connection busy but never ends a request, or CRLF pings."""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.5)
+    sent = 0
+    while time.monotonic() < deadline:
+        try:
+            if trickle:
+                i = sent % len(trickle)
+                sock.sendall(trickle[i:i + 1])
+                sent += 1
+            if sock.recv(4096) == b'':
+                return True
+        except (socket.timeout, TimeoutError):
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False

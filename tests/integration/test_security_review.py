@@ -16,10 +16,9 @@ import os
 import signal
 import socket
 import sqlite3
-import time
 
 from .conftest import HOST, wait_for
-from .rawsip import TcpPeer, UdpPeer, new_call_id, request
+from .rawsip import TcpPeer, UdpPeer, closed_by_server, new_call_id, request
 from .test_digest_guessing import Peer
 from .test_digest_guessing import register as digest_register
 from .test_registrar_wire import PASSWORD, USER, RawSocket, final, register, with_digest
@@ -104,24 +103,6 @@ def test_a_phone_registered_before_a_restart_is_heard_while_its_account_is_guess
         phone.close()
 
 
-def closed_while_trickling(sock: socket.socket, data: bytes, timeout: float) -> bool:
-    """Send `data` a byte at a time (one every half second or so); True once the server
-    closes the connection within `timeout`."""
-    deadline = time.monotonic() + timeout
-    sock.settimeout(0.5)
-    for i in range(len(data) * 1000):
-        if time.monotonic() > deadline:
-            return False
-        try:
-            sock.sendall(data[i % len(data):i % len(data) + 1])
-            if sock.recv(4096) == b'':
-                return True
-        except (socket.timeout, TimeoutError):
-            continue
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-    return False
-
 
 def test_a_slow_or_ping_only_tcp_connection_is_closed_at_the_idle_timeout(start_server,
                                                                           peer_tools):
@@ -130,8 +111,8 @@ def test_a_slow_or_ping_only_tcp_connection_is_closed_at_the_idle_timeout(start_
     pinger = socket.create_connection((HOST, server.sip_port))
     try:
         head = b'OPTIONS sip:127.0.0.1 SIP/2.0\r\nX-Slow: ' + b'a' * 10000
-        assert closed_while_trickling(slow, head, 60), 'the slowloris connection stayed open'
-        assert closed_while_trickling(pinger, b'\r\n\r\n', 60), 'pings held the connection'
+        assert closed_by_server(slow, 60, head), 'the slowloris connection stayed open'
+        assert closed_by_server(pinger, 60, b'\r\n\r\n'), 'pings held the connection'
         server.wait_event('tcp-idle-close', count=2)
     finally:
         slow.close()
