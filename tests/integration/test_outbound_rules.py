@@ -141,7 +141,7 @@ def test_a_deny_transform_keeps_the_call_in(start_api, sipp):
     create(admin, 'outboundDialPlanRules', domain='carrier.test', sipProxy=f'127.0.0.1:{port}')
     r = c.post('/api/call/dial', json={'to': '+499001234', 'from': NUMBER}).json()
     assert r['status'] == 'fail' and 'denied' in r['message'], r
-    assert api.server.events('dial-failed')[0]['status'] == '403'
+    assert api.server.wait_event('dial-failed')[0]['status'] == '403'
     no_invite(sipp, trunk)
 
 
@@ -162,7 +162,7 @@ def test_a_call_to_our_own_number_stays_in(start_api, sipp):
     events.call_update(r['uuid'], status='answered')
     control(c, r['uuid'], {'control': 'hangup'})
     events.call_update(inbound, status='hangup')
-    assert api.server.events('dial')[0]['route'] == 'internal'
+    assert api.server.wait_event('dial')[0]['route'] == 'internal'
     no_invite(sipp, trunk)
 
 
