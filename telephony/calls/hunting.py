@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
 from ..dialplan import hunt as h
-from ..sip.uri import parse_uri
 from .call import Call
 from .controls import Control
-from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
+from .fork import CANCELLED_ELSEWHERE, contact_legs
+from .leg import ANSWERED, HANGUP, PROGRESS, RINGING
 
 if TYPE_CHECKING:
     from .manager import CallManager
 
 log = logging.getLogger('telephony.calls')
 
-CANCELLED_ELSEWHERE = 26    # Q.850 non-selected user clearing: answered elsewhere
 GIVE_UP_CAUSE = {'timeout': 19, 'busy': 17, 'unavailable': 20}   # no answer, busy, absent
 
 
@@ -180,10 +179,5 @@ async def ring_bindings(manager: 'CallManager', inbound: Call, bindings, caller:
     """One outbound leg per registered contact of an account (a hunt target's legs)."""
     from_uri = f'sip:{caller or inbound.leg.caller or "anonymous"}@{manager.settings.domain}'
     display = inbound.leg.invite.from_.display
-    outs = []
-    for b in bindings:
-        # to the REGISTER's flow or through its Path, never to the Contact's host
-        leg = await Leg.outbound(manager.stack, manager.media, parse_uri(b.contact), b.target(),
-                                 from_uri, display, [('Route', r) for r in b.routes()])
-        outs.append(manager._track(leg, parent=inbound))
-    return outs
+    return await contact_legs(manager, bindings, from_uri, display, [],
+                              lambda leg: manager._track(leg, parent=inbound))

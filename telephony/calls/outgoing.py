@@ -38,6 +38,7 @@ from ..sip.trunks import is_ip, split_proxy
 from ..sip.uri import UriError, parse_uri
 from ..store.dialrules import DIAL_TRANSFORMS, FORWARDING, INBOUND, OUTBOUND
 from .controls import Control
+from .fork import Fork, contact_legs
 from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
 
 if TYPE_CHECKING:
@@ -345,30 +346,29 @@ class OutgoingRunner:
         return await Leg.outbound(m.stack, m.media, parse_uri(attempt.request_uri), peer, from_uri,
                                   display, headers, creds, contact=contact)
 
-    async def _internal(self, internal: Internal, caller: Caller) -> Leg:
-        """Our own number (an INVITE to ourselves: the inbound routing decides) or a SIP
-        account's first registered contact."""
+    async def _internal(self, internal: Internal, caller: Caller) -> Fork:
+        """Our own number (an INVITE to ourselves: the inbound routing decides) or every
+        registered contact of a SIP account at once (calls/fork.py)."""
         m = self.manager
         user = internal.user or ''
         from_uri, display, headers = caller.headers(m.settings.domain)
         if await m._phone(user) is not None:
             host = m.stack.host if m.stack.host not in ('0.0.0.0', '::', '') else '127.0.0.1'
             peer = Peer('UDP', (host, m.stack.port))
-            return await Leg.outbound(m.stack, m.media, parse_uri(f'sip:{user}@{host}:{m.stack.port}'),
-                                      peer, from_uri, display, headers)
+            return Fork([await Leg.outbound(
+                m.stack, m.media, parse_uri(f'sip:{user}@{host}:{m.stack.port}'), peer, from_uri,
+                display, headers)])
         bindings = m.registrar.lookup(f'{user}@{m.settings.domain}', m.stack.now())
         if not bindings:
             raise DialFailed(f'{user} is ours but not registered', 480)
-        b = bindings[0]
-        return await Leg.outbound(m.stack, m.media, parse_uri(b.contact), b.target(), from_uri,
-                                  display, headers + [('Route', r) for r in b.routes()])
+        return Fork(await contact_legs(m, bindings, from_uri, display, headers, lambda leg: leg))
 
     async def place(self, outcome: Outgoing, caller: Caller, track: Callable[[Leg], 'Call']) -> 'Call':
         failed = _failure(outcome)
         if failed is not None:
             raise failed
         if isinstance(outcome, Internal):
-            return track(await self._internal(outcome, caller))
+            return (await self._internal(outcome, caller)).start(track)
         return await _Attempts(self, outcome.attempts, caller).start(track)
 
     # --- POST /api/call/dial ------------------------------------------------------------------
