@@ -428,23 +428,36 @@ class Leg:
         """`contact`: our Contact header when not the stack's own (an outbound rule's
         localContactDomain)."""
         leg = cls(stack, media, False, peer)
-        leg.credentials = credentials
-        await leg._ensure_endpoint()
+        await leg.send_invite(target, peer, from_uri, display, headers, credentials, contact)
+        return leg
+
+    async def send_invite(self, target: Uri, peer: Peer, from_uri: str, display: str | None = None,
+                          headers=(), credentials: tuple[str, str] | None = None,
+                          contact: str | None = None) -> bool:
+        """Place an outbound leg made before it could be (`Leg(stack, media, False, peer)`,
+        a trunk's next attempt): False, and nothing sent, when it was hung up first."""
+        if self.ended:
+            return False
+        stack = self.stack
+        self.peer = peer
+        self.credentials = credentials
+        if await self._ensure_endpoint() is None:
+            return False   # hung up while its ports were bound
         invite = Request('INVITE', target)
         invite.add('Via', f'{stack.via(peer)};branch={gen_branch()}')
         invite.add('Max-Forwards', '70')
         name = f'"{display}" ' if display else ''
-        invite.add('From', f'{name}<{from_uri}>;tag={leg.local_tag}')
+        invite.add('From', f'{name}<{from_uri}>;tag={self.local_tag}')
         invite.add('To', f'<{target}>')
         invite.add('Call-ID', gen_call_id(stack.host))
         invite.add('CSeq', '1 INVITE')
         invite.add('Contact', contact or stack.contact(peer))
         for name_, value in headers:
             invite.add(name_, value)
-        leg._with_body(invite, leg._our_offer())
-        leg.invite = invite
-        leg.txn = stack.send_request(invite, peer, leg)
-        return leg
+        self._with_body(invite, self._our_offer())
+        self.invite = invite
+        self.txn = stack.send_request(invite, peer, self)
+        return True
 
     @property
     def is_outbound_pending(self) -> bool:

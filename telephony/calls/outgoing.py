@@ -183,6 +183,7 @@ class _Attempts:
         self.index = 0
         self.call: 'Call | None' = None
         self.answered = False
+        self.sending: asyncio.Task | None = None   # the next attempt being placed
 
     async def start(self, track: Callable[[Leg], 'Call']) -> 'Call':
         found = await self._send_from(0)
@@ -193,16 +194,20 @@ class _Attempts:
         leg.on_state = self._on_state
         return self.call
 
-    async def _send_from(self, i: int) -> tuple[int, Leg] | None:
+    async def _send_from(self, i: int, leg: Leg | None = None) -> tuple[int, Leg] | None:
+        """The first attempt from `i` on that can go out, sent (as `leg` when given); None
+        when none can, or when `leg` was hung up meanwhile."""
         self.reason = 'no outbound attempt'
         while i < len(self.attempts):
+            if leg is not None and leg.ended:
+                return None
             attempt = self.attempts[i]
             failure = attempt.failure
             peer = None
             if failure is None:
                 peer, failure = await self.runner.peer_for(attempt)
             if failure is None:
-                return i, await self.runner.send(attempt, peer, self.caller)
+                return i, await self.runner.send(attempt, peer, self.caller, leg)
             self.reason = f'outbound rule {attempt.rule.id}: {failure}'
             log.info('event=trunk-attempt-failed rule=%s reason=%s', attempt.rule.id, quoted(failure))
             if not should_continue(attempt, None):
@@ -219,21 +224,31 @@ class _Attempts:
               and should_continue(self.attempts[self.index], leg.final_status)):
             log.info('event=trunk-failover call=%s rule=%s status=%s', call.id,
                      self.attempts[self.index].rule.id, leg.final_status)
-            asyncio.get_running_loop().create_task(self._next(leg))
+            # the next attempt's leg is the call's from now on, before it is sent: a hangup
+            # (API, the caller's CANCEL) while it is being placed ends the call, and it stays
+            # unsent
+            m = self.runner.manager
+            self._use(Leg(m.stack, m.media, False, leg.peer), leg)
+            self.sending = asyncio.get_running_loop().create_task(self._next(leg, call.leg))
             return
         call._on_leg_state(leg)
 
-    async def _next(self, old: Leg) -> None:
-        call = self.call
-        found = await self._send_from(self.index + 1)
-        if found is None:
-            call._on_leg_state(old)   # the last failure ends the call
-            return
-        self.index, leg = found
-        call.leg = leg
+    def _use(self, leg: Leg, old: Leg) -> None:
+        self.call.leg = leg
         leg.on_state = self._on_state
         leg.on_dtmf = old.on_dtmf
         leg.on_confirmed = old.on_confirmed
+
+    async def _next(self, old: Leg, leg: Leg) -> None:
+        call = self.call
+        found = await self._send_from(self.index + 1, leg)
+        if leg.ended:
+            return   # hung up meanwhile: that ended the call, nothing (more) goes out
+        if found is None:
+            call.leg = old
+            call._on_leg_state(old)   # the last failure ends the call
+            return
+        self.index = found[0]
 
 
 # ---------------------------------------------------------------------------
@@ -331,7 +346,9 @@ class OutgoingRunner:
             host = infos[0][4][0]
         return Peer(attempt.transport.upper(), (host, attempt.port)), None
 
-    async def send(self, attempt: OutboundAttempt, peer: Peer, caller: Caller) -> Leg:
+    async def send(self, attempt: OutboundAttempt, peer: Peer, caller: Caller,
+                   leg: Leg | None = None) -> Leg:
+        """The attempt's INVITE, as `leg` when given (a failover's, made beforehand)."""
         m = self.manager
         from_uri, display, headers = caller.headers(attempt.from_domain or m.settings.domain)
         contact = None
@@ -343,8 +360,11 @@ class OutgoingRunner:
             creds = (attempt.credentials.username, attempt.credentials.password or '')
         log.info('event=trunk-attempt rule=%s uri=%s proxy=%s:%s transport=%s', attempt.rule.id,
                  quoted(attempt.request_uri), attempt.host, attempt.port, attempt.transport)
-        return await Leg.outbound(m.stack, m.media, parse_uri(attempt.request_uri), peer, from_uri,
-                                  display, headers, creds, contact=contact)
+        if leg is None:
+            leg = Leg(m.stack, m.media, False, peer)
+        await leg.send_invite(parse_uri(attempt.request_uri), peer, from_uri, display, headers,
+                              creds, contact=contact)
+        return leg
 
     async def _internal(self, internal: Internal, caller: Caller) -> Fork:
         """Our own number (an INVITE to ourselves: the inbound routing decides) or every
