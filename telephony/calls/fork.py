@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger('telephony.calls')
 
 CANCELLED_ELSEWHERE = 26    # Q.850 non-selected user clearing: answered elsewhere
-_FURTHER = {CALLING: 0, RINGING: 1, PROGRESS: 2}
+_FURTHER = {CALLING: 0, RINGING: 1, PROGRESS: 2, ANSWERED: 3}
 T = TypeVar('T')
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
 from ..dialplan import hunt as h
+from ..sip.forking import best_branch
 from .call import Call
 from .controls import Control
 from .fork import CANCELLED_ELSEWHERE, contact_legs
@@ -52,7 +53,8 @@ class HuntShell:
         self.outcome: asyncio.Future = self.loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
         self._alerted = False
-        self.causes: list[int] = []     # the failed legs' causes, in the order they ended
+        # the failed legs' (final status, cause), in the order they ended
+        self.failures: list[tuple[int | None, int]] = []
 
     # --- feeding the machine --------------------------------------------------------------
     def _feed(self, event: h.Event) -> None:
@@ -120,9 +122,10 @@ class HuntShell:
             self._feed(h.TargetAnswered(i))
         elif status == HANGUP and state is h.Leg.RINGING \
                 and all(o.leg.ended for o in self.legs[i]):
-            causes = [o.leg.hangup_cause for o in self.legs[i] if o.leg.hangup_cause]
-            self.causes += causes
-            if 17 in causes:
+            failed = [(o.leg.final_status, o.leg.hangup_cause) for o in self.legs[i]
+                      if o.leg.hangup_cause]
+            self.failures += failed
+            if 17 in (cause for _, cause in failed):
                 self._feed(h.TargetBusy(i))
             else:
                 self._feed(h.TargetFailed(i))
@@ -134,6 +137,12 @@ class HuntShell:
         self._alerted = True
         if self.ringback is None:
             self.loop.create_task(self.inbound.leg.ring())
+
+    def best_cause(self) -> int | None:
+        """The cause of the failure the legs' answers add up to (sip/forking.py), if any."""
+        if not self.failures:
+            return None
+        return self.failures[best_branch([status for status, _ in self.failures])][1]
 
     # --- the whole hunt ---------------------------------------------------------------------
     async def run(self) -> str | None:

@@ -340,7 +340,8 @@ class CallManager:
         target = HuntTarget('contacts', None, lambda: ring_bindings(self, inbound, bindings, caller))
         shell = HuntShell(self, inbound, [target], overall=float(self.settings.hunt_max_seconds))
         reason = await shell.run()
-        if reason is not None and shell.causes:     # the contacts' own answer (busy, decline)
-            inbound.leg.hangup(cause=shell.causes[0])
+        cause = shell.best_cause()
+        if reason is not None and cause:     # the contacts' own answer (busy, decline)
+            inbound.leg.hangup(cause=cause)
         elif reason is not None:
             give_up(inbound, reason)
