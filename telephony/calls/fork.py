@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
+from ..logtext import quoted
 from ..sip.forking import best_branch, ends_fork
 from ..sip.uri import parse_uri
 from .leg import ANSWERED, CALLING, HANGUP, PROGRESS, RINGING, Leg
@@ -43,8 +44,16 @@ async def contact_legs(manager: 'CallManager', bindings: Iterable['Binding'], fr
     each leg as soon as its INVITE is out."""
     out = []
     for b in bindings:
-        leg = await Leg.outbound(manager.stack, manager.media, parse_uri(b.contact), b.target(),
-                                 from_uri, display, headers + [('Route', r) for r in b.routes()])
+        try:
+            leg = await Leg.outbound(manager.stack, manager.media, parse_uri(b.contact),
+                                     b.target(), from_uri, display,
+                                     headers + [('Route', r) for r in b.routes()])
+        except OSError as exc:       # no RTP port left: ring the contacts that have one
+            if not out:
+                raise
+            log.warning('event=no-rtp-port contact=%s legs=%d error=%s', quoted(b.contact),
+                        len(out), exc)
+            break
         out.append(made(leg))
     return out
 

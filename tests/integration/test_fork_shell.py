@@ -1,7 +1,7 @@
 """The fork (calls/fork.py) in-process, with real SIP stacks on 127.0.0.1 as the contacts
 and real MediaEngines: the orders a SIPp phone cannot force. Two 200s in flight at once
 (the loser's crosses our CANCEL: ACK and BYE), a 6xx that ends the fork while another
-contact rings, a contact that answered before the Call existed."""
+contact rings, a contact that answered before the Call existed, RTP ports for only one leg."""
 from __future__ import annotations
 
 import asyncio
@@ -9,9 +9,10 @@ import asyncio
 import pytest
 
 from telephony.calls.call import Call
-from telephony.calls.fork import Fork
+from telephony.calls.fork import Fork, contact_legs
 from telephony.calls.leg import Leg
 from telephony.media.engine import MediaEngine
+from telephony.sip.registrar import Binding
 from telephony.sip.transaction import Peer
 from telephony.sip.ua import SipStack
 from telephony.sip.uri import parse_uri
@@ -133,3 +134,26 @@ async def test_a_contact_that_answered_before_the_call_existed_wins_at_start(wor
     assert await asyncio.wait_for(b_ended, 10) == 16        # the other one: CANCEL
     call.leg.hangup()
     assert await asyncio.wait_for(call.ended, 10) == 16
+
+
+async def test_with_rtp_ports_for_one_leg_only_the_contacts_that_got_one_ring(world, caplog):
+    stack, _, contacts = world
+    base = free_port_block(2)
+    one_pair = MediaEngine(HOST, base, base + 1)     # room for one leg's RTP and RTCP
+    await one_pair.start()
+    try:
+        manager = Calls(stack, one_pair)
+        bindings = [Binding('joe@pbx.test', f'sip:joe@{HOST}:{s.port}', 1e9,
+                            Peer('UDP', (HOST, s.port)), f'cid-{i}', 1)
+                    for i, s in enumerate(contacts.stacks)]
+        legs = await contact_legs(manager, bindings, 'sip:alice@pbx.test', None, [],
+                                  lambda leg: leg)
+        assert len(legs) == 1 and 'event=no-rtp-port' in caplog.text
+        call = Fork(legs).start(lambda leg: Call(manager, leg))
+        with pytest.raises(OSError):                 # none at all while it rings: the dial fails
+            await contact_legs(manager, bindings, 'sip:alice@pbx.test', None, [], lambda leg: leg)
+        call.leg.hangup()
+        assert await asyncio.wait_for(call.ended, 10) == 16
+        assert not one_pair.endpoints
+    finally:
+        await one_pair.stop()
