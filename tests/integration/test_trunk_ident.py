@@ -13,6 +13,7 @@ from tests.api.cisco import add_admin, create
 from tests.api.conftest import start_api  # noqa: F401 -- the fixture
 from tests.integration.conftest import Sipp, assert_sipp_ok, free_port
 from tests.integration.rawsip import UdpPeer, new_call_id, request, sdp_offer
+from tests.integration.test_hunting import register
 from tests.integration.test_outbound_rules import no_invite
 
 USER, SECRET = 'carrier9', 'In-Pa55-zq81'
@@ -111,3 +112,35 @@ def test_a_host_name_sip_proxy_makes_its_addresses_the_trunks(start_api, sipp):
         peer.close()
     invite = api.server.wait_event('invite', to=f'sip:{NUMBER}@fwd.test')[0]
     assert invite['trunk'] == rule and invite['source'] == '127.0.0.1'
+
+
+def test_a_trunk_may_ring_our_accounts_but_neither_call_out_nor_register(start_api, sipp):
+    carrier_port, phone_port = free_port(), free_port()
+    out = sipp.start('', scenario='uas_trunk.xml', port=carrier_port)   # must see nothing
+    phone = sipp.start('', scenario='uas_trunk.xml', port=phone_port)  # bob's phone
+    api, rule = carrier(start_api, f'127.0.0.1:{carrier_port}', trunkAddresses='192.0.2.1',
+                        trunkInboundUsername=USER, trunkInboundPassword=SECRET)
+    target = f'127.0.0.1:{api.server.sip_port}'
+    api.server.add_account('bob', 's3cret-pw')
+    register(api, sipp, 'bob', phone_port)
+    # the trunk's call for our account rings its phone
+    result = sipp.run(target, scenario='uac_auth.xml', service='bob', auth=(USER, SECRET),
+                      keys={'caller': 'alice', 'domain': 'localhost'}, extra=['-d', '500'],
+                      timeout=90)
+    assert_sipp_ok(result, calls=1, server=api.server)
+    assert_sipp_ok(sipp.wait(*phone, timeout=60), calls=1)
+    invite = api.server.wait_event('invite', to='sip:bob@localhost')[0]
+    assert invite['trunk'] == rule
+    # no forwarding rule speaks for carrier.test: a trunk does not call out through the rules
+    result = sipp.run(target, scenario='uac_auth.xml', service='+4930999', auth=(USER, SECRET),
+                      keys={'caller': 'alice', 'domain': 'carrier.test'}, timeout=90)
+    assert result.returncode != 0 and 'SIP/2.0 404' in result.messages, result.explain()
+    api.server.wait_event('call-refused', status=404, reason='No Such Account',
+                          to='sip:+4930999@carrier.test')
+    assert not api.server.events('trunk-attempt')
+    # nor register as an account
+    result = sipp.run(target, scenario='register.xml', service=USER, auth=(USER, SECRET),
+                      keys={'domain': 'localhost', 'contact_port': free_port()}, timeout=30)
+    assert result.returncode != 0 and 'SIP/2.0 403 Not Your Address' in result.messages, \
+        result.explain()
+    no_invite(sipp, out)
