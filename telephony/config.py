@@ -114,6 +114,9 @@ class Settings:
     dialplan_clock_offset: int = 0   # s added to the wall clock for v2 time filters (tests, operations)
     hunt_max_seconds: int = 3600     # a hunt without any timeout still ends after this (bounded cost)
 
+    # --- inbound trunks (issue 9, session 5) ---
+    trunk_resolve_interval: int = 300  # s between lookups of rules' host-name sipProxy (DNS changes)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
@@ -157,6 +160,9 @@ def _check_trunk(s: 'Settings') -> None:
     if not 0 < s.trunk_register_retry <= s.trunk_register_retry_max:
         raise ConfigError(f'trunk_register_retry ({s.trunk_register_retry}) must be above 0 and '
                           f'at most trunk_register_retry_max ({s.trunk_register_retry_max})')
+    if s.trunk_resolve_interval < 1:
+        raise ConfigError(f'trunk_resolve_interval ({s.trunk_resolve_interval}) must be at least '
+                          '1 second')
     if s.trunk_transport.lower() not in ('udp', 'tcp'):
         raise ConfigError(f'trunk_transport ({s.trunk_transport!r}) must be UDP or TCP')
     for item in s.trunk_addresses.split(','):

@@ -32,7 +32,7 @@ from .sip.registrar import Registrar, RegisterError, ok_headers
 from .sip.registration import Backoff
 from .sip.registrations import SETTINGS_TRUNK, TrunkRegistrations, settings_trunk
 from .sip.transport import resolve
-from .sip.trunks import TrunkMatcher, is_ip
+from .sip.trunks import TrunkLogins, TrunkMatcher, is_ip
 from .sip.ua import SipStack
 from .store.bindings import BindingStore
 from .store.calls import CallHistory
@@ -120,7 +120,8 @@ class Server:
         self.stack.on_invite = self.calls.on_invite
         # outbound rules with a sipProxy are trunks: registrations and source addresses follow them
         self.trunk_rules = TrunkRules(self.calls.outgoing.rules, self.trunk_registrations,
-                                      self._settings_trunk_addresses(), self._set_trunk_matcher)
+                                      self._settings_trunk_addresses(), self._set_trunk_matcher,
+                                      set_logins=self._set_trunk_logins)
         self.dial_rules.listeners.append(self.trunk_rules.changed)
         self.stack.on_register = self.on_register
         self.admission = Admission(settings, self.media, self.stack, lambda: len(self.calls.calls))
@@ -148,6 +149,9 @@ class Server:
     def _set_trunk_matcher(self, matcher: TrunkMatcher) -> None:
         self.trunk_matcher = self.calls.trunks = matcher
 
+    def _set_trunk_logins(self, logins: TrunkLogins) -> None:
+        self.auth.trunk_logins = logins
+
     # --- accounts -------------------------------------------------------------------
     def aor(self, user: str) -> str:
         return f'{user}@{self.settings.domain}'
@@ -163,7 +167,8 @@ class Server:
         outcome = await self.auth.check(req, peer)
         if outcome.response is not None:
             return self.stack.respond(txn, outcome.response)
-        if (req.to.uri.user or '') != outcome.user:
+        # a trunk's inbound credential is for its calls, not for registering as an account
+        if outcome.trunk is not None or (req.to.uri.user or '') != outcome.user:
             return self.stack.respond(txn, make_response(req, 403, 'Not Your Address'))
         aor = self.aor(outcome.user)
         before = self.registrar.lookup(aor, self.stack.now())
@@ -232,6 +237,8 @@ class Server:
             for b in contacts.values():
                 self.auth.remember_source(b.aor, b.peer.addr[0])
         self._tasks.append(asyncio.create_task(self._sweep()))
+        self._tasks.append(asyncio.create_task(
+            self.trunk_rules.resolve_forever(self.settings.trunk_resolve_interval)))
         self._tasks.append(asyncio.create_task(self.sessions.sweep_forever()))
         s = self.settings
         config = uvicorn.Config(create_app(self), host=s.http_host, port=s.http_port,

@@ -49,7 +49,7 @@ class Call:
         self.id = leg.id
         self.owner = owner          # the user whose objects (recordings) this call makes
         self.api = api              # driven through the owner's call API: events, GET /api/call
-        self.trunk: str | None = None   # inbound: the trunk its source address belongs to
+        self.trunk: str | None = None   # inbound: the trunk its source address or credential is
         self.queue = ControlQueue(self)
         self.create_time = time.time()
         # The GET /api/call view (§3.24); `update()` emits only what changed.
@@ -77,7 +77,7 @@ class Call:
 
     @property
     def from_trunk(self) -> bool:
-        """Inbound from a trunk's address (never decided by From, Contact or PAI)."""
+        """Inbound from a trunk's address or credential (never decided by From, Contact or PAI)."""
         return self.trunk is not None
 
     # --- what applications use ----------------------------------------------------

@@ -201,6 +201,8 @@ class CallManager:
                 self._log_refused(req, outcome.response.status, outcome.response.reason)
             return self.stack.respond(txn, outcome.response)
         domain = self.settings.domain
+        if outcome.trunk is not None:
+            return self._from_trunk(req, txn, peer, outcome.trunk, target)
         if target == '*98' and self.dialplan_calls and \
                 (app := await self.dialplan_calls.star98(outcome.user)) is not None:
             return self._start(self._inbound(req, txn, peer), app)   # §4.2 callthrough
@@ -225,6 +227,17 @@ class CallManager:
         call = self._inbound(req, txn, peer)
         self._start(call, lambda c: self.forward(c, bindings, outcome.user))
 
+    def _from_trunk(self, req: Request, txn: ServerTransaction, peer: Peer, trunk: str,
+                    target: str) -> None:
+        """A trunk that authenticated with its credential, calling one of our SIP accounts
+        (our numbers and forwarding rules came before): the account's contacts ring. A trunk
+        has no account's features (quick dialling, *98, calling out through the rules)."""
+        bindings = self.registrar.lookup(f'{target}@{self.settings.domain}', self.stack.now())
+        if not bindings:
+            return self._refuse(req, txn, 404, 'No Such Account')
+        call = self._inbound(req, txn, peer, trunk=trunk)
+        self._start(call, lambda c: self.forward(c, bindings, None))
+
     async def _extension(self, account: str | None, dialled: str) -> Phone | None:
         """The number an internal extension dialled by a SIP account's owner reaches."""
         acct = await self.db.sip_account(account, self.settings.domain) if account else None
@@ -235,10 +248,13 @@ class CallManager:
         """The trunk a request came from, by its source address alone."""
         return self.trunks.match(peer.addr[0]) if self.trunks else None
 
-    def _inbound(self, req: Request, txn: ServerTransaction, peer: Peer, **kw) -> Call:
+    def _inbound(self, req: Request, txn: ServerTransaction, peer: Peer,
+                 trunk: str | None = None, **kw) -> Call:
+        """A call for an inbound INVITE; `trunk`: the trunk whose credential it authenticated
+        with, else the one its source address belongs to, if any."""
         leg = Leg.inbound(self.stack, self.media, req, txn, peer)
         call = self._track(leg, **kw)
-        call.trunk = self.trunk_of(peer)
+        call.trunk = trunk if trunk is not None else self.trunk_of(peer)
         log.info('event=invite call=%s from=%s to=%s source=%s trunk=%s', call.id,
                  req.from_.uri, req.uri, peer.addr[0],
                  quoted(call.trunk) if call.trunk else '-')

@@ -8,9 +8,9 @@ our own number/account (no trunk), or the trunk attempts in order with failover
 
 It also takes incoming calls that are not for one of ours (`incoming`): inbound rules (404 when
 the matched rule resolves to nothing), forwarding rules (403 for reject; forward: a B2BUA
-bridge through `route_forwarded`, outbound rules only). Only a trunk's address or an
-authenticated account may have a call forwarded: a stranger is challenged and never reaches
-a trunk.
+bridge through `route_forwarded`, outbound rules only). Only a trunk (by its address or its
+inbound credential) or an authenticated account may have a call forwarded: a stranger is
+challenged and never reaches a trunk.
 """
 from __future__ import annotations
 
@@ -478,16 +478,20 @@ class OutgoingRunner:
             return True
         assert isinstance(outcome, Forwarded)
         owner = None
-        if m.trunk_of(peer) is None:
-            # not from a trunk's address: only an account of ours may have a call forwarded
+        trunk = m.trunk_of(peer)
+        if trunk is None:
+            # not from a trunk's address: only a trunk's credential or an account of ours may
+            # have a call forwarded
             auth = await m.auth.check(req, peer)
             if auth.response is not None:
                 if auth.response.status not in (401, 407):
                     m._log_refused(req, auth.response.status, auth.response.reason)
                 m.stack.respond(txn, auth.response)
                 return True
-            account = await m.db.sip_account(auth.user, m.settings.domain)
-            owner = account.owner if account is not None else None
+            trunk = auth.trunk
+            if trunk is None:
+                account = await m.db.sip_account(auth.user, m.settings.domain)
+                owner = account.owner if account is not None else None
         route = outcome.route
         if isinstance(route, Internal):
             return False
@@ -495,7 +499,7 @@ class OutgoingRunner:
         if failed is not None:
             m._refuse(req, txn, failed.status, failed.reason[:120])
             return True
-        inbound = m._inbound(req, txn, peer, owner=owner)
+        inbound = m._inbound(req, txn, peer, trunk=trunk, owner=owner)
         caller = Caller(req.from_.uri.user or 'anonymous', display=req.from_.display,
                         forwarding=outcome.forwarding)
         log.info('event=forward call=%s rule=%s to=%s', inbound.id, outcome.forwarding.rule.id,

@@ -14,7 +14,7 @@ from typing import Any
 
 from telephony.dialplan import fields
 from telephony.dialplan.fields import FieldError, ordered
-from telephony.sip.trunks import parse_addresses
+from telephony.sip.trunks import INBOUND_USER, TrunkLogin, parse_addresses
 from telephony.sip.uri import Uri, UriError, format_params, parse_uri
 
 __all__ = [
@@ -150,6 +150,9 @@ class OutboundRule:
     register: bool
     register_expiry: int
     trunk_addresses: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # trunkInboundUsername/trunkInboundPassword: the digest credential the trunk's own calls
+    # may authenticate with (the password stored as HA1s, sip/trunks.py inbound_secret)
+    inbound: TrunkLogin | None = None
 
     @classmethod
     def from_fields(cls, d: Mapping[str, Any]) -> 'OutboundRule':
@@ -184,6 +187,7 @@ class OutboundRule:
             register=register,
             register_expiry=fields.integer(d, 'registerExpiry', 3600, 60, 86400),
             trunk_addresses=_trunk_addresses(d, proxy),
+            inbound=_inbound_login(d),
         )
 
     def matches(self, destination: Destination) -> bool:
@@ -219,6 +223,28 @@ def _trunk_addresses(d: Mapping[str, Any], proxy: tuple[str, int] | None,
         return tuple(parse_addresses(value))
     except ValueError as exc:
         raise FieldError('trunkAddresses', str(exc)) from None
+
+
+def _inbound_login(d: Mapping[str, Any]) -> TrunkLogin | None:
+    """`trunkInboundUsername` with `trunkInboundPassword` (as stored: HA1s for that very name),
+    both or neither."""
+    user = fields.text(d, 'trunkInboundUsername', cap=64)
+    secret = fields.text(d, 'trunkInboundPassword', cap=1000)
+    if user is None and secret is None:
+        return None
+    if user is None:
+        raise FieldError('trunkInboundUsername', 'required with trunkInboundPassword', 'missing')
+    if not INBOUND_USER.fullmatch(user):
+        raise FieldError('trunkInboundUsername', 'not a digest user name (letters, digits, ._~+-@ ...)')
+    if secret is None:
+        raise FieldError('trunkInboundPassword', 'required with trunkInboundUsername', 'missing')
+    try:
+        login = TrunkLogin.parse(fields.rule_id(d) or '', secret)
+    except ValueError as exc:
+        raise FieldError('trunkInboundPassword', str(exc)) from None
+    if login.user != user:   # the HA1s bind the name: a new name needs the password again
+        raise FieldError('trunkInboundPassword', 'set for another user name', 'missing')
+    return login
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ without a challenge for a while) and per account, however many addresses guess
 heard.  Only a wrong digest on a nonce we sent to that very address counts as a guess:
 a malformed header, a stale or foreign nonce is decided before the password is looked
 at, so spoofed packets (which never see our nonces) cannot lock a real phone out.
+
+A trunk's inbound credential (`trunk_logins`, from the outbound rules) is checked the same
+way, with the same limits, when no account has its name: accounts come first, so a trunk
+name never opens an account and an account made later with a trunk's name shadows the trunk
+(logged).  Its success says `trunk`, never `user`: a trunk is not an account.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from .auth import (AccountLimiter, AuthResult, DigestServer, RateLimiter, is_dig
                    parse_auth_header)
 from .message import Request, make_response
 from .transaction import Peer
+from .trunks import TrunkLogin, TrunkLogins
 
 log = logging.getLogger('telephony.auth')
 
@@ -30,8 +36,9 @@ AccountLookup = Callable[[str, str], Awaitable[object | None]]  # (user, domain)
 
 @dataclass
 class AuthOutcome:
-    user: str | None          # authenticated user, or None
+    user: str | None          # authenticated account's user, or None
     response: object | None   # the response to send when not authenticated
+    trunk: str | None = None  # authenticated with this trunk's inbound credential (user None)
 
 
 # Digest challenges offered, preferred first (RFC 8760 section 2.4); Settings.digest_algorithms
@@ -62,6 +69,7 @@ class Authenticator:
         self._logged: dict[str, float] = {}   # log key -> when we last logged it
         self._unlogged: dict[str, int] = {}   # log key -> lines left out since
         self.refused = 0   # requests refused unheard: blocked address or spent account
+        self.trunk_logins = TrunkLogins()   # trunks' inbound credentials (calls/trunk_rules.py)
 
     def remember_source(self, aor: str, ip: str) -> None:
         """`ip` authenticated for `aor` before (a binding restored at start): it stays heard
@@ -147,14 +155,24 @@ class Authenticator:
             return AuthOutcome(None, make_response(req, 403, 'Too Many Failed Attempts'))
         account = await self.lookup(user, creds.realm)
         stored = None
+        login: TrunkLogin | None = None
         if account is not None:
             stored = account.ha1_sha256 if creds.algorithm.upper().startswith('SHA-256') \
                 else account.ha1_md5
+            if (shadowed := self.trunk_logins.named(user)) is not None:
+                self._log_limited(f'shadowed/{key}', now, 'event=trunk-login-shadowed user=%s '
+                                  'trunk=%s', quoted(user[:MAX_KEY_USER]), shadowed.trunk)
+        else:
+            login = self.trunk_logins.get(user, creds.realm)
+            if login is not None:
+                stored = login.ha1(creds.algorithm)
         now = self.clock()
         result = digest.check_credentials(req.method, creds, stored, now)
         if result.ok:
             self.limiter.success(ip)
             self.accounts.success(key, ip, now, refund=ticket == AccountLimiter.BUDGET)
+            if login is not None:
+                return AuthOutcome(None, None, trunk=login.trunk)
             return AuthOutcome(result.username, None)
         if not result.guessed:   # a replayed nc or a nonce evicted meanwhile: correct digest
             return AuthOutcome(None, self._challenge(req, realm, ip, stale=True))

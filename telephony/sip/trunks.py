@@ -2,15 +2,18 @@
 `TrunkMatcher` that says which trunk, if any, an inbound request's SOURCE address
 belongs to.
 
-A call is "from a trunk" only by where its packets come from (or, later, by a trunk
-credential it authenticated with): never by From, Contact or P-Asserted-Identity,
-which any caller writes as it likes.
+A call is "from a trunk" only by where its packets come from, or by a trunk's inbound
+credential it authenticated with (`TrunkLogins`): never by From, Contact or
+P-Asserted-Identity, which any caller writes as it likes.
 """
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
+
+from .auth import ha1
 
 TRANSPORTS = ('udp', 'tcp')
 DEFAULT_EXPIRES = 3600
@@ -166,7 +169,8 @@ class TrunkAccount:
     @property
     def source_addresses(self) -> tuple[str, ...]:
         """Where this trunk's inbound INVITEs come from: trunkAddresses, else the proxy
-        host when it is an IP address (a host name is resolved by the shell, not here)."""
+        host when it is an IP address (a host name is resolved by the shell:
+        calls/trunk_rules.py)."""
         if self.addresses:
             return self.addresses
         return (self.host,) if is_ip(self.host) else ()
@@ -202,3 +206,66 @@ class TrunkMatcher:
             if addr.version == net.version and addr in net:
                 return trunk
         return None
+
+
+# --------------------------------------------------------------------------- inbound credentials
+
+# A digest user name a provider can be given: no ':' (the secret's separator), no space,
+# quote or control character (it is quoted in headers and written in logs).
+INBOUND_USER = re.compile(r"[A-Za-z0-9._~+\-@!$&'()*,;=%]{1,64}")
+_SECRET = re.compile(r'ha1:([0-9a-f]{32}):([0-9a-f]{64}):([^:\s]{1,255}):(.+)')
+
+
+def inbound_secret(user: str, realm: str, password: str) -> str:
+    """What is stored for a trunk's inbound password: the HA1s an account keeps (MD5 and
+    SHA-256 of user:realm:password), with the realm and user they were made for, never
+    the password."""
+    return (f'ha1:{ha1(user, realm, password, "MD5")}:{ha1(user, realm, password, "SHA-256")}'
+            f':{realm}:{user}')
+
+
+@dataclass(frozen=True)
+class TrunkLogin:
+    """A trunk's inbound digest credential: `user` in `realm` authenticates as `trunk`."""
+    trunk: str
+    user: str
+    realm: str
+    ha1_md5: str = field(repr=False)
+    ha1_sha256: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, trunk: str, secret: str) -> 'TrunkLogin':
+        """From the stored `inbound_secret` (its user is the name the HA1s were made for);
+        ValueError when it is not one."""
+        m = _SECRET.fullmatch(secret)
+        if m is None:
+            raise ValueError('not a stored inbound secret')
+        return cls(trunk, m.group(4), m.group(3), m.group(1), m.group(2))
+
+    def ha1(self, algorithm: str) -> str:
+        """The stored HA1 for a base algorithm ('MD5' or 'SHA-256')."""
+        return self.ha1_sha256 if algorithm.upper().startswith('SHA-256') else self.ha1_md5
+
+
+class TrunkLogins:
+    """Which trunk a digest user name belongs to: `get(user, realm)` -> TrunkLogin or None.
+    A name two trunks claim is the first one's (the API refuses the second)."""
+
+    def __init__(self, logins: Iterable[TrunkLogin] = ()):
+        self._by_user: dict[str, TrunkLogin] = {}
+        for login in logins:
+            self._by_user.setdefault(login.user, login)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_user)
+
+    def __len__(self) -> int:
+        return len(self._by_user)
+
+    def get(self, user: str, realm: str) -> TrunkLogin | None:
+        login = self._by_user.get(user)
+        return login if login is not None and login.realm == realm else None
+
+    def named(self, user: str) -> TrunkLogin | None:
+        """The login of this user name in any realm (to say why it was not used)."""
+        return self._by_user.get(user)

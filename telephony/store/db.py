@@ -221,8 +221,10 @@ def _add_missing_columns(conn) -> None:
     added = {('sip_accounts', 'owner'): 'VARCHAR(36)',
              ('call_history', 'live'): 'BOOLEAN NOT NULL DEFAULT false',
              ('users', 'partner'): 'INTEGER NOT NULL DEFAULT 0',
-             ('users', 'partner_of'): 'VARCHAR(36)'}
+             ('users', 'partner_of'): 'VARCHAR(36)',
+             ('outbound_dial_plan_rules', 'trunkInboundUsername'): 'TEXT',
+             ('outbound_dial_plan_rules', 'trunkInboundPassword'): 'TEXT'}
     for (table, column), sql_type in added.items():
         have = {c['name'] for c in inspect(conn).get_columns(table)}
         if column not in have:
-            conn.execute(text(f'ALTER TABLE {table} ADD COLUMN {column} {sql_type}'))
+            conn.execute(text(f'ALTER TABLE {table} ADD COLUMN "{column}" {sql_type}'))

@@ -7,6 +7,8 @@ so the rows are the plain dicts the pure router reads (`from_fields(d)`): number
 here. `sipProxyPassword` is kept as given, in its own column, because we answer a trunk's
 digest challenge with it as a UAC (an HA1 needs the realm, which only the challenge
 tells); it leaves this module only when a caller asks for `secrets=True`.
+`trunkInboundPassword` (what the trunk's own calls authenticate with) is never kept: its
+column holds the HA1s an account keeps (`hash_inbound_password`), write-only like the other.
 
 The order of a kind's rules is the document's: higher `priority` first, then the order
 of creation (`seq`).
@@ -16,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Integer, String, Table, Text, delete, func, or_, select, update
 
 from ..ids import new_uuid
+from ..sip.trunks import inbound_secret
 from .schema import metadata
 
 DIAL_TRANSFORMS = 'dialTransforms'
@@ -25,7 +28,7 @@ FORWARDING = 'forwardingDialPlanRules'
 CDR_RECEIVERS = 'cdrReceivers'
 RULE_KINDS = (DIAL_TRANSFORMS, OUTBOUND, INBOUND, FORWARDING)
 
-SECRETS = frozenset({'sipProxyPassword'})
+SECRETS = frozenset({'sipProxyPassword', 'trunkInboundPassword'})
 
 # field name -> type, per kind (the document's names; ours marked)
 FIELDS: dict[str, dict[str, type]] = {
@@ -37,7 +40,8 @@ FIELDS: dict[str, dict[str, type]] = {
                'callBridge': str, 'callBridgeGroup': str, 'tenant': str, 'callRouting': str,
                # trunk extensions (ours, docs/decisions.md)
                'sipProxyUsername': str, 'sipProxyPassword': str, 'sipProxyTransport': str,
-               'register': str, 'registerExpiry': int, 'trunkAddresses': str},
+               'register': str, 'registerExpiry': int, 'trunkAddresses': str,
+               'trunkInboundUsername': str, 'trunkInboundPassword': str},
     INBOUND: {'domain': str, 'priority': int, 'resolveToCoSpaces': str, 'resolveToIvrs': str,
               'resolveToLyncConferences': str, 'resolveToLyncSimplejoin': str, 'tenant': str},
     FORWARDING: {'matchPattern': str, 'destinationDomain': str, 'action': str,
@@ -59,6 +63,17 @@ def _table(kind: str) -> Table:
 
 
 TABLES: dict[str, Table] = {kind: _table(kind) for kind in FIELDS}
+
+
+def hash_inbound_password(changes: dict, stored: dict | None, realm: str) -> dict:
+    """`changes` with a given `trunkInboundPassword` replaced by its HA1s in `realm`, for the
+    rule's user name as it will be (changed, else stored). Without a user name it stays as
+    given: the rule's check refuses it before anything is written."""
+    password = changes.get('trunkInboundPassword')
+    user = changes.get('trunkInboundUsername', (stored or {}).get('trunkInboundUsername'))
+    if not password or not user:
+        return changes
+    return {**changes, 'trunkInboundPassword': inbound_secret(user, realm, password)}
 
 
 class TooMany(Exception):

@@ -4,9 +4,12 @@ document's wire format (form bodies in, text/xml out, Location on create, failur
 with parameterError, collections with total/offset/limit/filter)."""
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from telephony.api.cisco.resources import MAX_DIAL_TRANSFORMS
+from telephony.sip.trunks import inbound_secret
 from tests.integration.conftest import ServerProcess
 from tests.integration.rawsip import UdpPeer, new_call_id, request
 
@@ -241,6 +244,14 @@ CORE_REFUSALS = [
     ('outboundDialPlanRules', {'domain': 'example.com.'}, 'domain', 'invalidValue'),
     ('outboundDialPlanRules', {'domain': 'x.example.com', 'sipProxyPassword': 'pw'},
      'sipProxyUsername', 'missing'),
+    ('outboundDialPlanRules', {'domain': 'in.example.com', 'trunkInboundPassword': 'pw'},
+     'trunkInboundUsername', 'missing'),
+    ('outboundDialPlanRules', {'domain': 'in.example.com', 'trunkInboundUsername': 'in1'},
+     'trunkInboundPassword', 'missing'),
+    ('outboundDialPlanRules', {'domain': 'in.example.com', 'trunkInboundUsername': 'in 1',
+                               'trunkInboundPassword': 'pw'}, 'trunkInboundUsername', 'invalidValue'),
+    ('outboundDialPlanRules', {'domain': 'in.example.com', 'trunkInboundUsername': 'i' * 65,
+                               'trunkInboundPassword': 'pw'}, 'trunkInboundUsername', 'valueTooLong'),
     ('inboundDialPlanRules', {'domain': '[2001:db8::1]'}, 'domain', 'invalidValue'),
     ('forwardingDialPlanRules', {'matchPattern': '*'}, 'matchPattern', 'invalidValue'),  # loops
     ('forwardingDialPlanRules', {'matchPattern': '*.*'}, 'matchPattern', 'invalidValue'),
@@ -448,6 +459,72 @@ def test_the_trunk_password_is_write_only_and_never_logged(cisco, c):
     cisco.server.wait_event('cisco-change', action='modify', id=rule)   # changes are logged
     assert SECRET not in cisco.server.log()
     c.delete(f'/outboundDialPlanRules/{rule}')
+
+
+def stored_inbound_password(cisco, rule: str) -> str | None:
+    """What the SQLite file holds for a rule's trunkInboundPassword."""
+    with sqlite3.connect(cisco.server.data_dir / 'telephony.db') as db:
+        row = db.execute('SELECT "trunkInboundPassword" FROM outbound_dial_plan_rules '
+                         'WHERE id = ?', (rule,)).fetchone()
+    return row[0]
+
+
+def test_the_trunks_inbound_password_is_write_only_kept_as_ha1s_and_never_logged(cisco, c):
+    rule = create(c, 'outboundDialPlanRules', domain='in.example.com', sipProxy='192.0.2.40',
+                  trunkInboundUsername='carrier7', trunkInboundPassword=SECRET)
+    got = get_object(c, 'outboundDialPlanRules', rule)[1]
+    assert got['trunkInboundUsername'] == 'carrier7' and 'trunkInboundPassword' not in got
+    for r in (c.get(f'/outboundDialPlanRules/{rule}'), c.get('/outboundDialPlanRules'),
+              c.get('/outboundDialPlanRules', params={'filter': SECRET})):
+        assert SECRET not in r.text
+    # kept as an account's secret is: the HA1s of user:realm:password (realm = the domain)
+    assert stored_inbound_password(cisco, rule) == inbound_secret('carrier7', 'localhost', SECRET)
+    # the HA1s bind the name: a new name needs the password again
+    r = c.put(f'/outboundDialPlanRules/{rule}', data={'trunkInboundUsername': 'carrier8'})
+    assert r.status_code == 400 and failure(r) == ([], {'trunkInboundPassword': 'missing'})
+    assert c.put(f'/outboundDialPlanRules/{rule}', data={
+        'trunkInboundUsername': 'carrier8', 'trunkInboundPassword': SECRET + '2'}).status_code == 200
+    assert stored_inbound_password(cisco, rule) == \
+        inbound_secret('carrier8', 'localhost', SECRET + '2')
+    # a new password alone is hashed for the stored name
+    assert c.put(f'/outboundDialPlanRules/{rule}',
+                 data={'trunkInboundPassword': SECRET + '3'}).status_code == 200
+    assert stored_inbound_password(cisco, rule) == \
+        inbound_secret('carrier8', 'localhost', SECRET + '3')
+    # unset: the password alone cannot go, both can
+    r = c.put(f'/outboundDialPlanRules/{rule}', data={'trunkInboundPassword': ''})
+    assert r.status_code == 400 and failure(r) == ([], {'trunkInboundPassword': 'missing'})
+    assert c.put(f'/outboundDialPlanRules/{rule}', data={
+        'trunkInboundUsername': '', 'trunkInboundPassword': ''}).status_code == 200
+    assert 'trunkInboundUsername' not in get_object(c, 'outboundDialPlanRules', rule)[1]
+    assert stored_inbound_password(cisco, rule) is None
+    cisco.server.wait_event('cisco-change', action='modify', id=rule, count=3)
+    assert SECRET not in cisco.server.log()
+    c.delete(f'/outboundDialPlanRules/{rule}')
+
+
+def test_a_trunks_inbound_user_name_is_nobody_elses(cisco, c):
+    first = create(c, 'outboundDialPlanRules', domain='dup.example.com',
+                   trunkInboundUsername='dupname', trunkInboundPassword=SECRET)
+    r = c.post('/outboundDialPlanRules', data={'domain': 'dup2.example.com',
+                                               'trunkInboundUsername': 'dupname',
+                                               'trunkInboundPassword': SECRET})
+    assert r.status_code == 400 and failure(r) == (['duplicateTrunkInboundUsername'], {})
+    other = create(c, 'outboundDialPlanRules', domain='dup2.example.com')
+    r = c.put(f'/outboundDialPlanRules/{other}', data={'trunkInboundUsername': 'dupname',
+                                                      'trunkInboundPassword': SECRET})
+    assert r.status_code == 400 and failure(r) == (['duplicateTrunkInboundUsername'], {})
+    # its own name again is no clash
+    assert c.put(f'/outboundDialPlanRules/{first}', data={
+        'trunkInboundUsername': 'dupname', 'trunkInboundPassword': SECRET + '2'}).status_code == 200
+    # a SIP account's name either: the digest realm is the same
+    cisco.server.add_account('acct5', 'Acct-pw-12345')
+    r = c.post('/outboundDialPlanRules', data={'domain': 'dup3.example.com',
+                                               'trunkInboundUsername': 'acct5',
+                                               'trunkInboundPassword': SECRET})
+    assert r.status_code == 400 and failure(r) == (['duplicateTrunkInboundUsername'], {})
+    for rule in (first, other):
+        c.delete(f'/outboundDialPlanRules/{rule}')
 
 
 class DebugServer(ServerProcess):

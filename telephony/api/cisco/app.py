@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...store.dialrules import SECRETS, TooMany
+from ...store.dialrules import OUTBOUND, SECRETS, TooMany, hash_inbound_password
 from . import xml
 from .auth import BasicAuth
 from .errors import MISSING, CiscoError, ParameterError, parameter_errors
@@ -180,9 +180,11 @@ class CiscoApi:
                      require: bool = True) -> Response:
         form = await read_form(request, self.server.settings.cisco_max_body_bytes)
         fields = fields_from(resource, form, creating=True, require=require)
+        fields = hash_inbound_password(fields, None, self.server.settings.domain)
         errors = resource.check(fields)
         if errors:
             raise parameter_errors(errors)
+        await self.refuse_taken_login(resource, fields, None)
         try:
             rule_id = await self.store.create(resource.kind, fields, resource.max_rows)
         except TooMany:
@@ -199,14 +201,29 @@ class CiscoApi:
         if row is None:
             raise CiscoError(404, resource.missing)
         changes = fields_from(resource, form, creating=False)
+        changes = hash_inbound_password(changes, row, self.server.settings.domain)
         errors = resource.check({**row, **changes})
         if errors:
             raise parameter_errors(errors)
+        await self.refuse_taken_login(resource, changes, rule_id)
         if not await self.store.update(resource.kind, rule_id, changes):
             raise CiscoError(404, resource.missing)   # deleted meanwhile
         log.info('event=cisco-change user=%s action=modify kind=%s id=%s fields=%s', user,
                  resource.kind, rule_id, ','.join(sorted(changes)))
         return answer()
+
+    async def refuse_taken_login(self, resource: Resource, changes: dict,
+                                 rule_id: str | None) -> None:
+        """A trunk's inbound user name is nobody else's: not a SIP account's of our domain
+        (digest realms are the same, so one name would stand for two callers), not another
+        trunk's. Accounts made later with a trunk's name win at run time (sip/access.py)."""
+        user = changes.get('trunkInboundUsername') if resource.kind == OUTBOUND else None
+        if not user:
+            return
+        _, same = await self.store.list(OUTBOUND, equal={'trunkInboundUsername': user}, limit=2)
+        if any(r['id'] != rule_id for r in same) or \
+                await self.server.db.sip_account(user, self.server.settings.domain) is not None:
+            raise CiscoError(400, 'duplicateTrunkInboundUsername')
 
     async def status(self) -> str:
         server = self.server

@@ -110,7 +110,9 @@ OUTBOUND = Resource(
      Field('sipProxyTransport', choice('udp', 'tcp'), default='udp'),
      Field('register', boolean, default='false'),
      Field('registerExpiry', number(60, 86400), default=3600),
-     Field('trunkAddresses', addresses)),
+     Field('trunkAddresses', addresses),
+     Field('trunkInboundUsername', text(64)),
+     Field('trunkInboundPassword', text(128))),
     listed=('domain', 'priority', 'tenant'), filter_on=('domain', 'sipProxy'),
     check=core_check(OutboundRule.from_fields, check_trunk))
 
