@@ -30,9 +30,12 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/telephony serve --sip $(SIP) --http $(HTTP) --data $(DATA)
 
-# the layers are part of the tests: a violation fails `make test`, and so CI
+# the layers are part of the tests: a violation fails `make test`, and so CI.
+# Most tests wait on peers and timers, not the CPU: files run on TEST_WORKERS workers (a file's
+# tests stay together, in order, on one worker, so module fixtures start once).
+TEST_WORKERS ?= 4
 test: install lint
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The bench also needs Kamailio and wrk (Debian) and pyVoIP (the `bench` extra); the venv's
 # own packages come from `install`. BENCH_ARGS: e.g. --quick, --only a,c, --no-refs.
