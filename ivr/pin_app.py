@@ -35,6 +35,7 @@ async def run_pin(call: Call, owner: str, rt: PinRuntime) -> None:
     while pending and not call.leg.ended:
         action = pending.pop(0)
         if isinstance(action, Play):
+            log.info('event=conference-pin-prompt call=%s prompt=%s', call.id, action.prompt)
             got = await play_until_key(call, prompt_path(action.prompt), _keyed(entry))
             pending += _after(call, entry, got, PromptDone())
         elif isinstance(action, Wait):
@@ -51,8 +52,8 @@ async def run_pin(call: Call, owner: str, rt: PinRuntime) -> None:
                      action.conference.uuid)
             await rt.join(call, action.conference)
         elif isinstance(action, End):
-            log.info('event=conference-pin-end call=%s owner=%s reason=%s', call.id, owner,
-                     action.reason)
+            log.info('event=conference-pin-end call=%s owner=%s reason=%s prompt=%s', call.id,
+                     owner, action.reason, action.prompt)
             await call.run(C.make('play', path=prompt_path(action.prompt)), C.make('hangup'))
     if not call.leg.ended and entry.state != DONE:   # a bug must not hold the caller
         log.error('event=conference-pin-stuck call=%s state=%s', call.id, entry.state)
