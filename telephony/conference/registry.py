@@ -71,9 +71,11 @@ class ConferenceRegistry:
         self.events.publish(room.owner, 'conference_stop', _head(room))
 
     def detail(self, room: Room, name: str, member: dict | list) -> None:
-        """`conference_join|leave|update|status` to the sessions subscribed to this room."""
+        """`conference_join|leave|update|status` to the sessions subscribed to this room;
+        `member` is copied (the event waits in queues while the room changes)."""
+        copy = [*member] if isinstance(member, list) else {m: dict(f) for m, f in member.items()}
         self.events.publish_detail(room.owner, room.uuid, name,
-                                   {'conference': room.uuid, 'member': member})
+                                   {'conference': room.uuid, 'member': copy})
 
 
 def _head(room: Room) -> dict:

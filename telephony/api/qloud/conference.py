@@ -152,7 +152,8 @@ async def subscribe(request: Request, uuid: str = _uuid(),
         raise ApiError('too-large', f'a session follows at most {MAX_TOPICS} conferences')
     s.topics.add(c.uuid)
     room = server.conference_runtime.running(c.uuid)
-    members = room.members if room is not None else {}
+    # a copy: the event waits in the queue while the room's members change
+    members = {m: dict(f) for m, f in room.members.items()} if room is not None else {}
     if members:
         s.push({'event': 'conference_status', 'time': int(time.time()), 'conference': c.uuid,
                 'member': members})
