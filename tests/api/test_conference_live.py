@@ -150,3 +150,20 @@ async def test_member_updates_and_kicks_reach_the_room(live):
     # deleting the conference hangs up whoever is still in it
     assert (await c.delete(f'/api/conference/{uuid}')).json() == {'status': 'ok'}
     assert room.kicked == [M2, M1]
+
+
+async def test_a_session_follows_a_bounded_number_of_conferences(live, monkeypatch):
+    from telephony.api.qloud import conference as api
+    monkeypatch.setattr(api, 'MAX_TOPICS', 2)
+    _, client = live
+    c = client('joe')
+    rooms = [(await c.post('/api/conference', json={'pin': f'000{i}', 'active': True})).json()['uuid']
+             for i in range(3)]
+    for uuid in rooms[:2]:
+        assert (await c.get(f'/api/conference/{uuid}/event')).json()['status'] == 'ok'
+    r = (await c.get(f'/api/conference/{rooms[2]}/event')).json()
+    assert r['status'] == 'too-large', r
+    # following one again is no new subscription; after letting one go there is room
+    assert (await c.get(f'/api/conference/{rooms[0]}/event')).json()['status'] == 'ok'
+    await c.delete(f'/api/conference/{rooms[1]}/event')
+    assert (await c.get(f'/api/conference/{rooms[2]}/event')).json()['status'] == 'ok'
