@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
 from telephony.calls.outgoing import DialFailed, bridge_when_answered
 from telephony.config import Settings
+from telephony.dialplan.numbers import CONFERENCE, precedence
 from telephony.store.phones import Phone
 
 from . import demo
 from .menu_app import MenuRuntime, run_menu
+from .pin_app import PinRuntime, run_pin
 from .unlock import unlock
 from .voicemail import voicemail
 
 if TYPE_CHECKING:
     from telephony.calls.manager import App
     from telephony.events import EventSink
+    from telephony.store.conferences import Conference, ConferenceStore
     from telephony.store.ivrs import IvrStore
     from telephony.store.objects import ObjectStore
     from telephony.store.phones import PhoneStore
@@ -34,8 +37,11 @@ NO_ROUTE = 3     # Q.850 no route to destination: a redirect to a number we cann
 class Applications:
     def __init__(self, phones: 'PhoneStore', objects: 'ObjectStore', events: 'EventSink',
                  demo_services: bool = True, ivrs: 'IvrStore | None' = None,
-                 settings: Settings | None = None):
+                 settings: Settings | None = None, conferences: 'ConferenceStore | None' = None):
         self.phones = phones
+        self.conferences = conferences
+        # what a caller with the right PIN is handed to; the conference rooms replace it
+        self.conference_join: Callable[[Call, 'Conference'], Awaitable[None]] = no_room
         self.objects = objects
         self.events = events
         self.ivrs = ivrs
@@ -78,6 +84,13 @@ class Applications:
                          s.ivr_max_hops, s.ivr_default_timeout, self._hops.__setitem__)
         await run_menu(call, first, owner, rt, self._hops.get(call, 0))
 
+    def conference(self, phone: Phone) -> 'App':
+        """PIN entry for the number owner's conferences (§3.17), then `conference_join`."""
+        s = self.settings
+        rt = PinRuntime(self.conferences.by_pin, lambda call, c: self.conference_join(call, c),
+                        s.conference_pin_tries, s.conference_pin_timeout, s.conference_pin_prompts)
+        return lambda call: run_pin(call, phone.owner, rt)
+
     async def redirect(self, call: Call, number: str) -> None:
         """An IVR's redirect. A number of ours with a menu or a mailbox runs it on this call;
         any other number is an outgoing call with the menu owner's rights (policy service
@@ -111,4 +124,12 @@ class Applications:
             return self.ivr(phone)
         if phone.recording_enable:
             return self.voicemail(phone)
+        if precedence(phone) == CONFERENCE:
+            return self.conference(phone)
         return None
+
+
+async def no_room(call: Call, conference: 'Conference') -> None:
+    """`conference_join` until rooms run: say so in the log and end the call."""
+    log.info('event=conference-join call=%s conference=%s room=none', call.id, conference.uuid)
+    await call.run(C.make('hangup'))

@@ -2,7 +2,6 @@
 queue (`play`, `dtmf_collect`, `hangup`; a digit breaks the running prompt)."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable
@@ -11,6 +10,7 @@ from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
 from telephony.prompts import prompt_path
 
+from .keys import play_until_key, wait_for_key
 from .menu import (DONE, AnnouncementDone, Digit, Goodbye, Goto, Hangup, Loaded, Menu, MenuSession,
                    Play, Redirect, TimedOut, Wait)
 
@@ -39,17 +39,6 @@ async def _menu(rt: MenuRuntime, uuid: str, owner: str) -> Menu | None:
     if d is None or d.get('owner') != owner:
         return None
     return Menu.from_json(d['uuid'], d)
-
-
-async def _digit_or(call: Call, done: 'asyncio.Future | None', timeout: float | None):
-    """The next digit; or None when `done` resolves, the timeout passes or the call ends."""
-    get = asyncio.ensure_future(call.digits.get())
-    waits = {get, call.ended} | ({done} if done is not None else set())
-    finished, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    if get in finished:
-        return get.result()[0]
-    get.cancel()
-    return None
 
 
 async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: int = 0) -> None:
@@ -95,17 +84,10 @@ async def run_menu(call: Call, first: str, owner: str, rt: MenuRuntime, hops: in
 
 async def _wait(call: Call, session: MenuSession, seconds: float) -> list:
     """Wait for a digit that does something, or the timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        digit = await _digit_or(call, None, max(0.0, deadline - loop.time()))
-        if call.leg.ended:
-            return []
-        if digit is None:
-            return session.feed(TimedOut())
-        actions = _key(call, session, digit)
-        if actions:
-            return actions
+    actions = await wait_for_key(call, seconds, lambda d: _key(call, session, d))
+    if call.leg.ended:
+        return []
+    return session.feed(TimedOut()) if actions is None else actions
 
 
 async def _play(call: Call, session: MenuSession, owner: str, announcement: str,
@@ -116,17 +98,10 @@ async def _play(call: Call, session: MenuSession, owner: str, announcement: str,
         log.warning('event=ivr-announcement-missing call=%s announcement=%s', call.id,
                     announcement)
         return session.feed(AnnouncementDone())
-    ctl = C.make('play', path=path)
-    call.queue.enqueue([ctl])
-    while not call.leg.ended:
-        digit = await _digit_or(call, ctl.done, None)
-        if digit is None:
-            return [] if call.leg.ended else session.feed(AnnouncementDone())
-        actions = _key(call, session, digit)
-        if actions:
-            call.queue.enqueue([], 'break')     # stop the prompt within a frame
-            return actions
-    return []
+    actions = await play_until_key(call, path, lambda d: _key(call, session, d))
+    if actions is None:
+        return [] if call.leg.ended else session.feed(AnnouncementDone())
+    return actions
 
 
 def _key(call: Call, session: MenuSession, digit: str) -> list:

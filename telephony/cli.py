@@ -37,7 +37,8 @@ PHONE_FLAG_HELP = {
     'dialplan_enable': 'a dial plan (not in this version: callers get 480); wins over '
                        'every other switch',
     'fax_enable': 'fax reception (not in this version: callers get 480)',
-    'conference_enable': 'conference (not in this version: callers get 480)',
+    'conference_enable': 'conference dial-in: the caller keys the PIN of one of the '
+                         'owner\'s conferences (/api/conference); after fax',
     'notification_email': 'e-mail about new messages (stored, not sent yet)',
     'notification_attachment': 'attach the message to that e-mail (stored, not sent yet)',
 }

@@ -117,6 +117,12 @@ class Settings:
     # --- inbound trunks (issue 9, session 5) ---
     trunk_resolve_interval: int = 300  # s between lookups of rules' host-name sipProxy (DNS changes)
 
+    # --- Q-loud conferences (issue 10) ---
+    conference_max_per_user: int = 1000  # conference objects one user may have (more: too-large)
+    conference_pin_tries: int = 3        # wrong PINs a caller may key before goodbye
+    conference_pin_timeout: int = 10     # s to wait for the next PIN digit before prompting again
+    conference_pin_prompts: int = 3      # times the PIN prompt is repeated after a timeout
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

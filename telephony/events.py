@@ -43,6 +43,20 @@ class EventSink:
     def listening(self, user: str) -> bool:
         return any(s.listening(user) for s in self._subscribers)
 
+    def publish_detail(self, user: str | None, topic: str, name: str,
+                       fields: dict[str, Any]) -> None:
+        """A detail event of `topic` (a conference's uuid) for those of `user`'s sessions
+        that subscribed to it (Q-loud §7.11: `GET /api/conference/(uuid)/event`)."""
+        if user is None:
+            return
+        for s in self._subscribers:
+            detail = getattr(s, 'publish_detail', None)
+            try:
+                if detail is not None:
+                    detail(user, topic, name, fields)
+            except Exception:
+                log.exception('event=subscriber-error name=%s', name)
+
     def publish_elected(self, user: str | None, stream: str, name: str,
                         fields: dict[str, Any]) -> bool:
         """An event for ONE of `user`'s sessions that subscribed to `stream` (Q-loud §9.1.4:

@@ -22,6 +22,7 @@ from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
 from .calls.trunk_rules import TrunkRules
 from .calls.policy import OutgoingPolicy
+from .conference.registry import ConferenceRegistry
 from .config import Settings
 from .events import EventSink
 from .media.engine import MediaEngine
@@ -38,6 +39,7 @@ from .store.bindings import BindingStore
 from .store.calls import CallHistory
 from .store.cdr_outbox import CdrOutbox
 from .store.cdrs import CdrStore
+from .store.conferences import ConferenceStore
 from .store.db import Database
 from .store.dialplans import DialplanStore
 from .store.ivrs import IvrStore
@@ -94,6 +96,9 @@ class Server:
         self.phones = PhoneStore(self.db)
         self.dialplans = DialplanStore(self.db)
         self.ivrs = IvrStore(self.db)
+        self.conferences = ConferenceStore(self.db, self.events)
+        # the rooms running now; empty until conference rooms are wired in (issue 10)
+        self.conference_runtime = ConferenceRegistry(self.events)
         self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
         self.call_history = CallHistory(self.db)
         # CDRs: Q-loud rows for /api/partner/cdr, Cisco records for the CDR receivers
@@ -110,7 +115,7 @@ class Server:
             history=self.call_history, recordings_dir=self.data_dir / 'recordings', cdr=self.cdr,
             trunks=self.trunk_matcher, dial_rules=self.dial_rules, dialplans=self.dialplans,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
-                              ivrs=self.ivrs, settings=settings))
+                              ivrs=self.ivrs, settings=settings, conferences=self.conferences))
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,

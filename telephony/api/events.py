@@ -20,6 +20,7 @@ from . import filters
 log = logging.getLogger('telephony.api')
 
 QUEUE_LIMIT = 1000
+MAX_TOPICS = 1000        # detail subscriptions (conferences) one session may hold
 ANONYMOUS_IDLE = 300.0   # seconds: a session nobody logged in on only waits for a login
 
 
@@ -40,6 +41,7 @@ class Session:
     call_events: bool = False         # GET /api/call/event switches call events on
     partner: bool = False             # authenticated with partner + key (Q-loud §3.1, §9)
     streams: dict = field(default_factory=dict)   # elected streams ('cdr') -> expiry, store clock
+    topics: set = field(default_factory=set)      # detail subscriptions: conference uuids
     next_id: int = 0
     events: deque = field(default_factory=lambda: deque(maxlen=QUEUE_LIMIT))
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -205,6 +207,20 @@ class SessionStore:
             s = self.by_sid[sid]
             if (not call or s.call_events) and not s.partner:
                 s.push(event)
+
+    def publish_detail(self, user: str, topic: str, name: str, fields: dict[str, Any]) -> None:
+        """Deliver to those of `user`'s sessions that subscribed to `topic`."""
+        event = None
+        for sid in list(self.by_user.get(user, ())):
+            s = self.by_sid[sid]
+            if topic in s.topics and not s.partner:
+                event = event or {'event': name, 'time': int(time.time()), **fields}
+                s.push(event)
+
+    def drop_topic(self, user: str, topic: str) -> None:
+        """`topic` is gone (its conference was deleted): no session of `user` holds it."""
+        for sid in self.by_user.get(user, ()):
+            self.by_sid[sid].topics.discard(topic)
 
     def subscribe_stream(self, s: Session, stream: str, seconds: float | None) -> None:
         """Let `s` take `stream` events for `seconds` (None: stop)."""

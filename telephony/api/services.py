@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from ..calls.cdr import CdrRecorder
     from ..calls.manager import CallManager
+    from ..conference.registry import ConferenceRuntime
     from ..config import Settings
     from ..sip.registrar import Registrar
     from ..sip.registrations import TrunkRegistrations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from ..store.calls import CallHistory
     from ..store.cdr_outbox import CdrOutbox
     from ..store.cdrs import CdrStore
+    from ..store.conferences import ConferenceStore
     from ..store.db import Database
     from ..calls.callback import DialplanCalls
     from ..store.dialplans import DialplanStore
@@ -51,6 +53,8 @@ class ApiServices(Protocol):
     # expires
     trunk_registrations: 'TrunkRegistrations'
     stack: 'SipStack'
+    conferences: 'ConferenceStore'                 # the conference objects (§3.17)
+    conference_runtime: 'ConferenceRuntime'        # the rooms running now (.running(uuid))
 
     @property
     def stopping(self) -> bool:

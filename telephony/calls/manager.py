@@ -55,6 +55,7 @@ class Applications(Protocol):
     def voicemail(self, phone: Phone) -> App: ...
     def ivr(self, phone: Phone) -> App: ...
     def record(self, owner: str, announcement: str | None) -> App: ...
+    def conference(self, phone: Phone) -> App: ...
 
 
 class CallManager:
@@ -297,6 +298,10 @@ class CallManager:
             call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
                                  clir=clir)
             return self._start(call, self.apps.ivr(phone))
+        if decision.kind == numbers.CONFERENCE:   # PIN entry for the owner's conferences (§3.17)
+            call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
+                                 clir=clir)
+            return self._start(call, self.apps.conference(phone))
         if decision.not_yet:
             return self._refuse(req, txn, 480, decision.not_yet)
         if decision.kind in (numbers.DIALPLAN_V2, numbers.DIALPLAN_V1):

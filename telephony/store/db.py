@@ -22,6 +22,7 @@ from . import dialplans as _dialplans  # noqa: F401  (registers the dial plan ta
 from . import cdr_outbox as _cdr_outbox, cdrs as _cdrs  # noqa: F401  (register their tables)
 from . import dialrules as _dialrules  # noqa: F401  (registers the dial plan tables)
 from . import policy as _policy  # noqa: F401  (registers the outgoing call policy tables)
+from . import conferences as _conferences  # noqa: F401  (registers the conference table)
 
 # aiosqlite's DEBUG lines show every statement with its parameters (HA1 digests, a trunk's
 # password): not at any log level

@@ -7,6 +7,7 @@ Run with the Sipp helper: its working directory is sipp-scenarios/, so `pcap/...
 """
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 CALLER = '+4922100077'
@@ -116,6 +117,36 @@ def key(digit: str) -> str:
     """One RFC 4733 digit (the sip-tester captures; keep digits in the order their RTP
     sequence numbers rise: 0 last, 1 3 5 7 9 * # as dtmf_2833.xml plays them)."""
     return play(f'dtmf_2833_{DTMF_NAMES.get(digit, digit)}.pcap')
+
+
+def key_again(digit: str, round_: int, folder: Path) -> str:
+    """The same RFC 4733 digit once more in one call: the receiver knows an event by its RTP
+    timestamp and drops one it has seen, so the capture is copied into `folder` with its
+    sequence numbers and timestamps moved on by `round_` (1, 2, ...: later than every
+    capture of the rounds before). Played by absolute path."""
+    name = DTMF_NAMES.get(digit, digit)
+    dst = folder / f'dtmf_2833_{name}.round{round_}.pcap'
+    if not dst.exists():
+        src = Path(__file__).resolve().parents[2] / 'sipp-scenarios' / 'pcap' / f'dtmf_2833_{name}.pcap'
+        dst.write_bytes(retimed(src.read_bytes(), 10000 * round_, 160000 * round_))
+    return f'  <nop><action><exec play_pcap_audio="{dst}"/></action></nop>\n'
+
+
+def retimed(pcap: bytes, seq_shift: int, ts_shift: int) -> bytes:
+    """A classic pcap of Ethernet/IPv4/UDP/RTP packets with the RTP sequence numbers and
+    timestamps shifted; the UDP checksum is cleared (0: none, valid for IPv4)."""
+    out, off = bytearray(pcap[:24]), 24
+    while off < len(pcap):
+        incl = struct.unpack('<I', pcap[off + 8:off + 12])[0]
+        pkt = bytearray(pcap[off + 16:off + 16 + incl])
+        udp = 14 + (pkt[14] & 15) * 4
+        pkt[udp + 6:udp + 8] = b'\0\0'
+        seq, ts = struct.unpack('!HI', pkt[udp + 10:udp + 16])
+        pkt[udp + 10:udp + 16] = struct.pack('!HI', (seq + seq_shift) & 0xFFFF,
+                                             (ts + ts_shift) & 0xFFFFFFFF)
+        out += pcap[off:off + 16] + pkt
+        off += 16 + incl
+    return bytes(out)
 
 
 def write(path: Path, steps: list[str], wait_bye: bool = True) -> Path:

@@ -128,6 +128,9 @@ async def upload_announcement(request: Request, name: str, uuid: str = object_uu
 @router.delete('/api/trash', tags=['trash'])
 async def purge_trash(request: Request, s: Session = Depends(get_user_session)) -> dict:
     """Delete every object in the user's trash for good (object_delete with purge, then
-    trash_purge)."""
-    await server_of(request).objects.purge_trash(s.user, user=s.user)
+    trash_purge); the conferences in the trash too."""
+    server = server_of(request)
+    for uuid in await server.conferences.purge_trash(s.user, user=s.user):
+        server.sessions.drop_topic(s.user, uuid)
+    await server.objects.purge_trash(s.user, user=s.user)
     return ok()
