@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..dialplan.fields import FieldError
+from ..dialplan.policy import user_to_user
 from ..dialplan.router import (
     Denied, Forwarded, Internal, NoRoute, NotFound, Outgoing, Rejected, Trunk, route_incoming,
     route_outgoing,
@@ -150,6 +151,14 @@ def _settings_rule(s) -> OutboundRule:
 
 
 @dataclass(frozen=True)
+class Permitted:
+    """An outgoing call the policy allows: the number to dial, and for an emergency call the
+    user's uui_header."""
+    number: str
+    uui: str | None = None
+
+
+@dataclass(frozen=True)
 class Caller:
     """The From of the new leg: `user`@(rule's localFromDomain or our domain), or per the
     forwarding rule's callerIdMode; `asserted` goes in P-Asserted-Identity."""
@@ -158,12 +167,15 @@ class Caller:
     display: str | None = None
     clir: bool = False
     forwarding: ForwardingDecision | None = None
+    uui: str | None = None     # an emergency call's uui_header (§9.1.5), as User-to-User
 
     def headers(self, from_domain: str) -> tuple[str, str | None, list[tuple[str, str]]]:
         """(From URI, display name, extra headers)."""
         if self.forwarding is not None:
             return self.forwarding.caller(from_domain), self.display, []
         headers = [('P-Asserted-Identity', f'<sip:{self.asserted or self.user}@{from_domain}>')]
+        if self.uui:
+            headers.append(('User-to-User', user_to_user(self.uui)))
         if self.clir:
             headers.append(('Privacy', 'id'))
             return 'sip:anonymous@anonymous.invalid', 'Anonymous', headers
@@ -293,22 +305,18 @@ class OutgoingRunner:
                 known[(user, domain)] = await self._is_local(user, domain)
         return outcome
 
-    async def route(self, owner: str | None, to: str, service: str) -> Outgoing:
-        """Where an outgoing call to `to` goes; DialFailed when the policy refuses it."""
-        return await self.route_number(await self.allowed_number(owner, to, service))
-
-    async def allowed_number(self, owner: str | None, to: str, service: str) -> str:
-        """The number the policy lets `owner` call for `to` (maybe rewritten, or the emergency
+    async def permitted(self, owner: str | None, to: str, service: str) -> Permitted:
+        """What the policy lets `owner` call for `to` (maybe rewritten, or the emergency
         route); PolicyDenied when it refuses."""
         if self.policy is None:
-            return to
+            return Permitted(to)
         verdict = await self.policy.check(owner, to, service)
         if not verdict.allowed:
             raise PolicyDenied(verdict)
         number = verdict.number or to
         if verdict.emergency:
             log.info('event=emergency-call owner=%s to=%s', owner, quoted(number))
-        return number
+        return Permitted(number, verdict.uui)
 
     async def route_number(self, number: str) -> Outgoing:
         """Transforms and outbound rules (or our own number/account) for a number the policy
@@ -397,9 +405,11 @@ class OutgoingRunner:
                    service: str = 'call_api') -> 'Call':
         m = self.manager
         try:
-            to = await self.allowed_number(owner, to, service)   # as the call shows it
+            permit = await self.permitted(owner, to, service)
+            to = permit.number   # as the call shows it
             outcome = await self.route_number(to)
-            call = await self.place(outcome, Caller(clip or from_, from_, None, clir), lambda leg: m._track(
+            caller = Caller(clip or from_, from_, None, clir, uui=permit.uui)
+            call = await self.place(outcome, caller, lambda leg: m._track(
                 leg, parent=parent, owner=owner, api=api, from_=from_, to=to, clip=clip,
                 clir=clir))
         except DialFailed as exc:
@@ -425,7 +435,8 @@ class OutgoingRunner:
         if placed is not None and host in self.local_domains:
             to = placed.number
         try:
-            outcome = await self.route(owner, to, 'sip')
+            permit = await self.permitted(owner, to, 'sip')
+            outcome = await self.route_number(permit.number)
             if isinstance(outcome, Internal):
                 return False
             failed = _failure(outcome)
@@ -438,7 +449,7 @@ class OutgoingRunner:
         shown = (placed.clip if placed else None) or user
         inbound = m._inbound(req, txn, peer, owner=owner)
         m._start(inbound, lambda c: self._out_and_bridge(
-            c, outcome, Caller(shown, user, req.from_.display, clir), owner, to))
+            c, outcome, Caller(shown, user, req.from_.display, clir, uui=permit.uui), owner, to))
         return True
 
     async def _out_and_bridge(self, inbound: 'Call', outcome: Outgoing, caller: Caller,
