@@ -225,6 +225,7 @@ class Room:
         if self._recorder is not None:
             self.stop_recording()
         self._recorder = WavRecorder(path, executor=file_executor())
+        self.mixer._dirty = True
         log.info('event=conference-record-start room=%s path=%s', self.key, path)
         return self._recorder
 
@@ -326,8 +327,7 @@ class ConferenceMixer:
         return self._snap is not None or self._dirty
 
     def stats(self) -> dict:
-        s = self._snap
-        return {'rooms': len(self.rooms), 'members': len(s.members) if s else 0,
+        return {'rooms': len(self.rooms), 'members': sum(len(r.members) for r in self.rooms.values()),
                 'frames_encoded': self.frames_encoded, 'frames_sent': self.frames_sent}
 
     # --- the tick ----------------------------------------------------------------------------
