@@ -79,7 +79,7 @@ class Member:
     talk and floor are the mixer's."""
 
     __slots__ = ('room', 'endpoint', '_mute', '_deaf', '_volume_in', '_volume_out', '_talk',
-                 '_floor', '_on', '_off', '_level')
+                 '_floor', '_on', '_off', '_level', '_vad')
 
     def __init__(self, room: 'Room', endpoint: 'RtpEndpoint', mute: bool, deaf: bool,
                  volume_in: int, volume_out: int) -> None:
@@ -94,6 +94,7 @@ class Member:
         self._on = 0          # voiced frames in a row
         self._off = 0         # unvoiced frames in a row
         self._level = 0.0     # smoothed level of what it adds to the mix
+        self._vad = webrtcvad.Vad(3)   # its own: webrtcvad adapts to each stream's noise
 
     def __repr__(self) -> str:
         return f'<Member port={self.endpoint.local_port} room={self.room.key!r}>'
@@ -282,6 +283,7 @@ class _Snapshot:
         self.off = np.array([m._off for m in ms], np.int32)
         self.talk = np.array([m._talk for m in ms], bool)
         self.level = np.array([m._level for m in ms], np.float32)
+        self.is_speech = tuple(m._vad.is_speech for m in ms)
         self.extras = [i for i, r in enumerate(self.rooms) if r._tones or r._recorder]
 
     def save(self) -> None:
@@ -299,7 +301,6 @@ class ConferenceMixer:
         self.rooms: dict[Hashable, Room] = {}
         self._snap: _Snapshot | None = None
         self._dirty = False
-        self._vad = webrtcvad.Vad(3)
         self.frames_encoded = 0     # distinct encoded outputs (shared frames count once)
         self.frames_sent = 0        # member outputs handed out
 
@@ -381,9 +382,11 @@ class ConferenceMixer:
         if len(loud):
             rows = pcm[loud]
             speechy = ~tonal_rows(rows)
-            vad = self._vad
-            for i, row in zip(loud[speechy].tolist(), rows[speechy]):
-                voiced[i] = vad.is_speech(row.tobytes(), SAMPLE_RATE)
+            data = rows[speechy].tobytes()      # one copy, sliced per member (not row.tobytes())
+            step = 2 * FRAME_SAMPLES
+            is_speech = s.is_speech
+            for k, i in enumerate(loud[speechy].tolist()):
+                voiced[i] = is_speech[i](data[k * step:(k + 1) * step], SAMPLE_RATE)
         s.on = np.where(voiced, s.on + 1, 0)
         s.off = np.where(voiced, 0, s.off + 1)
         talk = (s.talk | (s.on >= TALK_ATTACK)) & (s.off < TALK_HANGOVER)
@@ -435,7 +438,9 @@ class ConferenceMixer:
                 codec = eps[row].codec
                 enc = by_codec.get(codec)
                 if enc is None:     # each distinct output encoded once per codec, then shared
-                    enc = by_codec[codec] = [r.tobytes() for r in encode_rows(pcm, codec)]
+                    blob = encode_rows(pcm, codec).tobytes()
+                    enc = by_codec[codec] = [blob[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES]
+                                             for k in range(len(distinct))]
                     self.frames_encoded += len(distinct)
                 outs[row] = enc[j]
         for ep, out, deaf in zip(eps, outs, s.deaf.tolist()):
@@ -444,13 +449,14 @@ class ConferenceMixer:
 
     def _encode_into(self, outs: list, rows: np.ndarray, pcm: np.ndarray, eps, has_source) -> None:
         by_codec: dict = {}
+        n = FRAME_SAMPLES
         for k, row in enumerate(rows.tolist()):
             ep = eps[row]
             if has_source[row]:
                 outs[row] = pcm[k]       # mixed with the prompt by the endpoint
                 continue
-            enc = by_codec.get(ep.codec)
-            if enc is None:
-                enc = by_codec[ep.codec] = encode_rows(pcm, ep.codec)
-            outs[row] = enc[k].tobytes()
-            self.frames_encoded += 1
+            blob = by_codec.get(ep.codec)
+            if blob is None:             # all rows at once, then a bytes slice per member
+                blob = by_codec[ep.codec] = encode_rows(pcm, ep.codec).tobytes()
+            outs[row] = blob[k * n:(k + 1) * n]
+        self.frames_encoded += len(rows)
