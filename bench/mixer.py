@@ -61,7 +61,7 @@ async def _serve(n: int, room_size: int, base: int, out: Path) -> None:
     ticks = sorted(spent)
     out.write_text(json.dumps({
         'ticks': len(ticks), 'mixer_stats': engine.mixer.stats(), 'engine': engine.stats(),
-        'tick_ms': {q: round(1000 * (percentile(ticks, q) or 0), 3) for q in (50, 99)},
+        'tick_ms': {str(q): round(1000 * (percentile(ticks, q) or 0), 3) for q in (50, 99)},
         'tick_us_per_member': round(1e6 * sum(ticks) / max(1, len(ticks)) / n, 2)}))
     await engine.stop()
 
@@ -120,7 +120,7 @@ async def _members(ports: list[int], pid: int, warmup: float, window: float) -> 
         silent += pc['received'] == 0
         s.close()
     return {'cpu_pct': round(percent, 1), 'window_s': round(t1 - t0, 2),
-            'gap_ms': {q: round(1000 * (percentile(gaps, q) or 0), 2) for q in (50, 99)},
+            'gap_ms': {str(q): round(1000 * (percentile(gaps, q) or 0), 2) for q in (50, 99)},
             'loss_pct': round(100.0 * lost / expected, 3) if expected else 100.0,
             'silent_streams': silent}
 
@@ -143,11 +143,11 @@ def measure(n: int, room_size: int, workdir: Path, base: int, *, warmup: float =
     res.update(json.loads(out.read_text()) if out.exists() else {'error': 'no mixer stats'})
     res.update({'members': n, 'layout': layout(room_size),
                 'cpu_pct_per_member': round(res['cpu_pct'] / n, 3)})
-    res['held'] = (res['gap_ms'][99] <= GAP_LIMIT_MS and res['loss_pct'] < LOSS_LIMIT_PCT
+    res['held'] = (res['gap_ms']['99'] <= GAP_LIMIT_MS and res['loss_pct'] < LOSS_LIMIT_PCT
                    and not res['silent_streams'])
     log(f'mixer n={n} {layout(room_size)}: cpu {res["cpu_pct"]} % '
         f'({res["cpu_pct_per_member"]} %/member), tick {res.get("tick_us_per_member")} us/member, '
-        f'p99 gap {res["gap_ms"][99]} ms, loss {res["loss_pct"]} %, held {res["held"]}')
+        f'p99 gap {res["gap_ms"]["99"]} ms, loss {res["loss_pct"]} %, held {res["held"]}')
     return res
 
 
