@@ -200,7 +200,9 @@ class MediaEngine:
             try:
                 mixer.tick(tick)
             except Exception:
-                log.exception('event=media-mixer-error')
+                mixer.errors += 1
+                if mixer.errors <= 10 or mixer.errors % 1000 == 0:
+                    log.exception('event=media-mixer-error count=%d', mixer.errors)
         for ep in eps:
             try:
                 ep._tick_out(tick)
