@@ -182,7 +182,7 @@ async def test_muted_member_talks_but_cannot_take_the_floor(engine):
     for f in speech()[:60]:
         outs = feed.step([f, None])
     assert ms[0].talk and not ms[0].floor
-    assert outs[1] == PCMU.silence or not np.abs(PCMU.decode(outs[1])).any()
+    assert not np.abs(PCMU.decode(outs[1])).any()  # the others do not hear it
 
 
 async def test_add_refuses_what_it_cannot_mix(engine):
@@ -216,3 +216,25 @@ async def test_add_refuses_what_it_cannot_mix(engine):
     engine.mixer.close_room('r')
     with pytest.raises(ValueError):
         room.add(c)
+
+
+async def test_a_callback_may_remove_members(engine):
+    eps = await endpoints(engine, 3)
+    room = engine.mixer.room('r')
+    ms = [room.add(ep) for ep in eps]
+    calls = []
+
+    def on_change(m, change):
+        calls.append((ms.index(m), change))
+        if change == {'talk': True}:
+            room.remove(ms[2])           # e.g. kicked by the application
+            room.remove(m)
+    room.on_change = on_change
+    feed = Feeder(engine.mixer, eps)
+    for f in speech()[:30]:
+        outs = feed.step([f, None, None])
+    assert calls[0] == (0, {'talk': True})
+    assert all(i == 0 for i, _ in calls)          # nothing for members removed meanwhile
+    assert room.members == [ms[1]]
+    assert outs[0] is None and outs[2] is None    # out of the room: no mix for them
+    assert not np.abs(PCMU.decode(outs[1])).any()  # alone: it hears silence
