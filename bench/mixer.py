@@ -53,10 +53,10 @@ async def _serve(n: int, room_size: int, base: int, out: Path) -> None:
     spent: list[float] = []
     tick = engine.mixer.tick
 
-    def timed(t: int) -> None:
-        t0 = time.perf_counter()
+    def timed(t: int) -> None:     # CPU time, so a busy box's scheduling does not count
+        t0 = time.thread_time()
         tick(t)
-        spent.append(time.perf_counter() - t0)
+        spent.append(time.thread_time() - t0)
     engine.mixer.tick = timed
     print('ready ' + json.dumps([ep.local_port for ep in eps]), flush=True)
     done = asyncio.Event()

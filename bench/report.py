@@ -195,7 +195,7 @@ def render(r: dict) -> str:
                 f"{_f(pr.get('cpu_percent'))} | {_verdict(p)} |")
     if f and f.get('rows'):
         lines += ['', '### (f) members mixed per tick', '',
-                  '| layout | N | mixer CPU % | CPU % per member | mixer.tick µs per member | '
+                  '| layout | N | mixer CPU % | CPU % per member | mixer.tick CPU µs per member | '
                   'p99 gap ms | loss % | held |', '|---|---|---|---|---|---|---|---|']
         for row in f['rows']:
             lines.append(
