@@ -16,6 +16,9 @@ packets of the peer's ptime (`_queue_audio`): a 30 ms peer gets a packet on two
 ticks of every three, with timestamps exactly 240 apart.  An answered leg that
 is not on hold (`transmit_silence`) sends digital silence when nothing plays,
 as Asterisk's transmit_silence does: phones and NAT bindings expect a stream.
+
+A conference member (`room.add(endpoint)`, media/mixer.py) leaves its inbound frame for the
+engine's mixer, which runs between the two phases and leaves the member's mix for `_tick_out`.
 """
 from __future__ import annotations
 

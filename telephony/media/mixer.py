@@ -403,8 +403,11 @@ class ConferenceMixer:
         s.talk = talk
 
     def _floor(self, s: _Snapshot, changes: list) -> None:
+        # rooms where someone talks, or a challenger's count must restart (nobody talks now)
         talking = np.add.reduceat(s.talk.astype(np.int32), s.starts)
-        for ri in np.flatnonzero(talking).tolist():
+        due = set(np.flatnonzero(talking).tolist())
+        due.update(i for i, r in enumerate(s.rooms) if r._floor.challenger is not None)
+        for ri in due:
             room = s.rooms[ri]
             floor = room._floor
             old = floor.holder
