@@ -32,6 +32,7 @@ from .sipua import PT_PCMA, RtpStream, g711a_frames, pacing
 
 GAP_LIMIT_MS = 30.0
 LOSS_LIMIT_PCT = 1.0
+QUIET = bytes([0xD5]) * 160   # A-law digital silence: a member who says nothing
 SAMPLES = 20           # members whose received mix is timed; the others' mix is not read
 
 
@@ -98,21 +99,23 @@ class _Bulk:
     latches to it and sends its mix back there, where nobody reads: the kernel drops it), so
     the load generator's CPU goes to the sampled members."""
 
-    def __init__(self, ports: list[int]):
+    def __init__(self, ports: list[int], speaks: list[bool]):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.bind((HOST, 0))
         self.sock.setblocking(False)
         self.ports = ports
+        self.speaks = speaks
         self.seq = self.ts = 0
 
     def send(self, frames: list[bytes], k: int) -> None:
         self.seq = (self.seq + 1) & 0xffff
         self.ts = (self.ts + 160) & 0xffffffff
-        for i, port in enumerate(self.ports):
+        for i, (port, speaks) in enumerate(zip(self.ports, self.speaks)):
             head = struct.pack('!BBHII', 0x80, PT_PCMA, self.seq, self.ts, 0x10000 + i)
             try:
-                self.sock.sendto(head + frames[(k + 7 * i) % len(frames)], (HOST, port))
+                self.sock.sendto(head + (frames[(k + 7 * i) % len(frames)] if speaks else QUIET),
+                                 (HOST, port))
             except (BlockingIOError, InterruptedError):
                 pass       # the kernel's send queue is full this tick: a lost packet
 
@@ -121,12 +124,12 @@ class _Bulk:
 
 
 async def _members(ports: list[int], pid: int, warmup: float, window: float,
-                   samples: int) -> dict:
+                   samples: int, speaks: list[bool]) -> dict:
     loop = asyncio.get_running_loop()
     streams = [RtpStream(loop) for _ in ports[:samples]]
     for s, port in zip(streams, ports):
         s.remote = (HOST, port)
-    bulk = _Bulk(ports[samples:])
+    bulk = _Bulk(ports[samples:], speaks[samples:])
     frames = g711a_frames()
     stop_send = asyncio.Event()
 
@@ -134,7 +137,7 @@ async def _members(ports: list[int], pid: int, warmup: float, window: float,
         k, start = 0, loop.time()
         while not stop_send.is_set():
             for i, s in enumerate(streams):     # members at different points of the speech
-                s.send_audio(frames[(k + 7 * i) % len(frames)])
+                s.send_audio(frames[(k + 7 * i) % len(frames)] if speaks[i] else QUIET)
             bulk.send(frames, k)
             k += 1
             delay = start + k * 0.020 - loop.time()
@@ -169,7 +172,8 @@ async def _members(ports: list[int], pid: int, warmup: float, window: float,
 
 
 def measure(n: int, room_size: int, workdir: Path, base: int, *, warmup: float = 3.0,
-            window: float = 10.0, samples: int = SAMPLES) -> dict:
+            window: float = 10.0, samples: int = SAMPLES, talkers: int = 0) -> dict:
+    """talkers: how many members of each room speak (the others send silence); 0: all."""
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f'mixer-{n}-{room_size}.json'
     proc = spawn([sys.executable, '-m', 'bench.mixer', 'serve', '--members', n,
@@ -180,15 +184,17 @@ def measure(n: int, room_size: int, workdir: Path, base: int, *, warmup: float =
         if not line.startswith('ready '):
             raise RuntimeError(f'mixer process did not start: {line!r}')
         ports = json.loads(line[6:])
-        res = asyncio.run(_members(ports, proc.pid, warmup, window, samples))
+        speaks = [not talkers or (i % room_size if room_size > 0 else i) < talkers
+                  for i in range(n)]
+        res = asyncio.run(_members(ports, proc.pid, warmup, window, samples, speaks))
     finally:
         stop(proc)
     res.update(json.loads(out.read_text()) if out.exists() else {'error': 'no mixer stats'})
-    res.update({'members': n, 'layout': layout(room_size),
+    res.update({'members': n, 'layout': layout(room_size), 'talkers_per_room': talkers or 'all',
                 'cpu_pct_per_member': round(res['cpu_pct'] / n, 3)})
     res['held'] = (res['gap_ms']['99'] <= GAP_LIMIT_MS and res['loss_pct'] < LOSS_LIMIT_PCT
                    and not res['silent_streams'] and not res.get('ticks_skipped'))
-    log(f'mixer n={n} {layout(room_size)}: cpu {res["cpu_pct"]} % '
+    log(f'mixer n={n} {layout(room_size)} talkers {talkers or "all"}: cpu {res["cpu_pct"]} % '
         f'({res["cpu_pct_per_member"]} %/member), tick {res.get("tick_us_per_member")} us/member, '
         f'p99 gap {res["gap_ms"]["99"]} ms, loss {res["loss_pct"]} %, '
         f'skipped {res.get("ticks_skipped")} ticks, driver cpu {res["driver_cpu_pct"]} %, '
@@ -197,8 +203,8 @@ def measure(n: int, room_size: int, workdir: Path, base: int, *, warmup: float =
 
 
 def figure(workdir: Path, members: list[int], room_sizes: list[int], base: int = 32000,
-           warmup: float = 3.0, window: float = 10.0) -> dict:
-    rows = [measure(n, rs, workdir, base, warmup=warmup, window=window)
+           warmup: float = 3.0, window: float = 10.0, talkers: int = 0) -> dict:
+    rows = [measure(n, rs, workdir, base, warmup=warmup, window=window, talkers=talkers)
             for rs in room_sizes for n in members]
     held = {layout(rs): max((r['members'] for r in rows if r['layout'] == layout(rs) and r['held']),
                             default=0) for rs in room_sizes}
@@ -220,11 +226,14 @@ def cli(argv=None) -> int:
                    help='0: one room of all members; -1: echo instead of a mix (the control)')
     p.add_argument('--window', type=float, default=10.0)
     p.add_argument('--warmup', type=float, default=3.0)
+    p.add_argument('--talkers', type=int, default=0,
+                   help='members of each room who speak, the others send silence (0: all)')
     p.add_argument('--out', type=Path, default=None, help='write the result JSON here')
     a = p.parse_args(argv)
     work = Path('/tmp') / f'bench-mixer-{int(time.time())}'
     res = figure(work, [int(x) for x in a.members.split(',')],
-                 [int(x) for x in a.room_sizes.split(',')], warmup=a.warmup, window=a.window)
+                 [int(x) for x in a.room_sizes.split(',')], warmup=a.warmup, window=a.window,
+                 talkers=a.talkers)
     text = json.dumps(res, indent=1)
     if a.out:
         a.out.write_text(text)
