@@ -12,6 +12,7 @@ self, encode. No task or timer per member or room.
     room.on_change = lambda member, change: ...   # {'talk': bool} or {'floor': bool}
     room.play_tone('join')
     room.start_recording(path); room.stop_recording()
+    member.start_tap(path); member.stop_tap()    # what one member hears, server side
     room.remove(member); engine.mixer.close_room(key)
 
 A member's frame counts in the mix when it is not muted and it is above the noise gate or
@@ -35,7 +36,7 @@ from .codecs import FRAME_SAMPLES, PCMA, SAMPLE_RATE, decode_rows, encode_rows
 from .mixing import (FloorHysteresis, check_volume, contributions, frame_rms, gain,
                      hear_minus_self, hear_total, room_totals, saturate)
 from .recorder import WavRecorder
-from .sources import Player
+from .sources import SILENCE_FRAME, Player
 from .vad import tonal_rows
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class Member:
     talk and floor are the mixer's."""
 
     __slots__ = ('room', 'endpoint', '_mute', '_deaf', '_volume_in', '_volume_out', '_talk',
-                 '_floor', '_on', '_off', '_level', '_vad')
+                 '_floor', '_on', '_off', '_level', '_vad', '_tap')
 
     def __init__(self, room: 'Room', endpoint: 'RtpEndpoint', mute: bool, deaf: bool,
                  volume_in: int, volume_out: int) -> None:
@@ -96,6 +97,7 @@ class Member:
         self._off = 0         # unvoiced frames in a row
         self._level = 0.0     # smoothed level of what it adds to the mix
         self._vad = webrtcvad.Vad(3)   # its own: webrtcvad adapts to each stream's noise
+        self._tap: WavRecorder | None = None
 
     def __repr__(self) -> str:
         return f'<Member port={self.endpoint.local_port} room={self.room.key!r}>'
@@ -142,6 +144,30 @@ class Member:
     @property
     def talk(self) -> bool:
         return self._talk
+
+    # --- the tap: what this member hears, recorded on the server's side ----------------------
+    def start_tap(self, path: str) -> WavRecorder:
+        """Record the mix this member is sent (after deaf and volume_out; a private prompt
+        played on its endpoint is not in it) to `path`, like a room recording."""
+        self.stop_tap()
+        self._tap = WavRecorder(path, executor=file_executor())
+        self._changed()
+        return self._tap
+
+    def stop_tap(self, discard: bool = False) -> float:
+        """Finish (discard: delete) the tap; its duration in seconds (0.0: none)."""
+        tap, self._tap = self._tap, None
+        if tap is None:
+            return 0.0
+        self._changed()
+        if discard:
+            tap.abort()
+            return 0.0
+        return tap.close()
+
+    @property
+    def tap(self) -> WavRecorder | None:
+        return self._tap
 
     @property
     def floor(self) -> bool:
@@ -195,6 +221,7 @@ class Room:
         self.members.remove(member)
         self._floor.drop(member)
         member._floor = member._talk = False
+        member.stop_tap()
         member.endpoint._leave(member)
         self.mixer._dirty = True
         log.info('event=conference-remove room=%s port=%d members=%d', self.key,
@@ -249,15 +276,21 @@ class Room:
         return self._recorder
 
     def _record(self, total: np.ndarray) -> None:
-        rec = self._recorder
-        try:
-            rec.write(saturate(total))
-        except OSError:
-            log.exception('event=conference-record-error room=%s path=%s', self.key, rec.path)
-            rec.error = rec.error or OSError('write failed')
-        if rec.error is not None:   # the file thread failed: stop buffering for it
+        if not _write(self._recorder, saturate(total), self.key):
             self._recorder = None
-            rec.abort()
+
+
+def _write(rec: WavRecorder, pcm: np.ndarray, room_key) -> bool:
+    """One frame to a room recording or a tap; False (and the file aborted) once it failed."""
+    try:
+        rec.write(pcm)
+    except OSError:
+        log.exception('event=conference-record-error room=%s path=%s', room_key, rec.path)
+        rec.error = rec.error or OSError('write failed')
+    if rec.error is not None:   # the file thread failed: stop buffering for it
+        rec.abort()
+        return False
+    return True
 
 
 class _Snapshot:
@@ -287,6 +320,7 @@ class _Snapshot:
         self.level = np.array([m._level for m in ms], np.float32)
         self.is_speech = tuple(m._vad.is_speech for m in ms)
         self.extras = [i for i, r in enumerate(self.rooms) if r._tones or r._recorder]
+        self.taps = [i for i, m in enumerate(ms) if m._tap is not None]
 
     def save(self) -> None:
         """Hand the per-member state back before the next rebuild."""
@@ -370,6 +404,8 @@ class ConferenceMixer:
         s.level += LEVEL_ALPHA * (np.where(heard, level, 0.0) - s.level)
         self._floor(s, changes)
         self._hand_out(s, totals, contrib, heard)
+        for i in s.taps:
+            self._tap(s, i, totals, contrib, heard)
         for room, member, change in changes:
             cb = room.on_change
             if cb is not None and member.room is room and member in room.members:
@@ -455,6 +491,21 @@ class ConferenceMixer:
         for ep, out, deaf in zip(eps, outs, s.deaf.tolist()):
             ep._mix_out = ep.codec.silence if deaf else out
         self.frames_sent += n
+
+    @staticmethod
+    def _tap(s: _Snapshot, i: int, totals: np.ndarray, contrib: np.ndarray,
+             heard: np.ndarray) -> None:
+        m = s.members[i]
+        if m._tap is None:
+            return
+        if s.deaf[i]:
+            pcm = SILENCE_FRAME
+        else:
+            rows = np.array([i])
+            pcm = hear_minus_self(totals, contrib, s.room_of, rows, s.gain_out)[0] if heard[i] \
+                else hear_total(totals, s.room_of[rows], s.gain_out_all[rows])[0]
+        if not _write(m._tap, pcm, m.room.key):
+            m._tap = None
 
     def _encode_into(self, outs: list, rows: np.ndarray, pcm: np.ndarray, eps, has_source) -> None:
         by_codec: dict = {}

@@ -233,3 +233,23 @@ async def test_join_and_leave_tones_reach_everyone(rig):
 def dominant(pcm):
     spec = np.abs(np.fft.rfft(pcm.astype(np.float64)))
     return np.argmax(spec) * 8000 / len(pcm)
+
+
+async def test_a_members_tap_records_what_it_hears(rig, tmp_path):
+    path = tmp_path / 'tap.wav'
+    m = rig.members[1]
+    tap = m.start_tap(str(path))
+    heard = await rig.run(WINDOW)
+    assert m.stop_tap() == pytest.approx(WINDOW * 0.02)
+    await asyncio.wait_for(tap.finished, 10)
+    data, _ = sf.read(path, dtype='int16')
+    check([amplitudes(data)], [others()[1]])
+    # the very audio the peer got, tick for tick, before G.711 encoding
+    assert np.array_equal(PCMU.decode(PCMU.encode(data)), heard[1])
+    m.deaf = True
+    tap = m.start_tap(str(path))
+    await rig.run(5)
+    rig.room.remove(m)                  # leaving the room finishes the tap
+    await asyncio.wait_for(tap.finished, 10)
+    data, _ = sf.read(path, dtype='int16')
+    assert len(data) == 5 * 160 and not data.any()
