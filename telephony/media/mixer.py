@@ -16,10 +16,9 @@ self, encode. No task or timer per member or room.
     room.remove(member); engine.mixer.close_room(key)
 
 A member's frame counts in the mix when it is not muted and it is above the noise gate or
-talking (webrtcvad on every other frame, with attack and hangover): quiet members add nothing, so they hear the
-plain total and share its encoded frame. Members that contribute nothing and have the same
-volume_out and codec share one encoded frame; deaf members send digital silence. A frame
-missing from the jitter buffer counts as silence. While in a room an endpoint cannot be
+talking (webrtcvad on every other frame, with attack and hangover). Members that add nothing
+hear the plain total: those with the same volume_out and codec share one encoded frame. Deaf
+members send digital silence. A frame missing from the jitter buffer counts as silence. While in a room an endpoint cannot be
 bridged or echo; a source played on it (a private prompt) is mixed into what it hears.
 """
 from __future__ import annotations
