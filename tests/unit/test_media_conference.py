@@ -253,3 +253,27 @@ async def test_a_members_tap_records_what_it_hears(rig, tmp_path):
     await asyncio.wait_for(tap.finished, 10)
     data, _ = sf.read(path, dtype='int16')
     assert len(data) == 5 * 160 and not data.any()
+
+
+async def test_the_running_clock_drives_the_mix():
+    base = random.randrange(40000, 60000, 2)
+    async with MediaEngine('127.0.0.1', base, base + 100) as eng:
+        peers = [await RawPeer.open() for _ in range(2)]
+        try:
+            eps = [await eng.create_endpoint() for _ in peers]
+            for ep, peer in zip(eps, peers):
+                ep.configure(remote=peer.addr, codec=PCMU)
+            room = eng.mixer.room('live')
+            for ep in eps:
+                room.add(ep)
+            room.play_tone('join')
+            for peer in peers:          # both get a stream, the tone in it
+                pkts = await peer.wait(20)
+                pcm = PCMU.decode(b''.join(p.payload for p in pkts[:20]))
+                assert np.abs(pcm).max() > 2000
+            eng.mixer.close_room('live')
+            assert not eng.mixer.rooms and eng.mixer.stats()['members'] == 0
+            assert all(ep.member is None for ep in eps)
+        finally:
+            for p in peers:
+                p.close()
