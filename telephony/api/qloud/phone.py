@@ -92,7 +92,7 @@ async def change_phones(body: PhoneChange, request: Request,
             raise ApiError('wrong-dialplan', f'dialplan {change.dialplan} is not one of yours')
     created = {}
     if body.create:
-        created = await _create(server, s.user, len(mine))
+        created = await _create(server, s.user)
     for number, change in body.update.items():
         phone = mine[number]
         given = change.model_dump(exclude_unset=True)
@@ -113,11 +113,13 @@ async def change_phones(body: PhoneChange, request: Request,
     return ok(**created)
 
 
-async def _create(server, owner: str, have: int) -> dict:
+async def _create(server, owner: str) -> dict:
     lock = _creating.setdefault(owner, asyncio.Lock())
     if lock.locked():
         raise ApiError('concurrent-access', 'another number is being created for you')
     async with lock:
+        # counted under the lock: a count from before it misses a create that just finished
+        have = len(await server.phones.of_owner(owner))
         if have >= server.settings.phone_limit:
             raise ApiError('phone-limit', f'at most {server.settings.phone_limit} numbers')
         phone = await server.phones.take_from_pool(owner, parse_pool(server.settings.phone_pool))
