@@ -130,6 +130,7 @@ class Applications:
 
 
 async def no_room(call: Call, conference: 'Conference') -> None:
-    """`conference_join` until rooms run: say so in the log and end the call."""
+    """`conference_join` of Applications built without rooms (the server wires them): say so
+    in the log and end the call."""
     log.info('event=conference-join call=%s conference=%s room=none', call.id, conference.uuid)
     await call.run(C.make('hangup'))

@@ -23,6 +23,7 @@ from .calls.manager import CallManager
 from .calls.trunk_rules import TrunkRules
 from .calls.policy import OutgoingPolicy
 from .conference.registry import ConferenceRegistry
+from .conference.room import ConferenceRooms
 from .config import Settings
 from .events import EventSink
 from .media.engine import MediaEngine
@@ -97,8 +98,9 @@ class Server:
         self.dialplans = DialplanStore(self.db)
         self.ivrs = IvrStore(self.db)
         self.conferences = ConferenceStore(self.db, self.events)
-        # the rooms running now; empty until conference rooms are wired in (issue 10)
+        # the rooms running now (the API's view), and the rooms themselves over the mixer
         self.conference_runtime = ConferenceRegistry(self.events)
+        self.conference_rooms = ConferenceRooms(self.conference_runtime, self.media.mixer)
         self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
         self.call_history = CallHistory(self.db)
         # CDRs: Q-loud rows for /api/partner/cdr, Cisco records for the CDR receivers
@@ -116,6 +118,7 @@ class Server:
             trunks=self.trunk_matcher, dial_rules=self.dial_rules, dialplans=self.dialplans,
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings, conferences=self.conferences))
+        self.calls.apps.conference_join = self.conference_rooms.join   # after the right PIN
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,

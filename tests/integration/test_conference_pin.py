@@ -1,8 +1,7 @@
 """Conference dial-in (Q-loud §3.17 `pin`, ivr/pin.py): SIPp calls a number with
 `conference_enable` and keys PINs with RFC 4733 captures; conferences are made over the
 public API. Three wrong PINs get goodbye and the server's BYE, an inactive conference its
-prompt and BYE, the right PIN reaches `join` (rooms are not wired yet: the log says so and
-the call ends), and a caller who keys nothing is prompted again, a bounded number of times.
+prompt and BYE, the right PIN joins the room (until the caller hangs up), and a caller who keys nothing is prompted again, a bounded number of times.
 """
 from __future__ import annotations
 
@@ -31,10 +30,11 @@ def conference(c, pin: str, active: bool = True) -> str:
     return answer['uuid']
 
 
-def dial_in(api, sipp, tmp_path, name: str, steps: list[str]) -> str:
-    """One call that waits for the server's BYE; the call id the server logged for it."""
+def dial_in(api, sipp, tmp_path, name: str, steps: list[str], wait_bye: bool = True) -> str:
+    """One call that waits for the server's BYE (or sends its own after the steps); the
+    call id the server logged for it."""
     before = len(api.server.events('conference-pin'))
-    scenario = write(tmp_path / f'{name}.xml', steps)
+    scenario = write(tmp_path / f'{name}.xml', steps, wait_bye)
     result = sipp.run(f'127.0.0.1:{api.server.sip_port}', scenario=scenario, service=DIAL_IN,
                       timeout=120, global_timeout=110)
     assert_sipp_ok(result, calls=1, server=api.server)
@@ -75,12 +75,14 @@ def test_pin_entry_end_to_end(start_api, sipp, tmp_path):
     assert (end['reason'], end['prompt']) == ('inactive', 'conference-inactive')
     assert not api.server.events('conference-join')
 
-    # the right PIN, keyed after the prompt: join is called with the conference
-    call = dial_in(api, sipp, tmp_path, 'right', [pause(5000), *keyed('2468')])
+    # the right PIN, keyed after the prompt: the caller is in the room until it hangs up
+    call = dial_in(api, sipp, tmp_path, 'right', [pause(5000), *keyed('2468'), pause(2000)],
+                   wait_bye=False)
     ok = api.server.wait_event('conference-pin-ok', call=call)[0]
     assert ok['conference'] == room
     joined = api.server.wait_event('conference-join', call=call)[0]
-    assert (joined['conference'], joined['room']) == (room, 'none')
+    assert (joined['conference'], joined['members']) == (room, '1')
+    api.server.wait_event('conference-leave', call=call)
     assert closed != room
 
     # nobody keys anything: prompted again once (TELEPHONY_CONFERENCE_PIN_PROMPTS=1), then goodbye

@@ -1,0 +1,168 @@
+"""Conference rooms at run time: a caller who keyed the right PIN joins the conference's
+room (media/mixer.py mixes it on the one clock); the room tells the registry what the API and
+the event streams see (§7.11): start and stop, join and leave, member changes.
+
+One `ConferenceRoom` per running conference, made by the first member's join and closed by
+the last member's leave. A member is a call: it stays until its call ends or it is kicked
+(`kick` hangs the call up, so the caller hears the BYE, not silence).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..ids import new_uuid
+from .registry import CHANGEABLE, MEMBER_FIELDS, VOLUME_RANGE
+
+if TYPE_CHECKING:
+    from ..calls.call import Call
+    from ..media.mixer import ConferenceMixer, Member as MixMember, Room as MixRoom
+    from ..store.conferences import Conference
+    from .registry import ConferenceRegistry
+
+log = logging.getLogger('telephony.conference')
+
+
+@dataclass
+class _Member:
+    call: 'Call'
+    mix: 'MixMember'
+    phone: str | None
+    user: str | None = None
+    shown: dict[str, Any] = field(default_factory=dict)   # the fields the events last said
+
+    def fields(self) -> dict[str, Any]:
+        """The §7.11.3 view: `phone` only when the caller sent a number, `user` once set."""
+        m = self.mix
+        out: dict[str, Any] = {'phone': self.phone, 'user': self.user, 'mute': m.mute,
+                               'deaf': m.deaf, 'talk': m.talk, 'floor': m.floor,
+                               'volume_in': m.volume_in, 'volume_out': m.volume_out}
+        return {k: out[k] for k in MEMBER_FIELDS if out[k] is not None}
+
+
+class ConferenceRoom:
+    """A running conference: the registry's `Room` over one mixer room."""
+
+    def __init__(self, rooms: 'ConferenceRooms', conference: 'Conference'):
+        self.rooms = rooms
+        self.uuid = conference.uuid
+        self.owner = conference.owner
+        self.description = conference.description
+        self.mix: 'MixRoom' = rooms.mixer.room(self.uuid)
+        self.mix.on_change = self._mix_changed
+        self._members: dict[str, _Member] = {}
+        self._by_mix: dict[int, str] = {}
+
+    @property
+    def members(self) -> dict[str, dict[str, Any]]:
+        return {uuid: m.fields() for uuid, m in self._members.items()}
+
+    def add(self, call: 'Call', mute: bool) -> str:
+        """`call` joins (its leg must have media); returns its member uuid."""
+        mix = self.mix.add(call.leg.endpoint, mute=mute)
+        uuid = new_uuid()
+        caller = call.info.get('from') or ''
+        phone = caller if caller.startswith('+') and not call.info.get('clir') else None
+        member = self._members[uuid] = _Member(call, mix, phone)
+        self._by_mix[id(mix)] = uuid
+        member.shown = member.fields()
+        first = len(self._members) == 1
+        if first:
+            self.rooms.registry.started(self)
+        else:
+            self.mix.play_tone('join')   # the others hear someone come in
+        self.rooms.registry.detail(self, 'conference_join', {uuid: dict(member.shown)})
+        log.info('event=conference-join conference=%s member=%s call=%s members=%d', self.uuid,
+                 uuid, call.id, len(self._members))
+        return uuid
+
+    def remove(self, uuid: str) -> None:
+        member = self._members.pop(uuid, None)
+        if member is None:
+            return
+        self._by_mix.pop(id(member.mix), None)
+        self.mix.remove(member.mix)
+        log.info('event=conference-leave conference=%s member=%s call=%s members=%d', self.uuid,
+                 uuid, member.call.id, len(self._members))
+        self.rooms.registry.detail(self, 'conference_leave', [uuid])
+        if self._members:
+            self.mix.play_tone('leave')
+        else:
+            self.rooms.closed(self)
+
+    # --- the API's member changes (§3.17 POST .../member) -----------------------------------
+    def update(self, uuid: str, fields: dict[str, Any]) -> None:
+        member = self._members.get(uuid)
+        if member is None:
+            return
+        for name, value in fields.items():
+            if name not in CHANGEABLE:
+                continue
+            if name == 'user':
+                member.user = value
+            elif name.startswith('volume_'):
+                low, high = VOLUME_RANGE
+                setattr(member.mix, name, max(low, min(high, int(value))))
+            else:
+                setattr(member.mix, name, bool(value))
+        self._report(uuid, member)
+
+    def kick(self, uuid: str) -> None:
+        member = self._members.get(uuid)
+        if member is not None:
+            log.info('event=conference-kick conference=%s member=%s', self.uuid, uuid)
+            member.call.leg.hangup()
+
+    # --- what changed, as conference_update (only the changed fields, §7.11.4) -------------
+    def _mix_changed(self, mix: 'MixMember', change: dict) -> None:
+        uuid = self._by_mix.get(id(mix))
+        if uuid is not None:
+            self._report(uuid, self._members[uuid])
+
+    def _report(self, uuid: str, member: _Member) -> None:
+        now = member.fields()
+        changed = {k: v for k, v in now.items() if member.shown.get(k) != v}
+        member.shown = now
+        if changed:
+            self.rooms.registry.detail(self, 'conference_update', {uuid: changed})
+
+
+class ConferenceRooms:
+    """The rooms of running conferences; `join` is what PIN entry hands a caller to."""
+
+    def __init__(self, registry: 'ConferenceRegistry', mixer: 'ConferenceMixer'):
+        self.registry = registry
+        self.mixer = mixer
+        self.rooms: dict[str, ConferenceRoom] = {}
+
+    async def join(self, call: 'Call', conference: 'Conference') -> None:
+        """Put `call` in the conference's room until the call ends."""
+        if call.leg.ended or call.leg.endpoint is None:
+            return
+        room = self.rooms.get(conference.uuid)
+        if room is None:
+            room = self.rooms[conference.uuid] = ConferenceRoom(self, conference)
+        try:
+            uuid = room.add(call, conference.mute_default)
+        except ValueError as exc:     # a bridged leg: refused by the mixer
+            log.warning('event=conference-join-refused conference=%s call=%s reason="%s"',
+                        conference.uuid, call.id, exc)
+            if not room._members:      # it never started: no conference_stop either
+                self._drop(room)
+            call.leg.hangup(cause=47)
+            return
+        try:
+            await call.ended
+        finally:
+            room.remove(uuid)
+
+    def closed(self, room: ConferenceRoom) -> None:
+        """The last member left: the conference is no longer live."""
+        self._drop(room)
+        self.registry.stopped(room)
+
+    def _drop(self, room: ConferenceRoom) -> None:
+        if self.rooms.get(room.uuid) is room:
+            del self.rooms[room.uuid]
+        self.mixer.close_room(room.uuid)
