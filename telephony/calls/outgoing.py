@@ -76,6 +76,10 @@ class Policy(Protocol):
     async def resolve(self, owner: str, dialled: str) -> str | None:
         """The number a usergroup extension reaches, if `dialled` is one."""
 
+    def admit(self, verdict: Verdict, outcome: Outgoing) -> Callable[['Call'], None] | None:
+        """What meters an allowed call placed as `outcome` (None: free); PolicyDenied when
+        its usergroup's credit cannot pay it."""
+
 
 class PolicyDenied(DialFailed):
     """An outgoing call the policy refused; the API answers it with a status, a phone with
@@ -293,22 +297,30 @@ class OutgoingRunner:
                 known[(user, domain)] = await self._is_local(user, domain)
         return outcome
 
-    async def route(self, owner: str | None, to: str, service: str) -> Outgoing:
-        """Where an outgoing call to `to` goes; DialFailed when the policy refuses it."""
-        return await self.route_number(await self.allowed_number(owner, to, service))
+    async def route(self, owner: str | None, to: str, service: str
+                    ) -> tuple[Outgoing, Callable[['Call'], None] | None]:
+        """Where an outgoing call to `to` goes, and what meters it once placed (the
+        usergroup's credit, §9.1.6); DialFailed when the policy refuses it."""
+        number, verdict = await self.allowed_number(owner, to, service)
+        outcome = await self.route_number(number)
+        return outcome, self._admit(verdict, outcome)
 
-    async def allowed_number(self, owner: str | None, to: str, service: str) -> str:
+    def _admit(self, verdict: Verdict | None, outcome: Outgoing) -> Callable[['Call'], None] | None:
+        return self.policy.admit(verdict, outcome) if self.policy and verdict else None
+
+    async def allowed_number(self, owner: str | None, to: str, service: str
+                             ) -> tuple[str, Verdict | None]:
         """The number the policy lets `owner` call for `to` (maybe rewritten, or the emergency
-        route); PolicyDenied when it refuses."""
+        route), and its verdict; PolicyDenied when it refuses."""
         if self.policy is None:
-            return to
+            return to, None
         verdict = await self.policy.check(owner, to, service)
         if not verdict.allowed:
             raise PolicyDenied(verdict)
         number = verdict.number or to
         if verdict.emergency:
             log.info('event=emergency-call owner=%s to=%s', owner, quoted(number))
-        return number
+        return number, verdict
 
     async def route_number(self, number: str) -> Outgoing:
         """Transforms and outbound rules (or our own number/account) for a number the policy
@@ -397,11 +409,14 @@ class OutgoingRunner:
                    service: str = 'call_api') -> 'Call':
         m = self.manager
         try:
-            to = await self.allowed_number(owner, to, service)   # as the call shows it
+            to, verdict = await self.allowed_number(owner, to, service)   # as the call shows it
             outcome = await self.route_number(to)
+            meter = self._admit(verdict, outcome)
             call = await self.place(outcome, Caller(clip or from_, from_, None, clir), lambda leg: m._track(
                 leg, parent=parent, owner=owner, api=api, from_=from_, to=to, clip=clip,
                 clir=clir))
+            if meter is not None:
+                meter(call)
         except DialFailed as exc:
             log.info('event=dial-failed owner=%s from=%s to=%s status=%s reason=%s', owner, from_,
                      quoted(to), exc.status, quoted(exc.reason))
@@ -425,7 +440,7 @@ class OutgoingRunner:
         if placed is not None and host in self.local_domains:
             to = placed.number
         try:
-            outcome = await self.route(owner, to, 'sip')
+            outcome, meter = await self.route(owner, to, 'sip')
             if isinstance(outcome, Internal):
                 return False
             failed = _failure(outcome)
@@ -438,11 +453,13 @@ class OutgoingRunner:
         shown = (placed.clip if placed else None) or user
         inbound = m._inbound(req, txn, peer, owner=owner)
         m._start(inbound, lambda c: self._out_and_bridge(
-            c, outcome, Caller(shown, user, req.from_.display, clir), owner, to))
+            c, outcome, Caller(shown, user, req.from_.display, clir), owner, to, meter))
         return True
 
     async def _out_and_bridge(self, inbound: 'Call', outcome: Outgoing, caller: Caller,
-                              owner: str | None, to: str) -> None:
+                              owner: str | None, to: str,
+                              meter: Callable[['Call'], None] | None = None) -> None:
+        """`meter`: what charges the outgoing call's usergroup (calls/credit.py)."""
         m = self.manager
         try:
             out = await self.place(outcome, caller, lambda leg: m._track(
@@ -452,6 +469,8 @@ class OutgoingRunner:
                      quoted(exc.reason), inbound.id)
             inbound.leg.hangup(cause=34 if exc.status >= 500 else 21 if exc.status == 403 else 1)
             return
+        if meter is not None:
+            meter(out)
         await bridge_when_answered(inbound, out)
 
     # --- incoming calls for someone else ------------------------------------------------------
