@@ -94,6 +94,39 @@ def test_credit_pays_two_intervals_then_the_server_hangs_up(setup):
     assert metered and metered <= requests(log, 'BYE'), 'no BYE from us for the metered call'
 
 
+def test_a_phones_call_out_is_ended_on_both_sides(setup):
+    """A SIP account of joe's calls out through the trunk (a B2BUA bridge): when the credit
+    is used up the server sends BYE to the trunk and to the phone."""
+    api, sipp, (trunk, tcmd, twork), ids = setup
+    p = partner_client(api)
+    api.cli('sip', 'add', 'joephone', '--password', 'joe-phone-pw', '--user', 'joe')
+    g = p.post('/api/partner/usergroup', json={}).json()['group_uuid']
+    assert p.post(f'/api/partner/usergroup/{g}/user',
+                  json={'users': {'add': [ids['joe']]}}).json()['status'] == 'ok'
+    assert p.post(f'/api/partner/usergroup/{g}/zonefilter',
+                  json={'zonefilter': ZONES}).json()['status'] == 'ok'
+    assert p.post(f'/api/partner/usergroup/{g}/credit', json={'add': 15}).json()['status'] == 'ok'
+    phone = sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario='uac_auth_hungup.xml',
+                       service='+4930100300', auth=('joephone', 'joe-phone-pw'),
+                       keys={'caller': 'joephone', 'domain': 'localhost'}, global_timeout=60)
+    assert_sipp_ok(sipp.wait(*phone, timeout=60), calls=1)   # our BYE ended it
+    assert p.get(f'/api/partner/usergroup/{g}/credit').json()['credit'] == 5
+    # the trunk's scenario wants two calls: the second is placed (and ended) by the API
+    joe = api.login('joe')
+    joe.get('/api/call/event')
+    events = Events(joe)
+    assert p.post(f'/api/partner/usergroup/{g}/credit', json={'add': 5}).json()['status'] == 'ok'
+    r = dial(joe, '+4930100301')
+    assert r['status'] == 'ok', r
+    events.call_update(r['uuid'], status='hangup')
+    assert p.get(f'/api/partner/usergroup/{g}/credit').json()['credit'] == 0
+    result = sipp.wait(trunk, tcmd, twork, timeout=60)
+    assert_sipp_ok(result, calls=2)
+    log = result._read('*messages*.log', None).splitlines()
+    bridged = requests(log, 'INVITE', 'sip:+4930100300@')
+    assert bridged and bridged <= requests(log, 'BYE'), 'no BYE from us for the bridged call'
+
+
 def requests(log: list[str], method: str, uri: str = '') -> set[str]:
     """The Call-IDs of the requests in SIPp's message log with this method (and URI)."""
     found, current = set(), False
