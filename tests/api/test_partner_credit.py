@@ -54,8 +54,9 @@ def test_credit_list_with_min_and_max(partner):
     assert p.get(url, params={'min': 11000, 'max': 13000}).json()['credits'] == {b: 12000}
     assert p.delete(f'/api/partner/usergroup/{b}/credit').json()['status'] == 'ok'
     assert p.get(url).json()['credits'] == {a: 10000, c: 14000}   # only groups with credits
+    assert p.get(url, params={'max': 2**63 - 1}).json()['credits'] == {a: 10000, c: 14000}
     for params in ({'min': -1}, {'max': -1}, {'min': 'x'}, {'min': 5, 'max': 5},
-                   {'min': 6, 'max': 5}):
+                   {'min': 6, 'max': 5}, {'min': 2**63}):
         assert p.get(url, params=params).json()['status'] == 'wrong-syntax', params
 
 

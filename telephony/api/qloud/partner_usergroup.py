@@ -21,6 +21,7 @@ MAX_GROUPS = 1000         # usergroups (and enterprises) per partner (`quota-exc
 MAX_CHANGES = 1000        # entries of one add or delete list (`too-large`)
 MAX_EXTENSIONS = 10_000   # extensions of one usergroup (`too-large`), as dialplan.usergroups reads
 MAX_CREDIT = 10**15       # credits of one usergroup, and of one add or subtract (SQLite's integers)
+SQLITE_MAX = 2**63 - 1    # what a query bound may be (a larger one cannot be compared)
 
 Description = Annotated[str, StringConstraints(pattern=r'^.{0,200}$')]
 Uuid = Annotated[str, StringConstraints(pattern=UUID_RE)]
@@ -96,8 +97,9 @@ async def list_groups(request: Request, s: Session = Depends(require_partner)) -
 
 @router.get('/credit')
 async def list_credits(request: Request, s: Session = Depends(require_partner),
-                       least: Annotated[int | None, Query(alias='min', ge=0)] = None,
-                       most: Annotated[int | None, Query(alias='max', ge=0)] = None) -> dict:
+                       least: Annotated[int | None, Query(alias='min', ge=0, le=SQLITE_MAX)] = None,
+                       most: Annotated[int | None, Query(alias='max', ge=0, le=SQLITE_MAX)] = None
+                       ) -> dict:
     """At most MAX_GROUPS entries: a partner has no more usergroups."""
     if least is not None and most is not None and least >= most:
         raise ApiError('wrong-syntax', 'min must be less than max')
