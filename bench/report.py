@@ -146,7 +146,15 @@ def render(r: dict) -> str:
             f"(p99 {_f(g.get('latency_p99_ms'), '{:.1f}')} ms); `POST …/control` **{_f(p.get('ok_per_s'))} req/s** "
             f"(p99 {_f(p.get('latency_p99_ms'), '{:.1f}')} ms) | — | wrk, 1 thread, {e['connections']} connections, "
             f"{e['seconds']:.0f} s each; calls with audio, recording and announcements; only `\"status\":\"ok\"` answers count |")
-    for k in 'abcde':
+    f = figs.get('f')
+    if f and f.get('rows'):
+        held = ', '.join(f'{k}: **{v}**' for k, v in f['max_held'].items())
+        lines.append(
+            f"| (f) conference members mixed per tick | most members held: {held} | ≥ 300 (issue 10) "
+            f"| bench/mixer.py: a MediaEngine process with N endpoints in rooms, every member sending "
+            f"A-law speech (all talk); mixer CPU per member and the pooled p99 gap of the mix at the "
+            f"members (kernel timestamps); pass: p99 gap ≤ 30 ms, loss < 1 %, no skipped tick |")
+    for k in 'abcdef':
         if k in figs and figs[k].get('error'):
             lines.append(f"| ({k}) | not measured: {figs[k]['error']} | | |")
 
@@ -185,6 +193,17 @@ def render(r: dict) -> str:
                 f"{_f(o.get('cpu_percent'))} | {_f(o.get('rss_mb'), '{:.0f}')} | "
                 f"{_gap(pr)} | {_f(pr.get('loss_pct'), '{:.2f}')} | "
                 f"{_f(pr.get('cpu_percent'))} | {_verdict(p)} |")
+    if f and f.get('rows'):
+        lines += ['', '### (f) members mixed per tick', '',
+                  '| layout | N | mixer CPU % | CPU % per member | mixer.tick CPU µs per member | '
+                  'p99 gap ms | loss % | held |', '|---|---|---|---|---|---|---|---|']
+        for row in f['rows']:
+            lines.append(
+                f"| {row['layout']} | {row['members']} | {_f(row.get('cpu_pct'))} | "
+                f"{_f(row.get('cpu_pct_per_member'), '{:.3f}')} | "
+                f"{_f(row.get('tick_us_per_member'), '{:.1f}')} | "
+                f"{_f(row.get('gap_ms', {}).get('99'), '{:.1f}')} | "
+                f"{_f(row.get('loss_pct'), '{:.2f}')} | {'yes' if row.get('held') else 'no'} |")
     if r.get('observations'):
         lines += ['', '### Seen in this run', '']
         lines += [f'- {o}' for o in r['observations']]

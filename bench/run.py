@@ -24,7 +24,7 @@ from pathlib import Path
 
 from telephony.config import Settings
 
-from . import api_tput, cps, latency, media, report
+from . import api_tput, cps, latency, media, mixer, report
 from .common import (BENCH, HOST, ROOT, LineReader, cpu_busy_snapshot, git_revision,
                      install_cleanup, loadavg, log, machine, spawn, stop, wait_for)
 from .sipp import finish_uac, make_loop_pcap, start_uac
@@ -44,6 +44,8 @@ FULL = {
     'c': {'digits': 200},
     'd': {'trials': 200},
     'e': {'calls': 100, 'seconds': 10, 'connections': 10, 'ramp_rate': 50.0},
+    'f': {'members': [100, 200, 300, 400, 500], 'room_sizes': [0, 5, -1], 'window': 15.0,
+          'warmup': 3.0},
 }
 QUICK = {
     'a': {'probe_s': 2, 'confirm_s': 3, 'precision': 0.5, 'budget_s': 30, 'overload_s': 3,
@@ -57,6 +59,7 @@ QUICK = {
     'c': {'digits': 20},
     'd': {'trials': 20},
     'e': {'calls': 10, 'seconds': 3, 'connections': 4, 'ramp_rate': 20.0},
+    'f': {'members': [100, 300], 'room_sizes': [0, 5, -1], 'window': 5.0, 'warmup': 2.0},
 }
 
 
@@ -367,7 +370,7 @@ def tools() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m bench.run', description=__doc__.split('\n')[0])
     ap.add_argument('--quick', action='store_true', help='a few seconds per figure (smoke test)')
-    ap.add_argument('--only', default='a,b,c,d,e', help='figures to run, e.g. a,c')
+    ap.add_argument('--only', default='a,b,c,d,e,f', help='figures to run, e.g. a,c')
     ap.add_argument('--no-refs', dest='refs', action='store_false', help='skip SIPp/Kamailio/pyVoIP')
     ap.add_argument('--no-doc', dest='doc', action='store_false', help='do not touch docs/benchmarks.md')
     ap.add_argument('--log-level', default='INFO', help="the server's log level (its default: INFO)")
@@ -391,7 +394,7 @@ def main(argv=None) -> int:
            'figures': {}, 'references': {}, 'observations': []}
     obs = out['observations']
     log(f'bench {out["meta"]["mode"]}: figures {",".join(only)}; work in {work}')
-    order = [f for f in ('c', 'd', 'a', 'b', 'e') if f in only]
+    order = [f for f in ('c', 'd', 'a', 'b', 'e', 'f') if f in only]
     for f in order:
         log(f'--- figure ({f})')
         busy0, la0, t0 = cpu_busy_snapshot(), loadavg(), time.monotonic()
@@ -402,6 +405,10 @@ def main(argv=None) -> int:
                 figure_b(work, params['b'], args.refs, args.log_level, out, obs)
             elif f == 'e':
                 figure_e(work, params['e'], args.log_level, out, obs)
+            elif f == 'f':
+                pf = params['f']
+                out['figures']['f'] = mixer.figure(work / 'f', pf['members'], pf['room_sizes'],
+                                                   warmup=pf['warmup'], window=pf['window'])
             else:
                 figure_cd(f, work, params[f], args.log_level, out)
         except Exception as e:
@@ -417,7 +424,7 @@ def main(argv=None) -> int:
     if args.merge:
         prev = json.loads(Path(args.merge).read_text())
         merged = {}
-        for f in 'abcde':
+        for f in 'abcdef':
             if f in only or f not in prev.get('figures', {}):
                 continue
             out['figures'][f] = prev['figures'][f]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..dialplan.fields import FieldError
+from ..dialplan.policy import user_to_user
 from ..dialplan.router import (
     Denied, Forwarded, Internal, NoRoute, NotFound, Outgoing, Rejected, Trunk, route_incoming,
     route_outgoing,
@@ -154,6 +155,15 @@ def _settings_rule(s) -> OutboundRule:
 
 
 @dataclass(frozen=True)
+class Permitted:
+    """An outgoing call the policy allows: the number to dial, and for an emergency call the
+    user's uui_header."""
+    number: str
+    uui: str | None = None
+    verdict: Verdict | None = None   # what the usergroup's credit pays (Policy.admit)
+
+
+@dataclass(frozen=True)
 class Caller:
     """The From of the new leg: `user`@(rule's localFromDomain or our domain), or per the
     forwarding rule's callerIdMode; `asserted` goes in P-Asserted-Identity."""
@@ -162,12 +172,15 @@ class Caller:
     display: str | None = None
     clir: bool = False
     forwarding: ForwardingDecision | None = None
+    uui: str | None = None     # an emergency call's uui_header (§9.1.5), as User-to-User
 
     def headers(self, from_domain: str) -> tuple[str, str | None, list[tuple[str, str]]]:
         """(From URI, display name, extra headers)."""
         if self.forwarding is not None:
             return self.forwarding.caller(from_domain), self.display, []
         headers = [('P-Asserted-Identity', f'<sip:{self.asserted or self.user}@{from_domain}>')]
+        if self.uui:
+            headers.append(('User-to-User', user_to_user(self.uui)))
         if self.clir:
             headers.append(('Privacy', 'id'))
             return 'sip:anonymous@anonymous.invalid', 'Anonymous', headers
@@ -297,30 +310,25 @@ class OutgoingRunner:
                 known[(user, domain)] = await self._is_local(user, domain)
         return outcome
 
-    async def route(self, owner: str | None, to: str, service: str
-                    ) -> tuple[Outgoing, Callable[['Call'], None] | None]:
-        """Where an outgoing call to `to` goes, and what meters it once placed (the
-        usergroup's credit, §9.1.6); DialFailed when the policy refuses it."""
-        number, verdict = await self.allowed_number(owner, to, service)
-        outcome = await self.route_number(number)
-        return outcome, self._admit(verdict, outcome)
-
-    def _admit(self, verdict: Verdict | None, outcome: Outgoing) -> Callable[['Call'], None] | None:
-        return self.policy.admit(verdict, outcome) if self.policy and verdict else None
-
-    async def allowed_number(self, owner: str | None, to: str, service: str
-                             ) -> tuple[str, Verdict | None]:
-        """The number the policy lets `owner` call for `to` (maybe rewritten, or the emergency
-        route), and its verdict; PolicyDenied when it refuses."""
+    async def permitted(self, owner: str | None, to: str, service: str) -> Permitted:
+        """What the policy lets `owner` call for `to` (maybe rewritten, or the emergency
+        route); PolicyDenied when it refuses."""
         if self.policy is None:
-            return to, None
+            return Permitted(to)
         verdict = await self.policy.check(owner, to, service)
         if not verdict.allowed:
             raise PolicyDenied(verdict)
         number = verdict.number or to
         if verdict.emergency:
             log.info('event=emergency-call owner=%s to=%s', owner, quoted(number))
-        return number, verdict
+        return Permitted(number, verdict.uui, verdict)
+
+    def _admit(self, permit: 'Permitted', outcome: Outgoing) -> Callable[['Call'], None] | None:
+        """What meters the call once placed (the usergroup's credit, §9.1.6); PolicyDenied
+        when the credit cannot pay it."""
+        if self.policy is None or permit.verdict is None:
+            return None
+        return self.policy.admit(permit.verdict, outcome)
 
     async def route_number(self, number: str) -> Outgoing:
         """Transforms and outbound rules (or our own number/account) for a number the policy
@@ -409,10 +417,12 @@ class OutgoingRunner:
                    service: str = 'call_api') -> 'Call':
         m = self.manager
         try:
-            to, verdict = await self.allowed_number(owner, to, service)   # as the call shows it
+            permit = await self.permitted(owner, to, service)
+            to = permit.number   # as the call shows it
             outcome = await self.route_number(to)
-            meter = self._admit(verdict, outcome)
-            call = await self.place(outcome, Caller(clip or from_, from_, None, clir), lambda leg: m._track(
+            meter = self._admit(permit, outcome)
+            caller = Caller(clip or from_, from_, None, clir, uui=permit.uui)
+            call = await self.place(outcome, caller, lambda leg: m._track(
                 leg, parent=parent, owner=owner, api=api, from_=from_, to=to, clip=clip,
                 clir=clir))
             if meter is not None:
@@ -440,12 +450,14 @@ class OutgoingRunner:
         if placed is not None and host in self.local_domains:
             to = placed.number
         try:
-            outcome, meter = await self.route(owner, to, 'sip')
+            permit = await self.permitted(owner, to, 'sip')
+            outcome = await self.route_number(permit.number)
             if isinstance(outcome, Internal):
                 return False
             failed = _failure(outcome)
             if failed is not None:
                 raise failed
+            meter = self._admit(permit, outcome)
         except DialFailed as exc:
             m._refuse(req, txn, exc.status, exc.reason[:120])
             return True
@@ -453,7 +465,8 @@ class OutgoingRunner:
         shown = (placed.clip if placed else None) or user
         inbound = m._inbound(req, txn, peer, owner=owner)
         m._start(inbound, lambda c: self._out_and_bridge(
-            c, outcome, Caller(shown, user, req.from_.display, clir), owner, to, meter))
+            c, outcome, Caller(shown, user, req.from_.display, clir, uui=permit.uui), owner, to,
+            meter))
         return True
 
     async def _out_and_bridge(self, inbound: 'Call', outcome: Outgoing, caller: Caller,

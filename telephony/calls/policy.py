@@ -46,6 +46,7 @@ class PolicyVerdict:
     reason: str          # SIP reason phrase of a refusal ('' when allowed)
     emergency: bool
     status: int = 0      # SIP status of a refusal (403)
+    uui: str | None = None   # an emergency call's User-to-User (the user's uui_header)
     charge: Charge | None = None   # what the usergroup's credit pays for a minute of it
 
 
@@ -72,7 +73,7 @@ class OutgoingPolicy:
         if isinstance(decision, Emergency):
             target = decision.control_centre or self.settings.emergency_route or number
             log.info('event=emergency-call owner=%s number=%s route=%s', owner, number, target)
-            return PolicyVerdict(True, target, '', True)
+            return PolicyVerdict(True, target, '', True, uui=decision.uui)
         if isinstance(decision, Denied):
             log.info('event=call-denied owner=%s number=%s reason="%s"', owner, number,
                      decision.reason)

@@ -8,6 +8,7 @@ to the user's `emergency_police` / `emergency_rescue` control centre when one is
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -29,18 +30,20 @@ class EmergencyRoute:
     police: str | None = None       # emergency_police, for 110
     rescue: str | None = None       # emergency_rescue, for 112
     configured: tuple[str, ...] = ()
+    uui: str | None = None          # uui_header: sent with the user's emergency calls
 
     @classmethod
     def from_json(cls, d: dict | None, configured: Iterable[str] = ()) -> 'EmergencyRoute':
         d = d or {}
         return cls(d.get('emergency_police') or None, d.get('emergency_rescue') or None,
-                   tuple(configured))
+                   tuple(configured), d.get('uui_header') or None)
 
 
 @dataclass(frozen=True)
 class Emergency:
     number: str                     # as dialled
     control_centre: str | None      # where to send it; None: the number itself
+    uui: str | None = None          # the user's uui_header, for the User-to-User header
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,17 @@ class Denied:
 class Allowed:
     number: str                     # after the call filter's replace operators
     cost: int = 0                   # credits per minute its zone costs (charged when answered)
+
+
+_HEX = re.compile(r'(?:[0-9A-Fa-f]{2})+')
+
+
+def user_to_user(uui: str) -> str:
+    """The User-to-User header value (RFC 7433) for a §9.1.5 `uui_header`: hex as the
+    document's example is, sent as it is; any other text goes as the hex of its UTF-8 (the
+    only encoding RFC 7433 defines, and no character of it can break the header)."""
+    data = uui if _HEX.fullmatch(uui) else uui.encode().hex().upper()
+    return f'{data};encoding=hex'
 
 
 LIMIT_REACHED = Denied(403, 'Concurrent Call Limit Reached')
@@ -69,7 +83,7 @@ def outgoing_policy(number: str, service: str, route: EmergencyRoute = Emergency
     known to go to a trunk (dialplan.credit.affordable)."""
     if is_emergency(number, route.configured):
         centre = {'110': route.police, '112': route.rescue}.get(number)
-        return Emergency(number, centre)
+        return Emergency(number, centre, route.uui)
     if not limit_allows(active, limit):
         return LIMIT_REACHED
     if callfilter is not None:

@@ -18,6 +18,7 @@ FRAME_BYTES_PCM16 = FRAME_SAMPLES * 2
 __all__ = [
     'Codec', 'PCMU', 'PCMA', 'CODECS_BY_NAME', 'CODECS_BY_PT', 'FRAME_SAMPLES', 'FRAME_MS',
     'SAMPLE_RATE', 'ulaw_encode', 'ulaw_decode', 'alaw_encode', 'alaw_decode', 'codec_for',
+    'decode_rows', 'encode_rows',
 ]
 
 
@@ -91,6 +92,25 @@ def alaw_encode(pcm: np.ndarray) -> bytes:
 def alaw_decode(data: bytes) -> np.ndarray:
     """A-law bytes -> int16 samples (a new array)."""
     return _ALAW_DEC[np.frombuffer(data, dtype=np.uint8)]
+
+
+_DEC_BOTH = np.concatenate([_ULAW_DEC, _ALAW_DEC])   # index: byte, + 256 for A-law
+_DEC_BOTH.flags.writeable = False
+_ENC_BY_NAME = {'PCMU': _ULAW_ENC, 'PCMA': _ALAW_ENC}
+
+
+def decode_rows(data: bytes, rows: int, alaw: np.ndarray | None = None) -> np.ndarray:
+    """`rows` frames of G.711 bytes, back to back, decoded at once into (rows, n) int16;
+    `alaw[i]` says row i is A-law (None: all mu-law)."""
+    u8 = np.frombuffer(data, dtype=np.uint8).reshape(rows, -1)
+    if alaw is None:
+        return _ULAW_DEC[u8]
+    return _DEC_BOTH[u8 + (alaw.astype(np.int16) << 8)[:, None]]
+
+
+def encode_rows(pcm: np.ndarray, codec: 'Codec') -> np.ndarray:
+    """(K, n) int16 frames encoded at once: (K, n) uint8, a row per frame."""
+    return _ENC_BY_NAME[codec.name][_as_index(pcm)]
 
 
 @dataclass(frozen=True, eq=False)

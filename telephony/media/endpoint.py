@@ -16,6 +16,9 @@ packets of the peer's ptime (`_queue_audio`): a 30 ms peer gets a packet on two
 ticks of every three, with timestamps exactly 240 apart.  An answered leg that
 is not on hold (`transmit_silence`) sends digital silence when nothing plays,
 as Asterisk's transmit_silence does: phones and NAT bindings expect a stream.
+
+A conference member (`room.add(endpoint)`, media/mixer.py) leaves its inbound frame for the
+engine's mixer, which runs between the two phases and leaves the member's mix for `_tick_out`.
 """
 from __future__ import annotations
 
@@ -141,6 +144,8 @@ class RtpEndpoint:
         self._source = None
         self._echo = False
         self._peer: RtpEndpoint | None = None
+        self._member = None     # the conference mixer's Member while in a room
+        self._mix_out: bytes | np.ndarray | None = None   # this tick's mix, left by the mixer
         self._dtmf_jobs: deque[tuple[Iterator, asyncio.Future]] = deque()
         self._dtmf_iter: Iterator | None = None
         self._dtmf_future: asyncio.Future | None = None
@@ -254,6 +259,8 @@ class RtpEndpoint:
 
     @echo.setter
     def echo(self, on: bool) -> None:
+        if on and self._member is not None:
+            raise ValueError('endpoint is in a conference room')
         self._echo = bool(on)
         self._refresh()
 
@@ -279,6 +286,8 @@ class RtpEndpoint:
             raise ValueError('cannot bridge an endpoint to itself')
         if other.engine is not self.engine:
             raise ValueError('bridged endpoints must share one MediaEngine')
+        if self._member is not None or other._member is not None:
+            raise ValueError('an endpoint in a conference room cannot be bridged')
         if self._peer is other:
             return
         self.unbridge()
@@ -313,6 +322,22 @@ class RtpEndpoint:
     def remove_listener(self, callback: Callable[[np.ndarray], None]) -> None:
         if callback in self._listeners:
             self._listeners = tuple(c for c in self._listeners if c != callback)
+            self._refresh()
+
+    # --- conference ----------------------------------------------------------------------------
+    @property
+    def member(self):
+        """The conference Member this endpoint is in a room as (None: not in one)."""
+        return self._member
+
+    def _join(self, member) -> None:     # called by Room.add
+        self._member = member
+        self._refresh()
+
+    def _leave(self, member) -> None:    # called by Room.remove
+        if self._member is member:
+            self._member = None
+            self._mix_out = None
             self._refresh()
 
     # --- recording ---------------------------------------------------------------------------
@@ -414,7 +439,7 @@ class RtpEndpoint:
     # --- state -------------------------------------------------------------------------------
     def _refresh(self) -> None:
         self._need_pcm = bool(self._listeners) or self._goertzel is not None
-        self._framing = self._need_pcm or self._recorder is not None
+        self._framing = self._need_pcm or self._recorder is not None or self._member is not None
         consuming = self._framing or self._echo or self._peer is not None
         if consuming and not self._consuming:
             self._jitter.reset()
@@ -614,11 +639,18 @@ class RtpEndpoint:
                         self._send_event(item[1], item[2], item[3], tick)
                 else:
                     out = self.codec.encode(item[1])
+        mix = self._mix_out
+        if mix is not None:
+            self._mix_out = None
         src = self._source
         if src is not None:
             payload = self._read_source(src)
             if payload is not None and out is None:
                 out = payload
+                if isinstance(mix, np.ndarray):   # a private prompt over the conference
+                    out = self.codec.encode(_mix(self.codec.decode(payload), mix))
+        if out is None and mix is not None:
+            out = mix if isinstance(mix, bytes) else self.codec.encode(mix)
         pending = self._pending
         if pending is not None:
             self._pending = None
@@ -823,6 +855,8 @@ class RtpEndpoint:
             except Exception:
                 log.debug('event=rtcp-bye-failed port=%d', self.local_port)
         self.unbridge()
+        if self._member is not None:
+            self._member.room.remove(self._member)
         if self._recorder is not None:
             try:
                 self.stop_recording()

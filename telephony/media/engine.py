@@ -10,6 +10,7 @@ import time
 
 from .clock import MediaClock
 from .endpoint import RtpEndpoint, _RtcpProtocol, _RtpProtocol
+from .mixer import ConferenceMixer
 from .rtcp import ntp_from_seconds
 
 __all__ = ['MediaEngine']
@@ -53,6 +54,8 @@ class MediaEngine:
         self.cname = cname or f'{secrets.token_hex(8)}@{host}'
         self.endpoints: set[RtpEndpoint] = set()
         self._active: set[RtpEndpoint] = set()
+        #: every conference room's mix, run once per tick between the inbound and outbound phases
+        self.mixer = ConferenceMixer(self)
         self._snapshot: tuple[RtpEndpoint, ...] = ()
         self._dirty = False
         #: RTCP reports every rtcp_interval seconds, endpoints spread over the interval
@@ -185,12 +188,21 @@ class MediaEngine:
             self._snapshot = tuple(self._active)
             self._dirty = False
         eps = self._snapshot
-        # inbound first (fills relays), then outbound, so bridged audio crosses in one tick
+        # inbound first (fills relays and the mixer's inputs), the mix, then outbound, so
+        # bridged and conference audio crosses in one tick
         for ep in eps:
             try:
                 ep._tick_in(tick)
             except Exception:
                 ep._error('tick-in')
+        mixer = self.mixer
+        if mixer.active:
+            try:
+                mixer.tick(tick)
+            except Exception:
+                mixer.errors += 1
+                if mixer.errors <= 10 or mixer.errors % 1000 == 0:
+                    log.exception('event=media-mixer-error count=%d', mixer.errors)
         for ep in eps:
             try:
                 ep._tick_out(tick)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import webrtcvad
 
-__all__ = ['has_speech', 'voiced_ms', 'SpeechDetector', 'is_tonal']
+__all__ = ['has_speech', 'voiced_ms', 'SpeechDetector', 'is_tonal', 'tonal_rows']
 
 _WINDOWS: dict[int, np.ndarray] = {}
 
@@ -18,17 +18,22 @@ _WINDOWS: dict[int, np.ndarray] = {}
 def is_tonal(frame: np.ndarray, threshold: float | None = None, bins: int = 6) -> bool:
     """True when `bins` FFT bins hold nearly all of the frame's energy (pure tones)
     or the frame is silent.  Speech, even synthetic, spreads wider."""
-    n = len(frame)
+    return bool(tonal_rows(np.asarray(frame)[None, :], threshold, bins)[0])
+
+
+def tonal_rows(frames: np.ndarray, threshold: float | None = None, bins: int = 6) -> np.ndarray:
+    """is_tonal for each row of a (K, n) array at once (one FFT call for a conference's
+    loud members)."""
+    n = frames.shape[1]
     w = _WINDOWS.get(n)
     if w is None:
         w = _WINDOWS[n] = np.hanning(n)
-    p = np.abs(np.fft.rfft(np.asarray(frame, dtype=np.float64) * w)) ** 2
-    total = p.sum()
-    if total <= 0.0:
-        return True
+    p = np.abs(np.fft.rfft(np.asarray(frames, dtype=np.float64) * w, axis=1)) ** 2
+    total = p.sum(axis=1)
     if threshold is None:
         threshold = 0.975 if n >= 240 else 0.985
-    return np.partition(p, len(p) - bins)[-bins:].sum() >= threshold * total
+    top = np.partition(p, p.shape[1] - bins, axis=1)[:, -bins:].sum(axis=1)
+    return (total <= 0.0) | (top >= threshold * total)
 
 
 def voiced_ms(pcm: np.ndarray, sample_rate: int = 8000, frame_ms: int = 30, mode: int = 3) -> int:

@@ -19,6 +19,7 @@ JOE = '+4930555001'
 ANN = '+4930555003'
 POLICE = '+49112'                 # configured as an emergency number
 ROUTE = '+49221999112'            # emergency_route: where such calls are sent
+UUI = '001D73306138F193FFFF4A6F6C696F742D43757269652D5374722E'   # §9.1.5's example
 DENY_ALL = {'callfilter': [{'operator': 'match', 'key': '.*', 'pass': False}]}
 
 
@@ -84,6 +85,9 @@ def test_filter_limit_and_emergency_decide_what_reaches_the_trunk(setup):
                   json={'users': {'add': [ids['joe'], ids['ann']]}}).json()['status'] == 'ok'
     assert p.post(f'/api/partner/usergroup/{g}/limit', json={'limit': 0}).json()['status'] == 'ok'
     assert dial(joe, '+4922100201')['status'] == 'quota-exceeded'
+    # the user's uui_header goes with the emergency call (RFC 7433 User-to-User)
+    assert p.post(f'/api/partner/emergency/{ids["joe"]}',
+                  json={'uui_header': UUI}).json()['status'] == 'ok'
     assert answered_then_hung_up(joe, events, POLICE)['to'] == ROUTE
 
     # the concurrent call limit: one call up, the next is refused
@@ -99,10 +103,12 @@ def test_filter_limit_and_emergency_decide_what_reaches_the_trunk(setup):
 
     result = sipp.wait(trunk, tcmd, twork, timeout=60)
     assert_sipp_ok(result, calls=3)
-    invites = [line.split()[1] for line in result._read('*messages*.log', None).splitlines()
-               if line.startswith('INVITE sip:')]
+    log = result._read('*messages*.log', None)
+    invites = [line.split()[1] for line in log.splitlines() if line.startswith('INVITE sip:')]
     assert invites == ['sip:+4922100200@127.0.0.1', f'sip:{ROUTE}@127.0.0.1',
                        'sip:+4922100202@127.0.0.1'], invites
+    # only the emergency INVITE carries it
+    assert log.count(f'User-to-User: {UUI};encoding=hex') == 1, log
 
 
 def test_extension_call_between_two_users_of_a_group(setup):

@@ -49,6 +49,13 @@ async def test_emergency_goes_to_the_control_centre_or_the_route_whatever_denies
     assert (await policy.check(JOE, '112', 'sip')).number == '+49221999112'
     assert (await policy.check(JOE, '999', 'call_api')).emergency is True
     assert (await policy.check(None, '+49112', 'call_api')).number == '+49221999112'
+    assert (await policy.check(JOE, '110', 'sip')).uui is None
+    await store.set_emergency(JOE, {'uui_header': '0A1B'})
+    # the user's uui_header rides on emergency calls only
+    assert (await policy.check(JOE, '112', 'sip')).uui == '0A1B'
+    await store.set_callfilter(JOE, None)
+    await store.change_members(g, [], [JOE])
+    assert (await policy.check(JOE, '+4922100', 'sip')).uui is None
 
 
 async def test_the_limit_counts_the_groups_live_calls_only(parts):

@@ -3,7 +3,7 @@ import pytest
 
 from telephony.dialplan.callfilter import (MAX_OPERATORS, CallFilterError, evaluate, parse_filter)
 from telephony.dialplan.policy import (LIMIT_REACHED, Allowed, Denied, Emergency, EmergencyRoute,
-                                       is_emergency, outgoing_policy)
+                                       is_emergency, outgoing_policy, user_to_user)
 
 GERMAN = "^(\\+49[2-8][0-9]{3,16})|(\\+499[1-9][0-9]{3,15})|(\\+4990[1-9][0-9]{3,14})$"
 # §9.1.3 POST /api/partner/callfilter/(user-uuid), as the document means it: its rendering
@@ -240,13 +240,24 @@ ROUTE = EmergencyRoute.from_json({'uui_header': 'x', 'emergency_police': '221CC0
 
 
 def test_emergency_reaches_its_route_whatever_filter_and_limit_say():
-    assert outgoing_policy('110', 'sip', ROUTE, DENY_ALL, active=5, limit=0) == Emergency('110', '221CC00')
-    assert outgoing_policy('112', 'call_api', ROUTE, DENY_ALL) == Emergency('112', '221CC02')
-    assert outgoing_policy('911', 'sip', ROUTE, DENY_ALL, limit=0) == Emergency('911', None)
+    assert outgoing_policy('110', 'sip', ROUTE, DENY_ALL, active=5, limit=0) == \
+        Emergency('110', '221CC00', 'x')
+    assert outgoing_policy('112', 'call_api', ROUTE, DENY_ALL) == Emergency('112', '221CC02', 'x')
+    assert outgoing_policy('911', 'sip', ROUTE, DENY_ALL, limit=0) == Emergency('911', None, 'x')
     # no control centre configured: the emergency number itself
     assert outgoing_policy('112', 'sip', EmergencyRoute(), DENY_ALL) == Emergency('112', None)
     # §9.1.5: an empty value deletes an entry
     assert EmergencyRoute.from_json({'emergency_police': ''}).police is None
+
+
+def test_uui_header_as_user_to_user():
+    # §9.1.5's example is hex already: as it is (RFC 7433's only encoding)
+    example = '001D73306138F193FFFF4A6F6C696F742D43757269652D5374722E'
+    assert user_to_user(example) == f'{example};encoding=hex'
+    # anything else is sent as the hex of its UTF-8: no character of it can reach the header
+    assert user_to_user('Jöliot\r\nVia: x') == 'J\u00f6liot\r\nVia: x'.encode().hex().upper() + \
+        ';encoding=hex'
+    assert user_to_user('ABC') == '414243;encoding=hex'    # odd length: not hex bytes
 
 
 def test_the_limit_comes_before_the_filter():
