@@ -123,6 +123,9 @@ class Settings:
     conference_pin_timeout: int = 10     # s to wait for the next PIN digit before prompting again
     conference_pin_prompts: int = 3      # times the PIN prompt is repeated after a timeout
 
+    # --- usergroup credits (issue 9, session 5) ---
+    credit_interval: int = 60        # s a zone filter's cost pays for (§9.1.6: "every 60 seconds")
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -77,6 +77,10 @@ class Policy(Protocol):
     async def resolve(self, owner: str, dialled: str) -> str | None:
         """The number a usergroup extension reaches, if `dialled` is one."""
 
+    def admit(self, verdict: Verdict, outcome: Outgoing) -> Callable[['Call'], None] | None:
+        """What meters an allowed call placed as `outcome` (None: free); PolicyDenied when
+        its usergroup's credit cannot pay it."""
+
 
 class PolicyDenied(DialFailed):
     """An outgoing call the policy refused; the API answers it with a status, a phone with
@@ -156,6 +160,7 @@ class Permitted:
     user's uui_header."""
     number: str
     uui: str | None = None
+    verdict: Verdict | None = None   # what the usergroup's credit pays (Policy.admit)
 
 
 @dataclass(frozen=True)
@@ -316,7 +321,14 @@ class OutgoingRunner:
         number = verdict.number or to
         if verdict.emergency:
             log.info('event=emergency-call owner=%s to=%s', owner, quoted(number))
-        return Permitted(number, verdict.uui)
+        return Permitted(number, verdict.uui, verdict)
+
+    def _admit(self, permit: 'Permitted', outcome: Outgoing) -> Callable[['Call'], None] | None:
+        """What meters the call once placed (the usergroup's credit, §9.1.6); PolicyDenied
+        when the credit cannot pay it."""
+        if self.policy is None or permit.verdict is None:
+            return None
+        return self.policy.admit(permit.verdict, outcome)
 
     async def route_number(self, number: str) -> Outgoing:
         """Transforms and outbound rules (or our own number/account) for a number the policy
@@ -408,10 +420,13 @@ class OutgoingRunner:
             permit = await self.permitted(owner, to, service)
             to = permit.number   # as the call shows it
             outcome = await self.route_number(to)
+            meter = self._admit(permit, outcome)
             caller = Caller(clip or from_, from_, None, clir, uui=permit.uui)
             call = await self.place(outcome, caller, lambda leg: m._track(
                 leg, parent=parent, owner=owner, api=api, from_=from_, to=to, clip=clip,
                 clir=clir))
+            if meter is not None:
+                meter(call)
         except DialFailed as exc:
             log.info('event=dial-failed owner=%s from=%s to=%s status=%s reason=%s', owner, from_,
                      quoted(to), exc.status, quoted(exc.reason))
@@ -442,6 +457,7 @@ class OutgoingRunner:
             failed = _failure(outcome)
             if failed is not None:
                 raise failed
+            meter = self._admit(permit, outcome)
         except DialFailed as exc:
             m._refuse(req, txn, exc.status, exc.reason[:120])
             return True
@@ -449,11 +465,14 @@ class OutgoingRunner:
         shown = (placed.clip if placed else None) or user
         inbound = m._inbound(req, txn, peer, owner=owner)
         m._start(inbound, lambda c: self._out_and_bridge(
-            c, outcome, Caller(shown, user, req.from_.display, clir, uui=permit.uui), owner, to))
+            c, outcome, Caller(shown, user, req.from_.display, clir, uui=permit.uui), owner, to,
+            meter))
         return True
 
     async def _out_and_bridge(self, inbound: 'Call', outcome: Outgoing, caller: Caller,
-                              owner: str | None, to: str) -> None:
+                              owner: str | None, to: str,
+                              meter: Callable[['Call'], None] | None = None) -> None:
+        """`meter`: what charges the outgoing call's usergroup (calls/credit.py)."""
         m = self.manager
         try:
             out = await self.place(outcome, caller, lambda leg: m._track(
@@ -463,6 +482,8 @@ class OutgoingRunner:
                      quoted(exc.reason), inbound.id)
             inbound.leg.hangup(cause=34 if exc.status >= 500 else 21 if exc.status == 403 else 1)
             return
+        if meter is not None:
+            meter(out)
         await bridge_when_answered(inbound, out)
 
     # --- incoming calls for someone else ------------------------------------------------------

@@ -1,5 +1,6 @@
 """The policy for a user's outgoing call (§9): emergency numbers, the usergroup's concurrent
-call limit, the partner's call filter, in that order.
+call limit, the partner's call filter, in that order; then the price of a minute of it from
+the usergroup's zone filter (§9.1.6 hot billing).
 
 An emergency call (110, 112, and the numbers an operator configures) is decided first and
 always reaches the emergency route, whatever limit or filter would deny it (§9.1.5: it goes
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from .callfilter import CallFilter, evaluate
+from .credit import ZoneFilter
 from .usergroups import limit_allows
 
 EMERGENCY = ('110', '112')      # Germany's police and fire/rescue, as §9.1.5 names them
@@ -53,6 +55,7 @@ class Denied:
 @dataclass(frozen=True)
 class Allowed:
     number: str                     # after the call filter's replace operators
+    cost: int = 0                   # credits per minute its zone costs (charged when answered)
 
 
 _HEX = re.compile(r'(?:[0-9A-Fa-f]{2})+')
@@ -67,20 +70,25 @@ def user_to_user(uui: str) -> str:
 
 
 LIMIT_REACHED = Denied(403, 'Concurrent Call Limit Reached')
+NO_CREDIT = Denied(403, 'Insufficient Credit')   # a trunk call its usergroup cannot pay
 
 
 def outgoing_policy(number: str, service: str, route: EmergencyRoute = EmergencyRoute(),
                     callfilter: CallFilter | None = None, active: int = 0,
-                    limit: int | None = None) -> Emergency | Denied | Allowed:
-    """Decide a user's outgoing call to `number` (`service` is a §9.1.3 service name)."""
+                    limit: int | None = None,
+                    zones: ZoneFilter | None = None) -> Emergency | Denied | Allowed:
+    """Decide a user's outgoing call to `number` (`service` is a §9.1.3 service name).
+    `zones`: the zone filter of a usergroup with credits, which prices the number as it
+    leaves (after the call filter); whether the credit pays is decided once the call is
+    known to go to a trunk (dialplan.credit.affordable)."""
     if is_emergency(number, route.configured):
         centre = {'110': route.police, '112': route.rescue}.get(number)
         return Emergency(number, centre, route.uui)
     if not limit_allows(active, limit):
         return LIMIT_REACHED
-    if callfilter is None:
-        return Allowed(number)
-    result = evaluate(callfilter, number, service)
-    if not result.allowed:
-        return Denied(403, 'Call Filter Denied')
-    return Allowed(result.number)
+    if callfilter is not None:
+        result = evaluate(callfilter, number, service)
+        if not result.allowed:
+            return Denied(403, 'Call Filter Denied')
+        number = result.number
+    return Allowed(number, zones.cost(number) if zones is not None else 0)

@@ -224,7 +224,9 @@ def _add_missing_columns(conn) -> None:
              ('users', 'partner'): 'INTEGER NOT NULL DEFAULT 0',
              ('users', 'partner_of'): 'VARCHAR(36)',
              ('outbound_dial_plan_rules', 'trunkInboundUsername'): 'TEXT',
-             ('outbound_dial_plan_rules', 'trunkInboundPassword'): 'TEXT'}
+             ('outbound_dial_plan_rules', 'trunkInboundPassword'): 'TEXT',
+             ('usergroups', 'credit'): 'INTEGER',
+             ('usergroups', 'zonefilter'): 'TEXT'}
     for (table, column), sql_type in added.items():
         have = {c['name'] for c in inspect(conn).get_columns(table)}
         if column not in have:

@@ -1,6 +1,6 @@
 """What a partner sets for its users' outgoing calls (Q-loud §9.1.3, §9.1.5-§9.1.7): call
-filters, emergency control centres, usergroups (members, extensions, concurrent call limit)
-and enterprises (group_prefix_enable).
+filters, emergency control centres, usergroups (members, extensions, concurrent call limit,
+credits and zone filter) and enterprises (group_prefix_enable).
 
 Kept in the document's own field names; the API checks syntax and ownership first, the
 runtime (calls/policy.py) reads the documents back and hands them to dialplan/.
@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import time
 
-from sqlalchemy import Column, Float, Integer, String, Table, Text, delete, func, select, update
+from sqlalchemy import (
+    Column, Float, Integer, String, Table, Text, case, delete, func, literal, select, update,
+)
 
 from ..ids import new_uuid
 from .schema import metadata
@@ -47,6 +49,8 @@ usergroups = Table(
     Column('call_limit', Integer, nullable=True),    # concurrent calls; none: no limit
     Column('enterprise', String(36), nullable=True, index=True),
     Column('created', Float, nullable=False),
+    Column('credit', Integer, nullable=True),        # credits left; none: none configured
+    Column('zonefilter', Text, nullable=True),       # JSON list as POSTed; none: no filter
 )
 
 # "each user may only join one usergroup": the user is the key
@@ -62,6 +66,11 @@ usergroup_extensions = Table(
     Column('extension', String(5), primary_key=True),
     Column('user', String(36), nullable=False),
 )
+
+
+def zonefilter_of(row: dict) -> list | None:
+    """A usergroup row's zone filter as POSTed, or None."""
+    return None if row['zonefilter'] is None else json.loads(row['zonefilter'])
 
 
 class PolicyStore:
@@ -176,6 +185,46 @@ class PolicyStore:
             for ext, user in add.items():
                 await conn.execute(usergroup_extensions.insert().values(
                     usergroup=group, extension=ext, user=user))
+
+    # --- credits and zone filter (hot billing) ----------------------------------------------
+    async def change_credit(self, group: str, delta: int, most: int) -> None:
+        """Add `delta` (negative: subtract) in one UPDATE, so concurrent charges lose nothing;
+        no credit configured counts as 0; the result stays within 0..`most`."""
+        new = func.coalesce(usergroups.c.credit, 0) + delta
+        bounded = case((new < 0, literal(0)), (new > most, literal(most)), else_=new)
+        async with self.db.write() as conn:
+            await conn.execute(update(usergroups).where(usergroups.c.uuid == group)
+                               .values(credit=bounded))
+
+    async def charge(self, group: str, cost: int) -> bool:
+        """Take one interval's `cost` from the group's credit in one UPDATE (never below 0);
+        False when the credit left cannot pay it. A group without credit configured (deleted
+        meanwhile, or the group itself) pays nothing and is never refused."""
+        async with self.db.write() as conn:
+            taken = await conn.execute(update(usergroups).where(
+                usergroups.c.uuid == group, usergroups.c.credit >= cost)
+                .values(credit=usergroups.c.credit - cost))
+            if taken.rowcount:
+                return True
+            left = (await conn.execute(select(usergroups.c.credit).where(
+                usergroups.c.uuid == group))).scalar()
+        return left is None
+
+    async def set_zonefilter(self, group: str, doc: list | None) -> None:
+        """`doc` None deletes the filter."""
+        await self.change(usergroups, group, zonefilter=None if doc is None else json.dumps(doc))
+
+    async def credits(self, partner: str, least: int | None, most: int | None) -> dict[str, int]:
+        """The partner's groups with credit configured, within least..most when given."""
+        q = select(usergroups.c.uuid, usergroups.c.credit).where(
+            usergroups.c.partner == partner, usergroups.c.credit.is_not(None))
+        if least is not None:
+            q = q.where(usergroups.c.credit >= least)
+        if most is not None:
+            q = q.where(usergroups.c.credit <= most)
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(q.order_by(usergroups.c.created, usergroups.c.uuid))).all()
+        return {r[0]: r[1] for r in rows}
 
     async def enterprise_groups(self, enterprise: str) -> list[dict]:
         """The usergroups of an enterprise, in the order they were created."""

@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 from ...calls.controls import Control
 from ...calls.outgoing import DialFailed
 from ...calls.policy import PolicyDenied
-from ...dialplan.policy import LIMIT_REACHED
+from ...dialplan.policy import LIMIT_REACHED, NO_CREDIT
 from ..events import Session
 from .common import MAX_TIME_MS, PHONE_RE, UUID_RE, ApiError, Body, get_user_session, ok, server_of
 
@@ -114,8 +114,11 @@ class Dial(Body):
 
 # a policy refusal of a dial (calls/policy.py): `forbidden-to` is the document's status for
 # a destination the user may not call (§3.13 fax send), `quota-exceeded` for a used-up allowance
+# (the concurrent calls, or the usergroup's credits, §9.1.6)
 DENIED = {LIMIT_REACHED.reason: ('quota-exceeded', 'the usergroup\'s concurrent call limit is '
                                  'reached'),
+          NO_CREDIT.reason: ('quota-exceeded', 'the usergroup\'s credit cannot pay a minute of '
+                             'this call'),
           'Call Filter Denied': ('forbidden-to', 'the call filter does not allow this number')}
 
 

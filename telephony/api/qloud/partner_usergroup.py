@@ -1,16 +1,16 @@
-"""/api/partner/usergroup (§9.1.6): a partner's usergroups, their users, internal extensions
-and concurrent call limit. The runtime reads them in calls/policy.py.
-
-`/credit` and `/zonefilter` are not provided (no billing yet).
+"""/api/partner/usergroup (§9.1.6): a partner's usergroups, their users, internal extensions,
+concurrent call limit, credits and zone filter. The runtime reads them in calls/policy.py
+(and charges the credits in calls/credit.py).
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StrictInt, StringConstraints
 
-from ...store.policy import usergroups
+from ...dialplan.credit import ZoneFilter, ZoneFilterError
+from ...store.policy import usergroups, zonefilter_of
 from ..events import Session
 from .common import UUID_RE, ApiError, Body, ok, require_partner, server_of
 from .partner_policy import partner_user
@@ -20,6 +20,8 @@ router = APIRouter(prefix='/api/partner/usergroup', tags=['partner'])
 MAX_GROUPS = 1000         # usergroups (and enterprises) per partner (`quota-exceeded`)
 MAX_CHANGES = 1000        # entries of one add or delete list (`too-large`)
 MAX_EXTENSIONS = 10_000   # extensions of one usergroup (`too-large`), as dialplan.usergroups reads
+MAX_CREDIT = 10**15       # credits of one usergroup, and of one add or subtract (SQLite's integers)
+SQLITE_MAX = 2**63 - 1    # what a query bound may be (a larger one cannot be compared)
 
 Description = Annotated[str, StringConstraints(pattern=r'^.{0,200}$')]
 Uuid = Annotated[str, StringConstraints(pattern=UUID_RE)]
@@ -48,6 +50,18 @@ class Extensions(Body):
 
 class Limit(Body):
     limit: Annotated[StrictInt, Field(ge=0, le=999)]   # ^[0-9]{1,3}$
+
+
+Credits = Annotated[StrictInt, Field(ge=0, le=MAX_CREDIT)]
+
+
+class CreditChange(Body):
+    add: Credits | None = None
+    subtract: Credits | None = None
+
+
+class ZoneFilterBody(Body):
+    zonefilter: list[Any]     # checked by dialplan.credit (250 entries: `too-large`)
 
 
 async def mine(request: Request, s: Session, uuid: str) -> dict:
@@ -79,6 +93,17 @@ async def create_group(body: Group, request: Request, s: Session = Depends(requi
 async def list_groups(request: Request, s: Session = Depends(require_partner)) -> dict:
     rows = await server_of(request).policy_store.all(usergroups, s.user)
     return ok(usergroups={r['uuid']: shown(r) for r in rows})
+
+
+@router.get('/credit')
+async def list_credits(request: Request, s: Session = Depends(require_partner),
+                       least: Annotated[int | None, Query(alias='min', ge=0, le=SQLITE_MAX)] = None,
+                       most: Annotated[int | None, Query(alias='max', ge=0, le=SQLITE_MAX)] = None
+                       ) -> dict:
+    """At most MAX_GROUPS entries: a partner has no more usergroups."""
+    if least is not None and most is not None and least >= most:
+        raise ApiError('wrong-syntax', 'min must be less than max')
+    return ok(credits=await server_of(request).policy_store.credits(s.user, least, most))
 
 
 @router.post('/{uuid}')
@@ -173,4 +198,63 @@ async def set_limit(uuid: str, body: Limit, request: Request,
 async def delete_limit(uuid: str, request: Request, s: Session = Depends(require_partner)) -> dict:
     await mine(request, s, uuid)
     await server_of(request).policy_store.change(usergroups, uuid, call_limit=None)
+    return ok()
+
+
+@router.get('/{uuid}/credit')
+async def get_credit(uuid: str, request: Request, s: Session = Depends(require_partner)) -> dict:
+    row = await mine(request, s, uuid)
+    if row['credit'] is None:
+        raise ApiError('no-credit', 'the usergroup does not have credits configured')
+    return ok(credit=row['credit'])
+
+
+@router.post('/{uuid}/credit')
+async def change_credit(uuid: str, body: CreditChange, request: Request,
+                        s: Session = Depends(require_partner)) -> dict:
+    """Both fields may come: the difference is applied, in one update (calls charge
+    concurrently). Never below 0; a group without credit starts from 0."""
+    await mine(request, s, uuid)
+    if body.add is None and body.subtract is None:
+        raise ApiError('missing-element', 'at least one of add or subtract must be present')
+    await server_of(request).policy_store.change_credit(
+        uuid, (body.add or 0) - (body.subtract or 0), MAX_CREDIT)
+    return ok()
+
+
+@router.delete('/{uuid}/credit')
+async def delete_credit(uuid: str, request: Request,
+                        s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    await server_of(request).policy_store.change(usergroups, uuid, credit=None)
+    return ok()
+
+
+@router.get('/{uuid}/zonefilter')
+async def get_zonefilter(uuid: str, request: Request,
+                         s: Session = Depends(require_partner)) -> dict:
+    doc = zonefilter_of(await mine(request, s, uuid))
+    if doc is None:
+        raise ApiError('empty-filter', 'the usergroup does not have a zone filter')
+    return ok(zonefilter=doc)
+
+
+@router.post('/{uuid}/zonefilter')
+async def set_zonefilter(uuid: str, body: ZoneFilterBody, request: Request,
+                         s: Session = Depends(require_partner)) -> dict:
+    """An empty list is no filter (GET answers `empty-filter`)."""
+    await mine(request, s, uuid)
+    try:
+        ZoneFilter.from_json(body.zonefilter)
+    except ZoneFilterError as exc:
+        raise ApiError('too-large' if exc.too_large else 'wrong-syntax', str(exc)) from None
+    await server_of(request).policy_store.set_zonefilter(uuid, body.zonefilter or None)
+    return ok()
+
+
+@router.delete('/{uuid}/zonefilter')
+async def delete_zonefilter(uuid: str, request: Request,
+                            s: Session = Depends(require_partner)) -> dict:
+    await mine(request, s, uuid)
+    await server_of(request).policy_store.set_zonefilter(uuid, None)
     return ok()
