@@ -139,13 +139,26 @@ def parse_kv(line: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------- the server
 
+def worker_rtp_range() -> dict[str, str]:
+    """Under pytest-xdist, each worker's servers take RTP ports from their own slice of the
+    default range (20000-30000): a flood on one worker must not leave another worker's calls
+    without a port (they answered 503 cause 47 when they shared it)."""
+    worker = os.environ.get('PYTEST_XDIST_WORKER', '')
+    count = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1') or 1)
+    if not worker.startswith('gw') or count <= 1:
+        return {}
+    size = (10000 // count) & ~1
+    low = 20000 + int(worker[2:]) % count * size
+    return {'TELEPHONY_RTP_PORT_MIN': str(low), 'TELEPHONY_RTP_PORT_MAX': str(low + size - 1)}
+
+
 class ServerProcess:
     """`telephony serve` on ephemeral ports, with its stderr log collected as it runs."""
 
     def __init__(self, data_dir: Path, config: Path | None = None, env: dict | None = None):
         self.data_dir = Path(data_dir)
         self.config = config
-        self.env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+        self.env = {**os.environ, 'PYTHONUNBUFFERED': '1', **worker_rtp_range(), **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.sip_port = 0
         self.http_port = 0
