@@ -44,6 +44,7 @@ from .store.conferences import ConferenceStore
 from .store.db import Database
 from .store.dialplans import DialplanStore
 from .store.ivrs import IvrStore
+from .store.cospaces import CoSpaceStore
 from .store.dialrules import DialRuleStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
@@ -102,6 +103,8 @@ class Server:
         self.conference_runtime = ConferenceRegistry(self.events)
         self.conference_rooms = ConferenceRooms(self.conference_runtime, self.media.mixer)
         self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
+        self.cospaces = CoSpaceStore(self.db, settings.cospaces_max,
+                                     settings.cospace_access_methods_max)
         self.call_history = CallHistory(self.db)
         # CDRs: Q-loud rows for /api/partner/cdr, Cisco records for the CDR receivers
         self.cdrs = CdrStore(self.db)
