@@ -6,13 +6,15 @@ accessMethodDoesNotExist, coSpaceDoesNotExist)."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.integration.conftest import ServerProcess
 
-from .cisco import ADMIN, PASSWORD, basic_client, create, failure, get_object, is_xml, listing
-from .conftest import Api
+from .cisco import (ADMIN, PASSWORD, add_admin, basic_client, create, failure, get_object, is_xml,
+                    listing)
+from .conftest import Api, start_api  # noqa: F401 -- the fixture
 
 
 @pytest.fixture(scope='module')
@@ -287,3 +289,28 @@ def test_unknown_paths_and_methods(c):
     r = c.post(f'/coSpaces/{space}')
     assert r.status_code == 405 and failure(r) == (['invalidOperation'], {})
     c.delete(f'/coSpaces/{space}')
+
+
+def test_caps_on_cospaces_and_access_methods(start_api):  # noqa: F811
+    admin = add_admin(start_api(TELEPHONY_COSPACES_MAX='2', TELEPHONY_COSPACE_ACCESS_METHODS_MAX='2'))
+    spaces = [create(admin, 'coSpaces', name=f's{i}') for i in range(2)]
+    r = admin.post('/coSpaces', data={'name': 'third'})
+    assert r.status_code == 400 and failure(r) == (['tooManyCoSpaces'], {})
+    for i in range(2):
+        create(admin, methods_path(spaces[0]), uri=f'way{i}')
+    r = admin.post(f'/{methods_path(spaces[0])}', data={'uri': 'way2'})
+    assert r.status_code == 400 and failure(r) == (['tooManyAccessMethods'], {})
+    create(admin, methods_path(spaces[1]), uri='way2')   # the cap is per coSpace
+    assert admin.delete(f'/coSpaces/{spaces[1]}').status_code == 200
+    create(admin, 'coSpaces', name='third')              # room again after a delete
+
+
+def test_racing_creates_of_one_uri_make_one_cospace(c):
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: c.post('/coSpaces', data={'uri': 'race', 'name': str(i)}),
+                                range(8)))
+    assert sorted(r.status_code for r in answers) == [200] + [400] * 7
+    assert all(failure(r) == (['duplicateCoSpaceUri'], {}) for r in answers if r.status_code == 400)
+    total, items = listing(c, 'coSpaces', filter='race')
+    assert total == 1
+    c.delete(f'/coSpaces/{items[0][0]}')
