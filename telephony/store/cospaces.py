@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Integer, String, Table, Text, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Column, Index, Integer, String, Table, Text, and_, delete, func, or_, select, update,
+)
 
 from .dialrules import DialRuleStore, _row
 from .schema import metadata
@@ -56,6 +58,10 @@ cospaces = _table('cospaces', COSPACES)
 access_methods = _table('cospace_access_methods', ACCESS_METHODS,
                         Column(PARENT, String(36), nullable=False, index=True))
 TABLES = {COSPACES: cospaces, ACCESS_METHODS: access_methods}
+# every incoming call to a coSpace domain and every uniqueness check looks URIs up by case
+for _t, _c in ((cospaces, 'uri'), (cospaces, 'secondaryUri'), (access_methods, 'uri'),
+               (cospaces, 'callId'), (access_methods, 'callId')):
+    Index(f'ix_{_t.name}_{_c.lower()}', func.lower(_t.c[_c]) if _c != 'callId' else _t.c[_c])
 
 
 class Clash(Exception):
