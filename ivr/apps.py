@@ -17,6 +17,7 @@ from telephony.dialplan.numbers import CONFERENCE, precedence
 from telephony.store.phones import Phone
 
 from . import demo
+from .cospace_app import run_cospace
 from .menu_app import MenuRuntime, run_menu
 from .pin_app import PinRuntime, run_pin
 from .unlock import unlock
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from telephony.calls.manager import App
     from telephony.events import EventSink
     from telephony.store.conferences import Conference, ConferenceStore
+    from telephony.store.cospaces import Entry
     from telephony.store.ivrs import IvrStore
     from telephony.store.objects import ObjectStore
     from telephony.store.phones import PhoneStore
@@ -90,6 +92,14 @@ class Applications:
         rt = PinRuntime(self.conferences.by_pin, lambda call, c: self.conference_join(call, c),
                         s.conference_pin_tries, s.conference_pin_timeout, s.conference_pin_prompts)
         return lambda call: run_pin(call, phone.owner, rt)
+
+    def cospace(self, entries: list['Entry']) -> 'App':
+        """A coSpace's dial-in (§7.3 resolveToCoSpaces): passcode entry if a way in has one,
+        then `conference_join`, the same rooms the Q-loud conferences use."""
+        s = self.settings
+        return lambda call: run_cospace(call, entries, self.conference_join,
+                                        s.conference_pin_tries, s.conference_pin_timeout,
+                                        s.conference_pin_prompts)
 
     async def redirect(self, call: Call, number: str) -> None:
         """An IVR's redirect. A number of ours with a menu or a mailbox runs it on this call;

@@ -5,7 +5,11 @@ looked up among the called number owner's conferences: an active one is joined, 
 inactive one gets its prompt and the call ends, a wrong PIN gets the wrong-PIN prompt and
 another try; after `max_tries` wrong PINs, goodbye. A digit that does not come within
 `timeout` seconds discards what was keyed and prompts again, at most `max_prompts` times,
-then goodbye. Keys other than 0-9 are ignored. The program that runs this over a call's
+then goodbye. Keys other than 0-9 are ignored.
+
+A coSpace passcode (CMS §6.2: 8 to 63 digits) is the same entry with `length=None`: digits
+until `#` (a `#` alone is the empty passcode), with its own prompts; what is keyed past
+`max_length` is not kept (no passcode that long exists, so it is a wrong one). The program that runs this over a call's
 control queue is ivr/pin_app.py; this module does no I/O and reads no clock (the program
 turns a running timer into `TimedOut`).
 """
@@ -99,12 +103,16 @@ class PinEntry:
     keyed: str = ''
     tries: int = 0                     # wrong PINs so far
     prompts: int = 0                   # re-prompts after a timeout so far
+    length: int | None = PIN_LENGTH    # digits of a PIN; None: digits until '#'
+    max_length: int = 63               # with length None: the longest code kept
+    enter: str = ENTER                 # the prompts: enter the code, wrong code
+    wrong: str = WRONG
 
     def start(self) -> list[Action]:
         if self.state != IDLE:
             raise IllegalTransition(f'start in state {self.state}')
         self.state = PROMPTING
-        return [Play(ENTER)]
+        return [Play(self.enter)]
 
     def feed(self, event: Event) -> list[Action]:
         handler = _TRANSITIONS.get((self.state, type(event)))
@@ -119,15 +127,21 @@ class PinEntry:
 
     def _prompt_again(self, _: PromptDone) -> list[Action]:
         self.state = PROMPTING
-        return [Play(ENTER)]
+        return [Play(self.enter)]
 
     def _digit(self, ev: Digit) -> list[Action]:
+        if self.length is None and ev.digit == '#':
+            return self._lookup()
         if ev.digit not in '0123456789':
             return []
-        self.keyed += ev.digit
-        if len(self.keyed) < PIN_LENGTH:
+        if self.length is not None or len(self.keyed) <= self.max_length:
+            self.keyed += ev.digit
+        if self.length is None or len(self.keyed) < self.length:
             self.state = COLLECTING
             return [Wait(self.timeout)]
+        return self._lookup()
+
+    def _lookup(self) -> list[Action]:
         self.state = LOOKING_UP
         pin, self.keyed = self.keyed, ''
         return [Lookup(pin)]
@@ -138,7 +152,7 @@ class PinEntry:
         if self.prompts > self.max_prompts:
             return self._end(End(GOODBYE, 'timeout'))
         self.state = PROMPTING
-        return [Play(ENTER)]
+        return [Play(self.enter)]
 
     def _looked_up(self, ev: LookedUp) -> list[Action]:
         c = ev.conference
@@ -147,7 +161,7 @@ class PinEntry:
             if self.tries >= self.max_tries:
                 return self._end(End(GOODBYE, 'wrong-pin'))
             self.state = REFUSED
-            return [Play(WRONG)]
+            return [Play(self.wrong)]
         if not c.active:
             return self._end(End(INACTIVE, 'inactive'))
         return self._end(Join(c))

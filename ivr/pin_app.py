@@ -11,7 +11,10 @@ from telephony.calls.controls import Control as C
 from telephony.prompts import prompt_path
 
 from .keys import play_until_key, wait_for_key
-from .pin import DONE, Digit, End, Join, LookedUp, Lookup, PinEntry, Play, PromptDone, TimedOut, Wait
+from .pin import (
+    DONE, ENTER, PIN_LENGTH, WRONG, Digit, End, Join, LookedUp, Lookup, PinEntry, Play, PromptDone,
+    TimedOut, Wait,
+)
 
 log = logging.getLogger('telephony.ivr')
 
@@ -24,11 +27,15 @@ class PinRuntime:
     max_tries: int = 3
     timeout: float = 10.0
     max_prompts: int = 3
+    length: int | None = PIN_LENGTH    # None: a passcode ended by '#'
+    enter: str = ENTER
+    wrong: str = WRONG
 
 
 async def run_pin(call: Call, owner: str, rt: PinRuntime) -> None:
     """Ask for a PIN of `owner`'s conferences until one is joined or the call ends."""
-    entry = PinEntry(rt.max_tries, rt.timeout, rt.max_prompts)
+    entry = PinEntry(rt.max_tries, rt.timeout, rt.max_prompts, length=rt.length,
+                     enter=rt.enter, wrong=rt.wrong)
     await call.run(C.make('answer'), C.make('dtmf_collect', enable=True))
     log.info('event=conference-pin call=%s owner=%s', call.id, owner)
     pending = entry.start()

@@ -126,6 +126,10 @@ class Settings:
     # --- usergroup credits (issue 9, session 5) ---
     credit_interval: int = 60        # s a zone filter's cost pays for (§9.1.6: "every 60 seconds")
 
+    # --- Cisco coSpaces (issue 10, session 5) ---
+    cospaces_max: int = 10000            # coSpaces /api/v1 may hold (more: tooManyCoSpaces)
+    cospace_access_methods_max: int = 32  # access methods one coSpace may have (tooManyAccessMethods)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -44,6 +44,7 @@ from .store.conferences import ConferenceStore
 from .store.db import Database
 from .store.dialplans import DialplanStore
 from .store.ivrs import IvrStore
+from .store.cospaces import CoSpaceStore
 from .store.dialrules import DialRuleStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
@@ -102,6 +103,8 @@ class Server:
         self.conference_runtime = ConferenceRegistry(self.events)
         self.conference_rooms = ConferenceRooms(self.conference_runtime, self.media.mixer)
         self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
+        self.cospaces = CoSpaceStore(self.db, settings.cospaces_max,
+                                     settings.cospace_access_methods_max)
         self.call_history = CallHistory(self.db)
         # CDRs: Q-loud rows for /api/partner/cdr, Cisco records for the CDR receivers
         self.cdrs = CdrStore(self.db)
@@ -119,6 +122,7 @@ class Server:
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings, conferences=self.conferences))
         self.calls.apps.conference_join = self.conference_rooms.join   # after the right PIN
+        self.calls.outgoing.cospaces = self.cospaces    # inbound rules' resolveToCoSpaces
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,

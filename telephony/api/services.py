@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..calls.callback import DialplanCalls
     from ..store.dialplans import DialplanStore
     from ..store.ivrs import IvrStore
+    from ..store.cospaces import CoSpaceStore
     from ..store.dialrules import DialRuleStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
@@ -55,6 +56,7 @@ class ApiServices(Protocol):
     stack: 'SipStack'
     conferences: 'ConferenceStore'                 # the conference objects (§3.17)
     conference_runtime: 'ConferenceRuntime'        # the rooms running now (.running(uuid))
+    cospaces: 'CoSpaceStore'                       # the Cisco coSpaces and access methods (§6)
 
     @property
     def stopping(self) -> bool:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .callback import DialplanCalls
     from .cdr import CdrRecorder
     from ..store.db import Database
+    from ..store.cospaces import Entry
     from ..store.dialplans import DialplanStore
     from ..store.dialrules import DialRuleStore
     from ..store.objects import ObjectStore
@@ -56,6 +57,7 @@ class Applications(Protocol):
     def ivr(self, phone: Phone) -> App: ...
     def record(self, owner: str, announcement: str | None) -> App: ...
     def conference(self, phone: Phone) -> App: ...
+    def cospace(self, entries: list['Entry']) -> App: ...   # a coSpace's ways in a URI dials
 
 
 class CallManager:

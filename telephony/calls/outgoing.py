@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..dialplan.fields import FieldError
 from ..dialplan.policy import user_to_user
 from ..dialplan.router import (
-    Denied, Forwarded, Internal, NoRoute, NotFound, Outgoing, Rejected, Trunk, route_incoming,
-    route_outgoing,
+    Denied, Forwarded, Internal, NoRoute, NotFound, Outgoing, Rejected, ToCoSpace, Trunk,
+    route_incoming, route_outgoing,
 )
 from ..dialplan.rules import (
     ForwardingDecision, ForwardingRule, InboundRule, OutboundAttempt, OutboundRule, TrunkCredentials,
@@ -44,6 +44,7 @@ from .leg import ANSWERED, HANGUP, PROGRESS, RINGING, Leg
 
 if TYPE_CHECKING:
     from .numbers import PlacedCall
+    from ..store.cospaces import CoSpaceStore
     from ..store.dialrules import DialRuleStore
     from .call import Call
     from .manager import CallManager
@@ -276,6 +277,7 @@ class OutgoingRunner:
         self.manager = manager
         self.rules = RuleCache(store)
         self.policy: Policy | None = None   # None: every call is allowed
+        self.cospaces: 'CoSpaceStore | None' = None   # what resolveToCoSpaces looks in
 
     @property
     def local_domains(self) -> frozenset[str]:
@@ -500,6 +502,8 @@ class OutgoingRunner:
             is_local))
         if isinstance(outcome, Internal):
             return False
+        if isinstance(outcome, ToCoSpace):
+            return await self._to_cospace(req, txn, peer, outcome)
         if isinstance(outcome, NotFound):
             if match_inbound(rules.inbound, (req.uri.host or '').lower()) is None:
                 return False   # no rule spoke: our domain's accounts, or a caller calling out
@@ -538,6 +542,21 @@ class OutgoingRunner:
                  quoted(outcome.forwarding.destination))
         m._start(inbound, lambda c: self._out_and_bridge(c, route, caller, owner,
                                                          req.uri.user or ''))
+        return True
+
+    async def _to_cospace(self, req: Request, txn: ServerTransaction, peer: Peer,
+                          outcome: ToCoSpace) -> bool:
+        """A coSpace's way in that the user part dials (any caller may dial in: a coSpace
+        reaches no trunk, and its passcode, if any, is asked first); none: 404."""
+        m = self.manager
+        entries = await self.cospaces.entries(outcome.user) if self.cospaces is not None else []
+        if not entries:
+            m._refuse(req, txn, 404, outcome.reason[:120])
+            return True
+        call = m._inbound(req, txn, peer)
+        log.info('event=cospace-call call=%s cospace=%s uri=%s ways=%d', call.id,
+                 entries[0].cospace['id'], quoted(outcome.user), len(entries))
+        m._start(call, m.apps.cospace(entries))
         return True
 
 

@@ -18,7 +18,7 @@ from telephony.dialplan.rules import (
 from telephony.dialplan.transforms import MAX_DESTINATION, DialTransform, TransformResult, apply_transforms
 from telephony.sip.uri import Uri, UriError
 
-__all__ = ['IsLocal', 'Internal', 'Trunk', 'Denied', 'NoRoute', 'NotFound', 'Rejected', 'Forwarded',
+__all__ = ['IsLocal', 'Internal', 'Trunk', 'Denied', 'NoRoute', 'NotFound', 'ToCoSpace', 'Rejected', 'Forwarded',
            'Outgoing', 'Incoming', 'route_outgoing', 'route_forwarded', 'route_incoming']
 
 IsLocal = Callable[[str, 'str | None'], bool]
@@ -64,6 +64,14 @@ class NotFound:
 
 
 @dataclass(frozen=True)
+class ToCoSpace:
+    """Incoming: join the coSpace that `user` dials, if there is one (§7.3 resolveToCoSpaces);
+    with none, 404 `reason`."""
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Rejected:
     """Incoming: a forwarding rule with action reject caught the call (403)."""
     rule: ForwardingRule
@@ -77,7 +85,7 @@ class Forwarded:
 
 
 Outgoing = Internal | Trunk | Denied | NoRoute
-Incoming = Internal | NotFound | Rejected | Forwarded
+Incoming = Internal | NotFound | ToCoSpace | Rejected | Forwarded
 
 
 def _local(dest: Destination, local_domains: Collection[str], is_local: IsLocal) -> Internal | None:
@@ -171,10 +179,17 @@ def route_incoming(request_uri: str | Uri, from_uri: str, inbound_rules: Iterabl
     decision = match_inbound(inbound_rules, dest.host)
     if decision is not None:
         why = f'inbound rule {decision.rule.id} for {dest.host}'
-        if not decision.resolve_to_users:
-            pending = ', '.join(decision.pending_targets) or 'no target'
-            return NotFound(f'{why} resolves to {pending}, not available here')
-        return _resolve_users(dest, is_local, why)
+        rule = decision.rule
+        users = _resolve_users(dest, is_local, why) if rule.resolve_to_users else None
+        if isinstance(users, Internal):
+            return users   # users first, then coSpaces (CMS: a user's URI wins)
+        if rule.resolve_to_cospaces and dest.user:
+            tried = 'account, number or coSpace' if rule.resolve_to_users else 'coSpace'
+            return ToCoSpace(dest.user, f'{why}: no {tried} {dest.user!r}')
+        if users is not None:
+            return users
+        pending = ', '.join(decision.pending_targets) or 'no target'
+        return NotFound(f'{why} resolves to {pending}, not available here')
     if dest.host in local_domains:
         return _resolve_users(dest, is_local, f'our domain {dest.host}')
     forwarding = match_forwarding(forwarding_rules, request_uri, from_uri)

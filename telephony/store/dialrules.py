@@ -95,6 +95,8 @@ def _row(r, secrets: bool) -> dict:
 
 
 class DialRuleStore:
+    tables: dict[str, Table] = TABLES   # kind -> table (store/cospaces.py has its own)
+
     def __init__(self, db):
         self.db = db
         # bumped by every write: a reader that caches rules() knows when to read again
@@ -109,28 +111,34 @@ class DialRuleStore:
 
     async def create(self, kind: str, fields: dict, max_rows: int | None = None) -> str:
         """A new row with these fields (others NULL); its id. TooMany past `max_rows`."""
-        t = TABLES[kind]
+        t = self.tables[kind]
         rule_id = new_uuid()
         async with self.db.write() as conn:
             if max_rows is not None:
                 have = (await conn.execute(select(func.count()).select_from(t))).scalar_one()
                 if have >= max_rows:
                     raise TooMany(kind)
+            await self._check(conn, kind, None, fields)
             await conn.execute(t.insert().values(id=rule_id, **fields))
         self._changed()
         return rule_id
 
+    async def _check(self, conn, kind: str, row_id: str | None, fields: dict) -> None:
+        """Called inside the write transaction before a row is inserted (`row_id` None) or
+        changed: a subclass refuses what clashes with other rows by raising."""
+
     async def get(self, kind: str, rule_id: str, secrets: bool = False) -> dict | None:
-        t = TABLES[kind]
+        t = self.tables[kind]
         async with self.db.engine.connect() as conn:
             r = (await conn.execute(select(t).where(t.c.id == rule_id))).mappings().first()
         return None if r is None else _row(r, secrets)
 
     async def update(self, kind: str, rule_id: str, fields: dict) -> bool:
         """Set these fields (None unsets one); False if there is no such row."""
-        t = TABLES[kind]
+        t = self.tables[kind]
         async with self.db.write() as conn:
             if fields:
+                await self._check(conn, kind, rule_id, fields)
                 done = await conn.execute(update(t).where(t.c.id == rule_id).values(**fields))
                 found = done.rowcount > 0
             else:
@@ -140,7 +148,7 @@ class DialRuleStore:
         return found
 
     async def delete(self, kind: str, rule_id: str) -> bool:
-        t = TABLES[kind]
+        t = self.tables[kind]
         async with self.db.write() as conn:
             done = await conn.execute(delete(t).where(t.c.id == rule_id))
         self._changed()
@@ -151,7 +159,7 @@ class DialRuleStore:
                    equal: dict | None = None) -> tuple[int, list[dict]]:
         """(how many match, one page of them) in rule order. `contains`: a case-insensitive
         substring of any of `fields`; `equal`: field -> value that must match exactly."""
-        t = TABLES[kind]
+        t = self.tables[kind]
         where = []
         if contains:
             where.append(or_(*[t.c[f].icontains(contains, autoescape=True) for f in fields]))
@@ -169,7 +177,7 @@ class DialRuleStore:
     async def rules(self, kind: str, secrets: bool = False) -> list[dict]:
         """Every rule of a kind as a dict of the document's field names and `id`, higher
         priority first, then in creation order. `sipProxyPassword` only with secrets=True."""
-        t = TABLES[kind]
+        t = self.tables[kind]
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(select(t).order_by(*_order(t)))).mappings().all()
         return [_row(r, secrets) for r in rows]

@@ -415,7 +415,7 @@ def test_system_status(c):
 # --- the wire: paths, methods, bodies --------------------------------------------------------
 
 def test_unknown_paths_and_methods_answer_xml(cisco, c):
-    for path in ('/coSpaces', '/system/profile', '/dialTransforms/a/b', '/', '/system',
+    for path in ('/coSpaceTemplates', '/system/profile', '/dialTransforms/a/b', '/', '/system',
                  '/system/cdrReceiver', f'{cisco.base}/api/v1'):
         r = c.get(path)
         assert r.status_code == 404 and failure(r) == (['unrecognisedObject'], {}), path

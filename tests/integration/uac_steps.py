@@ -149,6 +149,13 @@ def retimed(pcap: bytes, seq_shift: int, ts_shift: int) -> bytes:
     return bytes(out)
 
 
-def write(path: Path, steps: list[str], wait_bye: bool = True) -> Path:
-    path.write_text(_HEAD + ''.join(steps) + (_WAIT_BYE if wait_bye else _SEND_BYE))
+def write(path: Path, steps: list[str], wait_bye: bool = True, domain: str | None = None) -> Path:
+    """`domain`: the INVITE's Request-URI and To name it (sip:[service]@domain) instead of the
+    server's address (an inbound rule's domain); the call still goes to the server."""
+    head = _HEAD
+    if domain is not None:
+        head = head.replace('INVITE sip:[service]@[remote_ip]:[remote_port]',
+                            f'INVITE sip:[service]@{domain}') \
+            .replace('To: <sip:[service]@[remote_ip]:[remote_port]>', f'To: <sip:[service]@{domain}>')
+    path.write_text(head + ''.join(steps) + (_WAIT_BYE if wait_bye else _SEND_BYE))
     return path

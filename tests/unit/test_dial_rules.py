@@ -275,12 +275,14 @@ def test_inbound_priority_and_order():
 
 def test_inbound_targets():
     rule = inbound(domain='x.com')
-    assert (rule.resolve_to_users, rule.pending_targets) == (True, ('resolveToCoSpaces', 'resolveToIvrs'))
+    assert (rule.resolve_to_users, rule.resolve_to_cospaces, rule.pending_targets) == \
+        (True, True, ('resolveToIvrs',))
     spaces = match_inbound([inbound(domain='x.com', resolveToUsers='false', resolveToIvrs='false',
-                                    resolveToLyncConferences='true')], 'x.com')
+                                    resolveToCoSpaces='false', resolveToLyncConferences='true')],
+                           'x.com')
     # matched, but resolves to nothing in this build: the runtime answers 404
-    assert not spaces.resolve_to_users
-    assert spaces.pending_targets == ('resolveToCoSpaces', 'resolveToLyncConferences')
+    assert not spaces.resolve_to_users and not spaces.rule.resolve_to_cospaces
+    assert spaces.pending_targets == ('resolveToLyncConferences',)
 
 
 

@@ -159,3 +159,58 @@ def test_events_without_a_transition_raise():
             e = PinEntry(state=state)
             with pytest.raises(IllegalTransition):
                 e.feed(ev)
+
+
+# --- a coSpace passcode: digits until '#' (length=None) --------------------------------------
+
+def passcode_entry(**kw) -> PinEntry:
+    e = PinEntry(length=None, enter='cospace-passcode-enter', wrong='cospace-passcode-wrong', **kw)
+    assert e.start() == [Play('cospace-passcode-enter')]
+    return e
+
+
+def test_a_passcode_is_looked_up_at_the_pound_key():
+    e = passcode_entry(timeout=4)
+    assert key(e, '1234') == [Wait(4)]            # no length ends it
+    assert key(e, '5678') == [Wait(4)]
+    assert e.feed(Digit('*')) == []                # other keys are ignored
+    assert e.feed(Digit('#')) == [Lookup('12345678')]
+    assert e.state == LOOKING_UP and e.keyed == ''
+
+
+def test_a_pound_alone_is_the_empty_passcode():
+    e = passcode_entry()
+    assert e.feed(Digit('#')) == [Lookup('')]      # during the prompt
+    e = passcode_entry()
+    e.feed(PromptDone())
+    assert e.feed(Digit('#')) == [Lookup('')]
+
+
+def test_a_passcode_keeps_at_most_max_length_plus_one_digits():
+    e = passcode_entry(max_length=8)
+    key(e, '1' * 20)
+    assert e.keyed == '1' * 9                      # longer than any passcode: a wrong one
+    assert e.feed(Digit('#')) == [Lookup('1' * 9)]
+
+
+def test_a_wrong_passcode_gets_its_own_prompt_and_tries_are_bounded():
+    e = passcode_entry(max_tries=2)
+    key(e, '1#')
+    assert e.feed(LookedUp(None)) == [Play('cospace-passcode-wrong')]
+    assert e.state == REFUSED
+    assert e.feed(PromptDone()) == [Play('cospace-passcode-enter')]
+    key(e, '2#')
+    assert e.feed(LookedUp(None)) == [End(GOODBYE, 'wrong-pin')]
+    assert e.state == DONE
+
+
+def test_the_right_passcode_joins():
+    e = passcode_entry()
+    key(e, '87654321#')
+    assert e.feed(LookedUp(Room('space'))) == [Join(Room('space'))]
+
+
+def test_a_four_digit_pin_ignores_the_pound_key():
+    e = started()
+    assert e.feed(Digit('#')) == []
+    assert key(e, '12#34') == [Lookup('1234')]

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telephony.dialplan.router import (
-    Denied, Forwarded, Internal, NoRoute, NotFound, Rejected, Trunk, route_forwarded, route_incoming,
+    Denied, Forwarded, Internal, NoRoute, NotFound, Rejected, ToCoSpace, Trunk, route_forwarded, route_incoming,
     route_outgoing,
 )
 from telephony.dialplan.rules import ForwardingRule, InboundRule, OutboundRule, should_continue
@@ -179,8 +179,11 @@ def test_forwarded_calls_skip_transforms():
 
 # --- incoming: inbound rules, then forwarding rules -----------------------------------------
 
-INBOUND = [InboundRule.from_fields(dict(id='users', domain='example.org')),
-           InboundRule.from_fields(dict(id='spaces', domain='meet.example.org', resolveToUsers='false'))]
+INBOUND = [InboundRule.from_fields(dict(id='users', domain='example.org', resolveToCoSpaces='false')),
+           InboundRule.from_fields(dict(id='spaces', domain='meet.example.org', resolveToUsers='false')),
+           InboundRule.from_fields(dict(id='both', domain='both.example.org')),
+           InboundRule.from_fields(dict(id='ivrs', domain='ivr.example.org', resolveToUsers='false',
+                                        resolveToCoSpaces='false'))]
 FORWARDING = [
     ForwardingRule.from_fields(dict(id='partner', matchPattern='*.partner.com', priority=5, action='forward',
                                     destinationDomain='pstn.example.net', callerIdMode='preserve')),
@@ -200,9 +203,21 @@ def test_inbound_rule_resolves_to_users():
 
 
 def test_inbound_rule_that_resolves_to_nothing_here_is_not_found():
-    decision = incoming('sip:alice@meet.example.org')
-    assert decision == NotFound('inbound rule spaces for meet.example.org resolves to resolveToCoSpaces, '
-                                'resolveToIvrs, not available here')
+    decision = incoming('sip:alice@ivr.example.org')
+    assert decision == NotFound('inbound rule ivrs for ivr.example.org resolves to resolveToIvrs, '
+                                'not available here')
+
+
+def test_inbound_rule_resolving_to_cospaces_asks_for_the_user_parts_cospace():
+    # only coSpaces: even a user of ours is looked for among the coSpaces
+    assert incoming('sip:alice@meet.example.org') == ToCoSpace(
+        'alice', "inbound rule spaces for meet.example.org: no coSpace 'alice'")
+    # users first, then coSpaces (the default rule asks for both)
+    assert incoming('sip:+4930555001@both.example.org') == Internal('+4930555001', 'both.example.org')
+    assert incoming('sip:sales.team@both.example.org') == ToCoSpace(
+        'sales.team', "inbound rule both for both.example.org: no account, number or coSpace 'sales.team'")
+    # without a user part there is nothing to look for
+    assert isinstance(incoming('sip:meet.example.org'), NotFound)
 
 
 def test_our_domains_need_no_inbound_rule():

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...store.cospaces import Clash
 from ...store.dialrules import OUTBOUND, SECRETS, TooMany, hash_inbound_password
 from . import xml
 from .auth import BasicAuth
+from .cospaces import CoSpaceApi
 from .errors import MISSING, CiscoError, ParameterError, parameter_errors
 from .fields import Invalid, number, text
 from .forms import Form, read_form
@@ -97,6 +99,7 @@ class CiscoApi:
     def __init__(self, server: 'ApiServices', guard: 'LoginGuard'):
         self.server = server
         self.auth = BasicAuth(server, guard)
+        self.cospaces = CoSpaceApi(self)
 
     @property
     def store(self):
@@ -127,6 +130,9 @@ class CiscoApi:
             if method != 'GET':
                 raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
             return answer(body=xml.document(await self.status()))
+        parts = rest.split('/')
+        if parts[0] == 'coSpaces':
+            return await self.cospaces.handle(request, parts, user.username)
         if rest in RESOURCES:
             resource, rule_id = RESOURCES[rest], None
         else:
@@ -135,30 +141,46 @@ class CiscoApi:
             if resource is None or not rule_id:
                 raise CiscoError(404, 'unrecognisedObject')
         if rule_id is None:
-            if method == 'GET':
-                return await self.list(resource, request)
-            if method == 'POST' or (method == 'PUT' and resource.put_creates):
-                # §10.4.2: a PUT on /system/cdrReceivers creates one too, uri set later
-                return await self.create(resource, request, user.username,
-                                         require=method == 'POST')
-            raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, POST'})
+            return await self.collection(resource, request, user.username, self.store)
+        return await self.single(resource, rule_id, request, user.username, self.store)
+
+    async def collection(self, resource: Resource, request: Request, user: str, store, *,
+                         equal: dict | None = None, create=None) -> Response:
+        """GET lists, POST creates (`create()` when the resource has its own)."""
+        method = request.method
         if method == 'GET':
-            row = await self.store.get(resource.kind, rule_id)
+            return await self.list(resource, request, store, equal)
+        if method == 'POST' or (method == 'PUT' and resource.put_creates):
+            if create is not None:
+                return await create()
+            # §10.4.2: a PUT on /system/cdrReceivers creates one too, uri set later
+            return await self.create(resource, request, user, store, require=method == 'POST')
+        raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, POST'})
+
+    async def single(self, resource: Resource, rule_id: str, request: Request, user: str,
+                     store, *, modify=None) -> Response:
+        """GET shows, PUT changes (`modify()` when the resource has its own), DELETE removes."""
+        method = request.method
+        if method == 'GET':
+            row = await store.get(resource.kind, rule_id)
             if row is None:
                 raise CiscoError(404, resource.missing)
             shown = _shown(row, (f.name for f in resource.fields))
             return answer(body=xml.document(xml.element(resource.element, shown, id=rule_id)))
         if method == 'PUT':
-            return await self.modify(resource, rule_id, request, user.username)
+            if modify is not None:
+                return await modify()
+            return await self.modify(resource, rule_id, request, user, store)
         if method == 'DELETE':
-            if not await self.store.delete(resource.kind, rule_id):
+            if not await store.delete(resource.kind, rule_id):
                 raise CiscoError(404, resource.missing)
-            log.info('event=cisco-change user=%s action=delete kind=%s id=%s', user.username,
+            log.info('event=cisco-change user=%s action=delete kind=%s id=%s', user,
                      resource.kind, rule_id)
             return answer()
         raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, PUT, DELETE'})
 
-    async def list(self, resource: Resource, request: Request) -> Response:
+    async def list(self, resource: Resource, request: Request, store,
+                   equal: dict | None = None) -> Response:
         offset = _query_number(request, 'offset') or 0
         cap = self.server.settings.cisco_list_limit
         limit = _query_number(request, 'limit')
@@ -167,46 +189,63 @@ class CiscoApi:
             contains = _FILTER(request.query_params.get('filter', ''))
         except Invalid as exc:
             raise parameter_errors([ParameterError('filter', exc.error)]) from None
+        equal = dict(equal or {})
         tenant = request.query_params.get('tenantFilter')
-        equal = {'tenant': tenant} if tenant and resource.tenant_filter else None
-        total, rows = await self.store.list(resource.kind, offset=offset, limit=limit,
-                                            contains=contains, fields=resource.filter_on,
-                                            equal=equal)
+        if tenant and resource.tenant_filter:
+            equal['tenant'] = tenant
+        profile = request.query_params.get('callLegProfileFilter')
+        if profile and resource.field('callLegProfile') is not None:   # §6.1, §6.5.2
+            equal['callLegProfile'] = profile
+        total, rows = await store.list(resource.kind, offset=offset, limit=limit,
+                                       contains=contains, fields=resource.filter_on,
+                                       equal=equal)
         items = [xml.element(resource.element, _shown(r, resource.listed), id=r['id'])
                  for r in rows]
         return answer(body=xml.document(xml.collection(resource.kind, total, items)))
 
-    async def create(self, resource: Resource, request: Request, user: str,
-                     require: bool = True) -> Response:
-        form = await read_form(request, self.server.settings.cisco_max_body_bytes)
-        fields = fields_from(resource, form, creating=True, require=require)
+    async def create(self, resource: Resource, request: Request, user: str, store,
+                     require: bool = True, *, form: Form | None = None, extra: dict | None = None,
+                     location: str | None = None) -> Response:
+        """`extra`: fields the request does not give (an access method's coSpace, a generated
+        callId); `location`: the collection's path when it is not the resource's."""
+        if form is None:
+            form = await read_form(request, self.server.settings.cisco_max_body_bytes)
+        fields = {**fields_from(resource, form, creating=True, require=require), **(extra or {})}
         fields = hash_inbound_password(fields, None, self.server.settings.domain)
         errors = resource.check(fields)
         if errors:
             raise parameter_errors(errors)
         await self.refuse_taken_login(resource, fields, None)
         try:
-            rule_id = await self.store.create(resource.kind, fields, resource.max_rows)
+            rule_id = await store.create(resource.kind, fields, resource.max_rows)
         except TooMany:
             raise CiscoError(400, resource.too_many) from None
+        except Clash as exc:
+            raise CiscoError(400, exc.reason) from None
         log.info('event=cisco-change user=%s action=create kind=%s id=%s fields=%s', user,
                  resource.kind, rule_id, ','.join(sorted(form.values.keys() & fields.keys())))
-        return answer(headers={'Location': f'{PREFIX}/{resource.path}/{rule_id}'})
+        return answer(headers={'Location': f'{PREFIX}/{location or resource.path}/{rule_id}'})
 
     async def modify(self, resource: Resource, rule_id: str, request: Request,
-                     user: str) -> Response:
-        form = await read_form(request, self.server.settings.cisco_max_body_bytes)
+                     user: str, store, *, form: Form | None = None,
+                     extra: dict | None = None) -> Response:
+        if form is None:
+            form = await read_form(request, self.server.settings.cisco_max_body_bytes)
         # with the stored password: the check must see the trunk the router will read
-        row = await self.store.get(resource.kind, rule_id, secrets=True)
+        row = await store.get(resource.kind, rule_id, secrets=True)
         if row is None:
             raise CiscoError(404, resource.missing)
-        changes = fields_from(resource, form, creating=False)
+        changes = {**fields_from(resource, form, creating=False), **(extra or {})}
         changes = hash_inbound_password(changes, row, self.server.settings.domain)
         errors = resource.check({**row, **changes})
         if errors:
             raise parameter_errors(errors)
         await self.refuse_taken_login(resource, changes, rule_id)
-        if not await self.store.update(resource.kind, rule_id, changes):
+        try:
+            found = await store.update(resource.kind, rule_id, changes)
+        except Clash as exc:
+            raise CiscoError(400, exc.reason) from None
+        if not found:
             raise CiscoError(404, resource.missing)   # deleted meanwhile
         log.info('event=cisco-change user=%s action=modify kind=%s id=%s fields=%s', user,
                  resource.kind, rule_id, ','.join(sorted(changes)))
