@@ -126,6 +126,9 @@ class Settings:
     # --- usergroup credits (issue 9, session 5) ---
     credit_interval: int = 60        # s a zone filter's cost pays for (§9.1.6: "every 60 seconds")
 
+    # --- conference audio (issue 10, session 5) ---
+    conference_tap_dir: str = ''     # when set, each member's received mix goes to DIR/<conference>/<member>.wav
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
