@@ -5,7 +5,8 @@ itself (sndfile), and for every member by the server's tap (`conference_tap_dir`
 measured per tone (one Goertzel bin): a member hears the others' tones and never its own.
 Then the owner's API session controls the room and the recordings change after each event:
 a muted talker's tone leaves the others' audio, a deaf member's tap (and baresip's
-recording) goes silent, a kicked caller gets the BYE and the others stop hearing it.
+recording) goes silent, a kicked caller gets the BYE and the others stop hearing it, and a
+talker's volume_in turned down makes it that much quieter to the others.
 
 Windows are placed on the media clock: the server logs `tick=` with each tap start, member
 update and leave, and a tap holds one frame per tick from its own start, so "after the
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from telephony.media.mixing import gain
 from tests.api import conftest as api_fixtures
 from tests.api.test_call_api import Events
 from tests.integration.baresip import Baresip
@@ -122,7 +124,7 @@ def test_members_hear_each_other_and_control_changes_the_audio(start_api, sipp, 
     # three SIPp callers: the PIN after the prompt has begun, then their tone for the rest
     for who in 'abc':
         pcap = tmp_path / f'tone-{who}.pcap'
-        write_rtp_pcap(pcap, tone(HZ[who], 85))
+        write_rtp_pcap(pcap, tone(HZ[who], 100))   # outlasts the BYE wait (90 s)
         runs[who] = sipp.start(target, scenario=write(tmp_path / f'{who}.xml', [
             pause(2000), *keyed(PIN), pause(200), play(pcap)]), service=DIAL_IN,
             global_timeout=110)
@@ -186,6 +188,10 @@ def _talk_and_control(api, c, conf, events, taps, member, runs, sipp, d):
     kicked = int(api.server.wait_event('conference-leave', member=cc)[0]['tick'])
     taps.wait_past(a, kicked + SETTLE + WINDOW)
 
+    # b's volume_in down 2 steps (6 dB): a hears b that much quieter, d as loud as before
+    quieter = change({b: {'volume_in': -2}})
+    taps.wait_past(a, quieter + SETTLE + WINDOW)
+
     # the rest are kicked too (baresip sees its call closed); the conference stops
     mark = len(d.event_list())
     for who in (a, b, dd):
@@ -213,6 +219,10 @@ def _talk_and_control(api, c, conf, events, taps, member, runs, sipp, d):
     assert {m: heard(m, deafened) for m in (a, b, cc)} == {
         a: {'b', 'c', 'd'}, b: {'c', 'd'}, cc: {'b', 'd'}}
     assert {m: heard(m, kicked) for m in (a, b)} == {a: {'b', 'd'}, b: {'d'}}
+    x = taps.window(audio, a, quieter)
+    assert tones_in(x) == {'b', 'd'}
+    ratio = tone_level(x, HZ['b']) / tone_level(x, HZ['d'])
+    assert abs(ratio - float(gain(-2))) < 0.1 * float(gain(-2)), ratio
     assert len(audio[cc]) // 160 <= kicked - taps.start[cc] + 1, "c's tap ends when it leaves"
 
     # baresip's own recording, second by second and in order: the three others, then the
