@@ -130,6 +130,9 @@ class Settings:
     cospaces_max: int = 10000            # coSpaces /api/v1 may hold (more: tooManyCoSpaces)
     cospace_access_methods_max: int = 32  # access methods one coSpace may have (tooManyAccessMethods)
 
+    # --- conference audio (issue 10, session 5) ---
+    conference_tap_dir: str = ''     # when set, each member's received mix goes to DIR/<conference>/<member>.wav
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -5,11 +5,17 @@ the event streams see (§7.11): start and stop, join and leave, member changes.
 One `ConferenceRoom` per running conference, made by the first member's join and closed by
 the last member's leave. A member is a call: it stays until its call ends or it is kicked
 (`kick` hangs the call up, so the caller hears the BYE, not silence).
+
+With a tap directory (setting `conference_tap_dir`) every member's received mix is written
+to DIR/<conference>/<member>.wav while it is in the room. The join, update, leave and tap
+lines carry `tick=`, the media clock's ticks run so far: a tap holds one frame per tick from
+its own `tick=`, so a change logged at tick T is at frame T - tick(tap) of every tap.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..ids import new_uuid
@@ -73,8 +79,9 @@ class ConferenceRoom:
         else:
             self.mix.play_tone('join')   # the others hear someone come in
         self.rooms.registry.detail(self, 'conference_join', {uuid: dict(member.shown)})
-        log.info('event=conference-join conference=%s member=%s call=%s members=%d', self.uuid,
-                 uuid, call.id, len(self._members))
+        log.info('event=conference-join conference=%s member=%s call=%s members=%d tick=%d',
+                 self.uuid, uuid, call.id, len(self._members), self.rooms.tick())
+        self.rooms.tap(self, uuid, mix)
         return uuid
 
     def remove(self, uuid: str) -> None:
@@ -83,8 +90,8 @@ class ConferenceRoom:
             return
         self._by_mix.pop(id(member.mix), None)
         self.mix.remove(member.mix)
-        log.info('event=conference-leave conference=%s member=%s call=%s members=%d', self.uuid,
-                 uuid, member.call.id, len(self._members))
+        log.info('event=conference-leave conference=%s member=%s call=%s members=%d tick=%d',
+                 self.uuid, uuid, member.call.id, len(self._members), self.rooms.tick())
         self.rooms.registry.detail(self, 'conference_leave', [uuid])
         if self._members:
             self.mix.play_tone('leave')
@@ -106,6 +113,8 @@ class ConferenceRoom:
                 setattr(member.mix, name, max(low, min(high, int(value))))
             else:
                 setattr(member.mix, name, bool(value))
+        log.info('event=conference-member-update conference=%s member=%s fields=%s tick=%d',
+                 self.uuid, uuid, ','.join(n for n in CHANGEABLE if n in fields), self.rooms.tick())
         self._report(uuid, member)
 
     def kick(self, uuid: str) -> None:
@@ -131,10 +140,31 @@ class ConferenceRoom:
 class ConferenceRooms:
     """The rooms of running conferences; `join` is what PIN entry hands a caller to."""
 
-    def __init__(self, registry: 'ConferenceRegistry', mixer: 'ConferenceMixer'):
+    def __init__(self, registry: 'ConferenceRegistry', mixer: 'ConferenceMixer',
+                 tap_dir: str | Path | None = None):
         self.registry = registry
         self.mixer = mixer
+        self.tap_dir = Path(tap_dir) if tap_dir else None   # off by default: disk per member
         self.rooms: dict[str, ConferenceRoom] = {}
+
+    def tick(self) -> int:
+        """The media clock's ticks run so far (taps and log lines line up on it)."""
+        return self.mixer.engine.clock.ticks
+
+    def tap(self, room: ConferenceRoom, uuid: str, mix: 'MixMember') -> None:
+        """With a tap directory: record what the member hears until it leaves."""
+        if self.tap_dir is None:
+            return
+        path = self.tap_dir / room.uuid / f'{uuid}.wav'
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning('event=conference-tap-error conference=%s member=%s error="%s"',
+                        room.uuid, uuid, exc)
+            return
+        mix.start_tap(str(path))
+        log.info('event=conference-tap conference=%s member=%s path=%s tick=%d', room.uuid,
+                 uuid, path, self.tick())
 
     async def join(self, call: 'Call', conference: 'Conference') -> None:
         """Put `call` in the conference's room until the call ends."""

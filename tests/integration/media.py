@@ -67,6 +67,46 @@ def read_pcap_rtp(path: str | Path) -> list[RtpPacket]:
     return packets
 
 
+def write_rtp_pcap(path: str | Path, pcm: np.ndarray, *, seq: int = 20000, timestamp: int = 200000,
+                   ssrc: int = 0x7A1E5EED, start: float = 1.0e9) -> None:
+    """A classic pcap (Ethernet/IPv4/UDP) of `pcm` (float samples in [-1, 1), 8 kHz) as G.711
+    A-law RTP (PT 8), 20 ms a packet: sequence numbers and timestamps count on from `seq` and
+    `timestamp`, capture times 20 ms apart (SIPp's play_pcap_audio paces by them). The
+    defaults start above those of the sip-tester DTMF captures, which come first in a call."""
+    lin = (np.clip(pcm, -1.0, 32767 / 32768) * 32768).astype('<i2').tobytes()
+    out = bytearray(struct.pack('<IHHiIII', 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for k in range(len(pcm) // FRAME):
+        payload = audioop.lin2alaw(lin[2 * FRAME * k:2 * FRAME * (k + 1)], 2)
+        rtp = struct.pack('!BBHII', 0x80, 8, (seq + k) & 0xFFFF,
+                          (timestamp + FRAME * k) & 0xFFFFFFFF, ssrc) + payload
+        udp = struct.pack('!HHHH', 6000, 6000, 8 + len(rtp), 0) + rtp   # checksum 0: none
+        ip = bytearray(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), k & 0xFFFF, 0, 64, 17,
+                                   0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])))
+        words = struct.unpack('!10H', ip)
+        total = sum(words)
+        total = (total & 0xFFFF) + (total >> 16)
+        ip[10:12] = struct.pack('!H', ~((total & 0xFFFF) + (total >> 16)) & 0xFFFF)
+        frame = b'\0' * 12 + b'\x08\x00' + bytes(ip) + udp
+        t = start + k * FRAME / RATE
+        out += struct.pack('<IIII', int(t), round((t % 1) * 1e6) % 1000000, len(frame), len(frame))
+        out += frame
+    Path(path).write_bytes(bytes(out))
+
+
+def tone(freq: float, seconds: float, level: float = 0.2, rate: int = RATE) -> np.ndarray:
+    """A sine tone as float samples."""
+    return level * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
+
+
+def tone_level(x: np.ndarray, freq: float, rate: int = RATE) -> float:
+    """Amplitude (full scale 1.0) of the `freq` component of `x` (one Goertzel bin, Hann)."""
+    if len(x) < 2:
+        return 0.0
+    w = np.hanning(len(x))
+    phase = np.exp(-2j * np.pi * freq * np.arange(len(x)) / rate)
+    return float(2 * abs(np.dot(x * w, phase)) / w.sum())
+
+
 def pcap_audio(path: str | Path) -> np.ndarray:
     """Decode the G.711 audio (PT 0 or 8) of a pcap into float samples in [-1, 1), 8 kHz,
     placing each packet at its RTP timestamp so gaps stay gaps."""

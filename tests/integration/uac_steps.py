@@ -108,9 +108,10 @@ def pause(ms: int) -> str:
     return f'  <pause milliseconds="{int(ms)}"/>\n'
 
 
-def play(pcap: str) -> str:
-    """Play a capture from sipp-scenarios/pcap/."""
-    return f'  <nop><action><exec play_pcap_audio="pcap/{pcap}"/></action></nop>\n'
+def play(pcap: str | Path) -> str:
+    """Play a capture from sipp-scenarios/pcap/ (or one at an absolute path)."""
+    src = pcap if Path(pcap).is_absolute() else f'pcap/{pcap}'
+    return f'  <nop><action><exec play_pcap_audio="{src}"/></action></nop>\n'
 
 
 def key(digit: str) -> str:
@@ -129,7 +130,7 @@ def key_again(digit: str, round_: int, folder: Path) -> str:
     if not dst.exists():
         src = Path(__file__).resolve().parents[2] / 'sipp-scenarios' / 'pcap' / f'dtmf_2833_{name}.pcap'
         dst.write_bytes(retimed(src.read_bytes(), 10000 * round_, 160000 * round_))
-    return f'  <nop><action><exec play_pcap_audio="{dst}"/></action></nop>\n'
+    return play(dst)
 
 
 def retimed(pcap: bytes, seq_shift: int, ts_shift: int) -> bytes:
