@@ -17,6 +17,7 @@ from telephony.dialplan.numbers import CONFERENCE, precedence
 from telephony.store.phones import Phone
 
 from . import demo
+from .cisco_ivr_app import run_ivr
 from .cospace_app import run_cospace
 from .menu_app import MenuRuntime, run_menu
 from .pin_app import PinRuntime, run_pin
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from telephony.calls.manager import App
     from telephony.events import EventSink
     from telephony.store.conferences import Conference, ConferenceStore
-    from telephony.store.cospaces import Entry
+    from telephony.store.cospaces import CoSpaceStore, Entry
     from telephony.store.ivrs import IvrStore
     from telephony.store.objects import ObjectStore
     from telephony.store.phones import PhoneStore
@@ -42,6 +43,7 @@ class Applications:
                  settings: Settings | None = None, conferences: 'ConferenceStore | None' = None):
         self.phones = phones
         self.conferences = conferences
+        self.cospaces: 'CoSpaceStore | None' = None   # where a Cisco IVR's call IDs lead
         # what a caller with the right PIN is handed to; the conference rooms replace it
         self.conference_join: Callable[[Call, 'Conference'], Awaitable[None]] = no_room
         self.objects = objects
@@ -101,6 +103,14 @@ class Applications:
                                         s.conference_pin_tries, s.conference_pin_timeout,
                                         s.conference_pin_prompts)
 
+    def cisco_ivr(self, ivr: dict) -> 'App':
+        """A Cisco IVR (§8.9): a call ID ended by #, then that coSpace's dial-in."""
+        s = self.settings
+        find = self.cospaces.by_call_id if self.cospaces is not None else _nothing
+        return lambda call: run_ivr(call, ivr, find, self.conference_join,
+                                    s.conference_pin_tries, s.conference_pin_timeout,
+                                    s.conference_pin_prompts)
+
     async def redirect(self, call: Call, number: str) -> None:
         """An IVR's redirect. A number of ours with a menu or a mailbox runs it on this call;
         any other number is an outgoing call with the menu owner's rights (policy service
@@ -144,3 +154,7 @@ async def no_room(call: Call, conference: 'Conference') -> None:
     in the log and end the call."""
     log.info('event=conference-join call=%s conference=%s room=none', call.id, conference.uuid)
     await call.run(C.make('hangup'))
+
+
+async def _nothing(_call_id: str) -> list:
+    return []

@@ -123,7 +123,8 @@ class Server:
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings, conferences=self.conferences))
         self.calls.apps.conference_join = self.conference_rooms.join   # after the right PIN
-        self.calls.outgoing.cospaces = self.cospaces    # inbound rules' resolveToCoSpaces
+        self.calls.outgoing.cospaces = self.cospaces    # inbound rules' resolveToCoSpaces/Ivrs
+        self.calls.apps.cospaces = self.cospaces        # the IVRs' call IDs
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,

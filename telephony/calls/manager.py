@@ -58,6 +58,7 @@ class Applications(Protocol):
     def record(self, owner: str, announcement: str | None) -> App: ...
     def conference(self, phone: Phone) -> App: ...
     def cospace(self, entries: list['Entry']) -> App: ...   # a coSpace's ways in a URI dials
+    def cisco_ivr(self, ivr: dict) -> App: ...   # a Cisco IVR (§8.9): call ID, then its coSpace
 
 
 class CallManager:

@@ -546,14 +546,21 @@ class OutgoingRunner:
 
     async def _to_cospace(self, req: Request, txn: ServerTransaction, peer: Peer,
                           outcome: ToCoSpace) -> bool:
-        """A coSpace's way in that the user part dials (any caller may dial in: a coSpace
-        reaches no trunk, and its passcode, if any, is asked first); none: 404."""
-        m = self.manager
-        entries = await self.cospaces.entries(outcome.user) if self.cospaces is not None else []
-        if not entries:
+        """A coSpace's way in that the user part dials, else an IVR whose uri it is (any
+        caller may dial in: a coSpace reaches no trunk, and its passcode, if any, is asked
+        first; an IVR asks for a call ID first); neither: 404."""
+        m, spaces = self.manager, self.cospaces
+        entries = await spaces.entries(outcome.user) if spaces and outcome.cospaces else []
+        ivr = await spaces.ivr(outcome.user) if spaces and outcome.ivrs and not entries else None
+        if not entries and ivr is None:
             m._refuse(req, txn, 404, outcome.reason[:120])
             return True
         call = m._inbound(req, txn, peer)
+        if ivr is not None:
+            log.info('event=ivr-call call=%s ivr=%s uri=%s', call.id, ivr['id'],
+                     quoted(outcome.user))
+            m._start(call, m.apps.cisco_ivr(ivr))
+            return True
         log.info('event=cospace-call call=%s cospace=%s uri=%s ways=%d', call.id,
                  entries[0].cospace['id'], quoted(outcome.user), len(entries))
         m._start(call, m.apps.cospace(entries))

@@ -65,10 +65,12 @@ class NotFound:
 
 @dataclass(frozen=True)
 class ToCoSpace:
-    """Incoming: join the coSpace that `user` dials, if there is one (§7.3 resolveToCoSpaces);
-    with none, 404 `reason`."""
+    """Incoming: join the coSpace that `user` dials (§7.3 resolveToCoSpaces, when `cospaces`),
+    else run the IVR whose uri it is (resolveToIvrs, when `ivrs`); with neither, 404 `reason`."""
     user: str
     reason: str
+    cospaces: bool = True
+    ivrs: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,9 +185,12 @@ def route_incoming(request_uri: str | Uri, from_uri: str, inbound_rules: Iterabl
         users = _resolve_users(dest, is_local, why) if rule.resolve_to_users else None
         if isinstance(users, Internal):
             return users   # users first, then coSpaces (CMS: a user's URI wins)
-        if rule.resolve_to_cospaces and dest.user:
-            tried = 'account, number or coSpace' if rule.resolve_to_users else 'coSpace'
-            return ToCoSpace(dest.user, f'{why}: no {tried} {dest.user!r}')
+        if (rule.resolve_to_cospaces or rule.resolve_to_ivrs) and dest.user:
+            tried = [name for name, on in (('account, number', rule.resolve_to_users),
+                                           ('coSpace', rule.resolve_to_cospaces),
+                                           ('IVR', rule.resolve_to_ivrs)) if on]
+            return ToCoSpace(dest.user, f'{why}: no {" or ".join(tried)} {dest.user!r}',
+                             rule.resolve_to_cospaces, rule.resolve_to_ivrs)
         if users is not None:
             return users
         pending = ', '.join(decision.pending_targets) or 'no target'

@@ -322,10 +322,9 @@ def should_continue(attempt: OutboundAttempt, status: int | None, *, cancelled: 
 # ---------------------------------------------------------------------------
 # inbound rules (§7.3)
 
-# Targets of §7.3 that this build cannot resolve yet (the Cisco IVRs come next): a call that
-# matches a rule asking only for them resolves to nothing and gets 404.
-_PENDING_TARGETS = (('resolveToIvrs', True),
-                    ('resolveToLyncConferences', False), ('resolveToLyncSimplejoin', False))
+# Targets of §7.3 that this build cannot resolve (no Lync): a call that matches a rule
+# asking only for them resolves to nothing and gets 404.
+_PENDING_TARGETS = (('resolveToLyncConferences', False), ('resolveToLyncSimplejoin', False))
 
 
 @dataclass(frozen=True)
@@ -336,6 +335,7 @@ class InboundRule:
     resolve_to_users: bool             # ours (not in the document's list): SIP accounts and numbers
     pending_targets: tuple[str, ...]   # the other resolveTo* parameters that are true
     resolve_to_cospaces: bool = True   # a coSpace's uri, secondaryUri or access method uri
+    resolve_to_ivrs: bool = True       # an IVR's uri (§8.9): call ID entry, then its coSpace
 
     @classmethod
     def from_fields(cls, d: Mapping[str, Any]) -> 'InboundRule':
@@ -349,6 +349,7 @@ class InboundRule:
             pending_targets=tuple(name for name, default in _PENDING_TARGETS
                                   if fields.boolean(d, name, default)),
             resolve_to_cospaces=fields.boolean(d, 'resolveToCoSpaces', True),
+            resolve_to_ivrs=fields.boolean(d, 'resolveToIvrs', True),
         )
 
 

@@ -13,7 +13,9 @@ what the document forbids (§4.6), raising `Clash` with its failure reason:
   and its access methods) a URI or call ID may repeat only with another passcode, which is
   what tells the entries apart.
 - `accessMethodDoesNotExist`: a `defaultAccessMethod` that is not one of the coSpace's.
-- `tooManyCoSpaces` / `tooManyAccessMethods` (ours): the caps.
+- `tooManyCoSpaces` / `tooManyAccessMethods` (ours): the caps (`tooManyIvrs`: the API's).
+- `ivrUriConflict`: an IVR (§8.9) whose `uri` another IVR or a coSpace answers to; a
+  coSpace URI that an IVR has is `duplicateCoSpaceUri` (a call resolves to one of them).
 
 URIs compare without regard to case (SIP user parts as callers type them); an unset
 passcode and an empty one are the same.
@@ -31,6 +33,7 @@ from .schema import metadata
 
 COSPACES = 'coSpaces'
 ACCESS_METHODS = 'accessMethods'
+IVRS = 'ivrs'
 PARENT = 'coSpace'   # an access method's coSpace id
 
 FIELDS: dict[str, dict[str, type]] = {
@@ -42,6 +45,8 @@ FIELDS: dict[str, dict[str, type]] = {
     ACCESS_METHODS: {'uri': str, 'callId': str, 'passcode': str, 'name': str,
                      'callLegProfile': str, 'lobbyProfile': str, 'dialInSecurityProfile': str,
                      'scope': str, 'importance': int},
+    IVRS: {'uri': str, 'tenant': str, 'tenantGroup': str, 'ivrBrandingProfile': str,
+           'resolveCoSpaceCallIds': str, 'resolveLyncConferenceIds': str},
 }
 
 
@@ -57,9 +62,11 @@ def _table(name: str, kind: str, *extra: Column) -> Table:
 cospaces = _table('cospaces', COSPACES)
 access_methods = _table('cospace_access_methods', ACCESS_METHODS,
                         Column(PARENT, String(36), nullable=False, index=True))
-TABLES = {COSPACES: cospaces, ACCESS_METHODS: access_methods}
+ivrs = _table('cisco_ivrs', IVRS)
+TABLES = {COSPACES: cospaces, ACCESS_METHODS: access_methods, IVRS: ivrs}
 # every incoming call to a coSpace domain and every uniqueness check looks URIs up by case
 for _t, _c in ((cospaces, 'uri'), (cospaces, 'secondaryUri'), (access_methods, 'uri'),
+               (ivrs, 'uri'),
                (cospaces, 'callId'), (access_methods, 'callId')):
     Index(f'ix_{_t.name}_{_c.lower()}', func.lower(_t.c[_c]) if _c != 'callId' else _t.c[_c])
 
@@ -104,6 +111,8 @@ class CoSpaceStore(DialRuleStore):
     async def delete(self, kind: str, row_id: str) -> bool:
         """A coSpace goes with its access methods; a coSpace whose default access method
         goes forgets it."""
+        if kind == IVRS:
+            return await super().delete(kind, row_id)
         async with self.db.write() as conn:
             if kind == COSPACES:
                 await conn.execute(delete(access_methods).where(access_methods.c[PARENT] == row_id))
@@ -114,6 +123,35 @@ class CoSpaceStore(DialRuleStore):
                                    .values(defaultAccessMethod=None))
         self._changed()
         return done.rowcount > 0
+
+    async def ivr(self, user: str) -> dict | None:
+        """The IVR whose `uri` the URI user part `user` dials (the checks keep it to one)."""
+        async with self.db.engine.connect() as conn:
+            got = (await conn.execute(select(ivrs).where(_uri_is(ivrs.c.uri, {user.lower()}))
+                                      .order_by(ivrs.c.seq).limit(1))).mappings().first()
+        return _row(got, secrets=False) if got is not None else None
+
+    async def by_call_id(self, call_id: str) -> list[Entry]:
+        """The ways into the coSpace whose `callId` (its own or an access method's) a caller
+        keyed into an IVR: at most one coSpace's (duplicateCoSpaceId keeps it so)."""
+        if not call_id:
+            return []
+        async with self.db.engine.connect() as conn:
+            spaces = (await conn.execute(select(cospaces).where(cospaces.c.callId == call_id))) \
+                .mappings().all()
+            methods = (await conn.execute(select(access_methods).where(
+                access_methods.c.callId == call_id).order_by(access_methods.c.seq))) \
+                .mappings().all()
+            parents = {m[PARENT] for m in methods} - {s['id'] for s in spaces}
+            if parents:
+                spaces = [*spaces, *(await conn.execute(select(cospaces).where(
+                    cospaces.c.id.in_(parents)))).mappings().all()]
+        by_id = {s['id']: _row(s, secrets=True) for s in spaces}
+        out = [Entry(s, None, _code(s['passcode'])) for s in by_id.values()
+               if s.get('callId') == call_id]
+        out += [Entry(by_id[m[PARENT]], _row(m, secrets=True), _code(m['passcode']))
+                for m in methods if m[PARENT] in by_id]
+        return out
 
     async def entries(self, user: str) -> list[Entry]:
         """The ways into coSpaces that the URI user part `user` dials: at most one coSpace's
@@ -147,7 +185,9 @@ class CoSpaceStore(DialRuleStore):
                 return   # gone: the update finds nothing
             stored = dict(got)
         row = {**stored, **fields}
-        if kind == COSPACES:
+        if kind == IVRS:
+            await self._check_ivr(conn, row_id, row)
+        elif kind == COSPACES:
             await self._check_cospace(conn, row_id, row)
         else:
             await self._check_method(conn, row_id, row)
@@ -197,15 +237,27 @@ class CoSpaceStore(DialRuleStore):
                                              access_methods.c.callId == call_id)):
             raise Clash('duplicateCoSpaceIdPasscode')
 
+    async def _check_ivr(self, conn, row_id: str | None, row: dict) -> None:
+        uri = _lower(row.get('uri'))
+        if uri and (await self._count(conn, ivrs, ivrs.c.id != (row_id or ''),
+                                      _uri_is(ivrs.c.uri, {uri}))
+                    or await self._cospace_uri_count(conn, None, {uri})):
+            raise Clash('ivrUriConflict')
+
+    async def _cospace_uri_count(self, conn, own: str | None, uris: set[str]) -> int:
+        """coSpaces (other than `own`) and their access methods that answer to one of `uris`."""
+        return (await self._count(conn, cospaces, cospaces.c.id != (own or ''),
+                                  or_(_uri_is(cospaces.c.uri, uris),
+                                      _uri_is(cospaces.c.secondaryUri, uris)))
+                or await self._count(conn, access_methods, access_methods.c[PARENT] != (own or ''),
+                                     _uri_is(access_methods.c.uri, uris)))
+
     async def _refuse_others(self, conn, own: str, uris: set[str], call_id: str | None) -> None:
         """A URI or call ID of another coSpace (`own` is the coSpace being written)."""
         others = cospaces.c.id != own
         their_methods = access_methods.c[PARENT] != own
-        if uris and (
-                await self._count(conn, cospaces, others, or_(_uri_is(cospaces.c.uri, uris),
-                                                              _uri_is(cospaces.c.secondaryUri, uris)))
-                or await self._count(conn, access_methods, their_methods,
-                                     _uri_is(access_methods.c.uri, uris))):
+        if uris and (await self._cospace_uri_count(conn, own, uris)
+                     or await self._count(conn, ivrs, _uri_is(ivrs.c.uri, uris))):
             raise Clash('duplicateCoSpaceUri')
         if call_id and (
                 await self._count(conn, cospaces, others, cospaces.c.callId == call_id)

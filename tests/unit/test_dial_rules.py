@@ -275,13 +275,14 @@ def test_inbound_priority_and_order():
 
 def test_inbound_targets():
     rule = inbound(domain='x.com')
-    assert (rule.resolve_to_users, rule.resolve_to_cospaces, rule.pending_targets) == \
-        (True, True, ('resolveToIvrs',))
+    assert (rule.resolve_to_users, rule.resolve_to_cospaces, rule.resolve_to_ivrs,
+            rule.pending_targets) == (True, True, True, ())
     spaces = match_inbound([inbound(domain='x.com', resolveToUsers='false', resolveToIvrs='false',
                                     resolveToCoSpaces='false', resolveToLyncConferences='true')],
                            'x.com')
     # matched, but resolves to nothing in this build: the runtime answers 404
     assert not spaces.resolve_to_users and not spaces.rule.resolve_to_cospaces
+    assert not spaces.rule.resolve_to_ivrs
     assert spaces.pending_targets == ('resolveToLyncConferences',)
 
 

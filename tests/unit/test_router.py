@@ -179,11 +179,15 @@ def test_forwarded_calls_skip_transforms():
 
 # --- incoming: inbound rules, then forwarding rules -----------------------------------------
 
-INBOUND = [InboundRule.from_fields(dict(id='users', domain='example.org', resolveToCoSpaces='false')),
+INBOUND = [InboundRule.from_fields(dict(id='users', domain='example.org', resolveToCoSpaces='false',
+                                        resolveToIvrs='false')),
            InboundRule.from_fields(dict(id='spaces', domain='meet.example.org', resolveToUsers='false')),
            InboundRule.from_fields(dict(id='both', domain='both.example.org')),
            InboundRule.from_fields(dict(id='ivrs', domain='ivr.example.org', resolveToUsers='false',
-                                        resolveToCoSpaces='false'))]
+                                        resolveToCoSpaces='false')),
+           InboundRule.from_fields(dict(id='lync', domain='lync.example.org', resolveToUsers='false',
+                                        resolveToCoSpaces='false', resolveToIvrs='false',
+                                        resolveToLyncConferences='true'))]
 FORWARDING = [
     ForwardingRule.from_fields(dict(id='partner', matchPattern='*.partner.com', priority=5, action='forward',
                                     destinationDomain='pstn.example.net', callerIdMode='preserve')),
@@ -203,19 +207,25 @@ def test_inbound_rule_resolves_to_users():
 
 
 def test_inbound_rule_that_resolves_to_nothing_here_is_not_found():
-    decision = incoming('sip:alice@ivr.example.org')
-    assert decision == NotFound('inbound rule ivrs for ivr.example.org resolves to resolveToIvrs, '
-                                'not available here')
+    decision = incoming('sip:alice@lync.example.org')
+    assert decision == NotFound('inbound rule lync for lync.example.org resolves to '
+                                'resolveToLyncConferences, not available here')
+
+
+def test_inbound_rule_resolving_to_ivrs_only_asks_for_the_user_parts_ivr():
+    assert incoming('sip:alice@ivr.example.org') == ToCoSpace(
+        'alice', "inbound rule ivrs for ivr.example.org: no IVR 'alice'", cospaces=False, ivrs=True)
 
 
 def test_inbound_rule_resolving_to_cospaces_asks_for_the_user_parts_cospace():
     # only coSpaces: even a user of ours is looked for among the coSpaces
     assert incoming('sip:alice@meet.example.org') == ToCoSpace(
-        'alice', "inbound rule spaces for meet.example.org: no coSpace 'alice'")
+        'alice', "inbound rule spaces for meet.example.org: no coSpace or IVR 'alice'", ivrs=True)
     # users first, then coSpaces (the default rule asks for both)
     assert incoming('sip:+4930555001@both.example.org') == Internal('+4930555001', 'both.example.org')
     assert incoming('sip:sales.team@both.example.org') == ToCoSpace(
-        'sales.team', "inbound rule both for both.example.org: no account, number or coSpace 'sales.team'")
+        'sales.team', "inbound rule both for both.example.org: no account, number or coSpace or IVR "
+        "'sales.team'", ivrs=True)
     # without a user part there is nothing to look for
     assert isinstance(incoming('sip:meet.example.org'), NotFound)
 

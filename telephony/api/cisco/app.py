@@ -16,7 +16,7 @@ from ...store.cospaces import Clash
 from ...store.dialrules import OUTBOUND, SECRETS, TooMany, hash_inbound_password
 from . import xml
 from .auth import BasicAuth
-from .cospaces import CoSpaceApi
+from .cospaces import IVRS, CoSpaceApi
 from .errors import MISSING, CiscoError, ParameterError, parameter_errors
 from .fields import Invalid, number, text
 from .forms import Form, read_form
@@ -133,6 +133,10 @@ class CiscoApi:
         parts = rest.split('/')
         if parts[0] == 'coSpaces':
             return await self.cospaces.handle(request, parts, user.username)
+        if parts[0] == IVRS.path and len(parts) <= 2:   # the coSpaces' store holds IVRs too
+            if len(parts) == 1:
+                return await self.collection(IVRS, request, user.username, self.server.cospaces)
+            return await self.single(IVRS, parts[1], request, user.username, self.server.cospaces)
         if rest in RESOURCES:
             resource, rule_id = RESOURCES[rest], None
         else:

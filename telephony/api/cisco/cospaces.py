@@ -1,4 +1,5 @@
-"""/api/v1/coSpaces and /coSpaces/<id>/accessMethods (CMS §6.1-6.5): the parameters as the
+"""/api/v1/coSpaces and /coSpaces/<id>/accessMethods (CMS §6.1-6.5), /api/v1/ivrs (§8.9,
+whose call IDs lead into coSpaces): the parameters as the
 document lists them, in the dialect's conventions (api/cisco/app.py: form bodies, text/xml,
 Location, collections with filter/offset/limit, parameterError). The uniqueness rules live
 in the store (store/cospaces.py), inside its write transaction; their reasons come back
@@ -14,7 +15,7 @@ from starlette.responses import Response
 
 from ...store import cospaces as store
 from .errors import TOO_LONG, CiscoError, ParameterError, parameter_errors
-from .fields import Field, Invalid, boolean, choice, number, text
+from .fields import Field, Invalid, boolean, choice, no_such, number, text
 from .forms import Form, read_form
 from .resources import TENANT, Resource
 
@@ -99,7 +100,20 @@ ACCESS_METHODS = Resource(
     listed=('uri', 'callId', 'passcode', 'callLegProfile'),   # §6.5.2
     filter_on=('uri', 'callId', 'name'), tenant_filter=False)
 
-for _r in (COSPACES, ACCESS_METHODS):   # the API's names are the store's columns
+# §8.9.2; a tenant, tenant group or branding profile does not exist here (no such objects yet)
+MAX_IVRS = 100
+IVRS = Resource(
+    store.IVRS, 'ivrs', 'ivr', 'ivrDoesNotExist',
+    (Field('uri', uri_part, required=True),
+     TENANT,
+     Field('tenantGroup', no_such('tenantGroupDoesNotExist')),
+     Field('ivrBrandingProfile', no_such('ivrBrandingProfileDoesNotExist')),
+     Field('resolveCoSpaceCallIds', boolean, default='true'),
+     Field('resolveLyncConferenceIds', boolean, default='false')),
+    listed=('uri', 'tenant'),   # §8.9.1's response element, tenant only when set
+    filter_on=('uri',), max_rows=MAX_IVRS, too_many='tooManyIvrs')
+
+for _r in (COSPACES, ACCESS_METHODS, IVRS):   # the API's names are the store's columns
     assert {f.name for f in _r.fields} == set(store.FIELDS[_r.kind]), _r.kind
 
 
