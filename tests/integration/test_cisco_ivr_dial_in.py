@@ -6,10 +6,13 @@ mixer room keyed by the coSpace's id, seen in the server's conference-join lines
 without a passcode is joined at once; an IVR with resolveCoSpaceCallIds=false knows no ID."""
 from __future__ import annotations
 
+from tests.api import conftest as api_fixtures
 from tests.api.cisco import add_admin, create
 from tests.integration.conftest import assert_sipp_ok
-from tests.integration.test_cospace_dial_in import DOMAIN, keyed, start_api  # noqa: F401
+from tests.integration.test_cospace_dial_in import DOMAIN, keyed
 from tests.integration.uac_steps import NO_SHEDDING, pause, write
+
+start_api = api_fixtures.start_api    # the API tests' fixture: a server and HTTP clients
 
 
 def dial(api, sipp, tmp_path, uri: str, name: str, steps: list[str]) -> str:
