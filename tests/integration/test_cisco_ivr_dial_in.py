@@ -15,14 +15,15 @@ from tests.integration.uac_steps import NO_SHEDDING, pause, write
 start_api = api_fixtures.start_api    # the API tests' fixture: a server and HTTP clients
 
 
-def dial(api, sipp, tmp_path, uri: str, name: str, steps: list[str]) -> str:
-    """One call to sip:<uri>@DOMAIN that hangs up after the steps; the server's call id."""
-    before = len(api.server.events('ivr-call'))
-    scenario = write(tmp_path / f'{name}.xml', steps, wait_bye=False, domain=DOMAIN)
-    result = sipp.run(f'127.0.0.1:{api.server.sip_port}', scenario=scenario, service=uri,
+def dial(server, sipp, tmp_path, uri: str, name: str, steps: list[str],
+         domain: str = DOMAIN) -> str:
+    """One call to sip:<uri>@<domain> that hangs up after the steps; the server's call id."""
+    before = len(server.events('ivr-call'))
+    scenario = write(tmp_path / f'{name}.xml', steps, wait_bye=False, domain=domain)
+    result = sipp.run(f'127.0.0.1:{server.sip_port}', scenario=scenario, service=uri,
                       timeout=120, global_timeout=110)
-    assert_sipp_ok(result, calls=1, server=api.server)
-    call = api.server.wait_event('ivr-call', count=before + 1)[before]
+    assert_sipp_ok(result, calls=1, server=server)
+    call = server.wait_event('ivr-call', count=before + 1)[before]
     assert call['uri'] == uri
     return call['call']
 
@@ -42,7 +43,7 @@ def test_ivr_dial_in(start_api, sipp, tmp_path):
     closed = create(admin, 'ivrs', uri='closed.ivr', resolveCoSpaceCallIds='false')
 
     # a wrong call ID (its prompt, another try), the right one, then the coSpace's passcode
-    call = dial(api, sipp, tmp_path, 'meet', 'board', [
+    call = dial(api.server, sipp, tmp_path, 'meet', 'board', [
         pause(1000), *keyed('159#'), pause(3000), *keyed('1379#', 1, tmp_path), pause(3000),
         *keyed('23456789#', 2, tmp_path), pause(2000)])
     wrong = [e for e in api.server.events('conference-pin-wrong') if e['call'] == call]
@@ -57,13 +58,13 @@ def test_ivr_dial_in(start_api, sipp, tmp_path):
     api.server.wait_event('conference-leave', call=call)
 
     # a coSpace without a passcode: its call ID joins at once
-    call = dial(api, sipp, tmp_path, 'meet', 'open', [pause(1000), *keyed('2468#'), pause(2000)])
+    call = dial(api.server, sipp, tmp_path, 'meet', 'open', [pause(1000), *keyed('2468#'), pause(2000)])
     assert api.server.wait_event('conference-join', call=call)[0]['conference'] == open_space
     assert api.server.wait_event('cospace-join', call=call)[0]['passcode'] == 'none'
     api.server.wait_event('conference-leave', call=call)
 
     # an IVR that does not resolve coSpace call IDs: a real one is a wrong one
-    call = dial(api, sipp, tmp_path, 'closed.ivr', 'closed',
+    call = dial(api.server, sipp, tmp_path, 'closed.ivr', 'closed',
                 [pause(1000), *keyed('2468#'), pause(2000)])
     wrong = api.server.wait_event('conference-pin-wrong', call=call)
     assert wrong[0]['owner'] == closed

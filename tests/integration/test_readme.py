@@ -192,3 +192,37 @@ def test_readme_cisco_provisioning(start_server):
         assert 'trunk-secret' not in out and 'trunk-secret' not in server.log()
     finally:
         shell.close()
+
+
+DIAL_IN_SECTION = '## A coSpace and dialling into it (the Cisco dialect)'
+
+
+def test_readme_cospace_dial_in(start_server, sipp, tmp_path):
+    """The dial-in section's curl commands, typed as written: an inbound rule, a coSpace and
+    an IVR; then SIPp calls the IVR's uri at the rule's domain and keys the call ID and
+    passcode as the section says, and joins the coSpace's room."""
+    from .test_cisco_ivr_dial_in import dial
+    from .test_cospace_dial_in import keyed
+    from .uac_steps import NO_SHEDDING, pause
+
+    server = start_server(env={'TELEPHONY_CONFERENCE_PIN_TIMEOUT': '3', **NO_SHEDDING})
+    [block] = section_blocks(DIAL_IN_SECTION)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('TELEPHONY_')}
+    env['TELEPHONY_DATA_DIR'] = str(server.data_dir)
+    shell = Shell(ROOT, env)
+    try:   # the administrator "made above", by the section before's command
+        admin = next(line for line in section_blocks(CISCO_SECTION)[0].splitlines()
+                     if line.startswith('.venv/bin/telephony user add admin'))
+        shell.type(localize(admin, server))
+        out = shell.type(localize(block, server))
+    finally:
+        shell.close()
+    made = dict(re.findall(r'^location: /api/v1/(inboundDialPlanRules|coSpaces|ivrs)/'
+                           r'([0-9a-f-]{36})\r?$', out, re.M | re.I))
+    assert made.keys() == {'inboundDialPlanRules', 'coSpaces', 'ivrs'}, out
+    call = dial(server, sipp, tmp_path, 'meet', 'readme', [
+        pause(1000), *keyed('1379#'), pause(3000), *keyed('23456789#', 1, tmp_path),
+        pause(2000)], domain='meet.example.com')
+    assert server.wait_event('ivr-call-id', call=call)[0]['cospace'] == made['coSpaces']
+    assert server.wait_event('conference-join', call=call)[0]['conference'] == made['coSpaces']
+    server.wait_no_calls()
