@@ -136,41 +136,31 @@ class CoSpaceStore(DialRuleStore):
         keyed into an IVR: at most one coSpace's (duplicateCoSpaceId keeps it so)."""
         if not call_id:
             return []
-        async with self.db.engine.connect() as conn:
-            spaces = (await conn.execute(select(cospaces).where(cospaces.c.callId == call_id))) \
-                .mappings().all()
-            methods = (await conn.execute(select(access_methods).where(
-                access_methods.c.callId == call_id).order_by(access_methods.c.seq))) \
-                .mappings().all()
-            parents = {m[PARENT] for m in methods} - {s['id'] for s in spaces}
-            if parents:
-                spaces = [*spaces, *(await conn.execute(select(cospaces).where(
-                    cospaces.c.id.in_(parents)))).mappings().all()]
-        by_id = {s['id']: _row(s, secrets=True) for s in spaces}
-        out = [Entry(s, None, _code(s['passcode'])) for s in by_id.values()
-               if s.get('callId') == call_id]
-        out += [Entry(by_id[m[PARENT]], _row(m, secrets=True), _code(m['passcode']))
-                for m in methods if m[PARENT] in by_id]
-        return out
+        return await self._ways(cospaces.c.callId == call_id, access_methods.c.callId == call_id,
+                                lambda s: s['callId'] == call_id)
 
     async def entries(self, user: str) -> list[Entry]:
         """The ways into coSpaces that the URI user part `user` dials: at most one coSpace's
         (the checks keep a URI to one coSpace), itself and its access methods."""
         uris = {user.lower()}
+        return await self._ways(
+            or_(_uri_is(cospaces.c.uri, uris), _uri_is(cospaces.c.secondaryUri, uris)),
+            _uri_is(access_methods.c.uri, uris),
+            lambda s: user.lower() in (_lower(s['uri']), _lower(s['secondaryUri'])))
+
+    async def _ways(self, space_where, method_where, space_matches) -> list[Entry]:
+        """coSpaces that `space_where` selects (those `space_matches`) and access methods
+        that `method_where` selects, with their coSpaces."""
         async with self.db.engine.connect() as conn:
-            spaces = (await conn.execute(select(cospaces).where(or_(
-                _uri_is(cospaces.c.uri, uris), _uri_is(cospaces.c.secondaryUri, uris))))) \
-                .mappings().all()
-            methods = (await conn.execute(select(access_methods).where(
-                _uri_is(access_methods.c.uri, uris)).order_by(access_methods.c.seq))) \
-                .mappings().all()
+            spaces = (await conn.execute(select(cospaces).where(space_where))).mappings().all()
+            methods = (await conn.execute(select(access_methods).where(method_where)
+                                          .order_by(access_methods.c.seq))).mappings().all()
             parents = {m[PARENT] for m in methods} - {s['id'] for s in spaces}
             if parents:
                 spaces = [*spaces, *(await conn.execute(select(cospaces).where(
                     cospaces.c.id.in_(parents)))).mappings().all()]
         by_id = {s['id']: _row(s, secrets=True) for s in spaces}
-        out = [Entry(s, None, _code(s['passcode'])) for s in by_id.values()
-               if user.lower() in (_lower(s['uri']), _lower(s['secondaryUri']))]
+        out = [Entry(s, None, _code(s['passcode'])) for s in by_id.values() if space_matches(s)]
         out += [Entry(by_id[m[PARENT]], _row(m, secrets=True), _code(m['passcode']))
                 for m in methods if m[PARENT] in by_id]
         return out
