@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger('telephony.ivr')
 ENTER, WRONG = 'ivr-call-id-enter', 'ivr-call-id-wrong'   # prompts/prompts.toml
+CALL_ID_MAX = 200   # the longest callId /api/v1 takes (api/cisco/cospaces.py)
 
 
 @dataclass(frozen=True)
@@ -44,5 +45,6 @@ async def run_ivr(call: Call, ivr: dict, find: Callable[[str], Awaitable[list['E
         log.info('event=ivr-call-id call=%s ivr=%s cospace=%s', call.id, ivr['id'], found.uuid)
         await run_cospace(call, found.entries, join, tries, timeout, prompts)
 
-    rt = PinRuntime(lookup, enter, tries, timeout, prompts, length=None, enter=ENTER, wrong=WRONG)
+    rt = PinRuntime(lookup, enter, tries, timeout, prompts, length=None, enter=ENTER, wrong=WRONG,
+                    max_length=CALL_ID_MAX)
     await run_pin(call, ivr['id'], rt)
