@@ -186,10 +186,12 @@ def route_incoming(request_uri: str | Uri, from_uri: str, inbound_rules: Iterabl
         if isinstance(users, Internal):
             return users   # users first, then coSpaces (CMS: a user's URI wins)
         if (rule.resolve_to_cospaces or rule.resolve_to_ivrs) and dest.user:
-            tried = [name for name, on in (('account, number', rule.resolve_to_users),
+            tried = [name for name, on in (('account', rule.resolve_to_users),
+                                           ('number', rule.resolve_to_users),
                                            ('coSpace', rule.resolve_to_cospaces),
                                            ('IVR', rule.resolve_to_ivrs)) if on]
-            return ToCoSpace(dest.user, f'{why}: no {" or ".join(tried)} {dest.user!r}',
+            named = ' or '.join([', '.join(tried[:-1]), tried[-1]] if len(tried) > 1 else tried)
+            return ToCoSpace(dest.user, f'{why}: no {named} {dest.user!r}',
                              rule.resolve_to_cospaces, rule.resolve_to_ivrs)
         if users is not None:
             return users

@@ -224,7 +224,7 @@ def test_inbound_rule_resolving_to_cospaces_asks_for_the_user_parts_cospace():
     # users first, then coSpaces (the default rule asks for both)
     assert incoming('sip:+4930555001@both.example.org') == Internal('+4930555001', 'both.example.org')
     assert incoming('sip:sales.team@both.example.org') == ToCoSpace(
-        'sales.team', "inbound rule both for both.example.org: no account, number or coSpace or IVR "
+        'sales.team', "inbound rule both for both.example.org: no account, number, coSpace or IVR "
         "'sales.team'", ivrs=True)
     # without a user part there is nothing to look for
     assert isinstance(incoming('sip:meet.example.org'), NotFound)
