@@ -35,6 +35,7 @@ class _Member:
     call: 'Call'
     mix: 'MixMember'
     phone: str | None
+    joined: float                  # loop time of the join (durationSeconds, bitRate)
     user: str | None = None
     shown: dict[str, Any] = field(default_factory=dict)   # the fields the events last said
 
@@ -59,6 +60,20 @@ class ConferenceRoom:
         self.mix.on_change = self._mix_changed
         self._members: dict[str, _Member] = {}
         self._by_mix: dict[int, str] = {}
+        # the Cisco view (api/cisco/calls.py): a call per run of the room, its legs the members
+        self.call_id = new_uuid()
+        self.cospace = conference.owner is None    # a coSpace's room has no Q-loud owner
+        self.started = rooms.now()
+        self.max_members = 0
+
+    def call_space(self) -> str | None:
+        """The coSpace this room is the call of (its id), None for a Q-loud conference."""
+        return self.uuid if self.cospace else None
+
+    @property
+    def legs(self) -> dict[str, _Member]:
+        """Member uuid -> the member (its call, mixer member, join time); read only."""
+        return self._members
 
     @property
     def members(self) -> dict[str, dict[str, Any]]:
@@ -70,7 +85,8 @@ class ConferenceRoom:
         uuid = new_uuid()
         caller = call.info.get('from') or ''
         phone = caller if caller.startswith('+') and not call.info.get('clir') else None
-        member = self._members[uuid] = _Member(call, mix, phone)
+        member = self._members[uuid] = _Member(call, mix, phone, self.rooms.now())
+        self.max_members = max(self.max_members, len(self._members))
         self._by_mix[id(mix)] = uuid
         member.shown = member.fields()
         first = len(self._members) == 1
@@ -90,6 +106,7 @@ class ConferenceRoom:
             return
         self._by_mix.pop(id(member.mix), None)
         self.mix.remove(member.mix)
+        self.rooms.legs_completed += 1
         log.info('event=conference-leave conference=%s member=%s call=%s members=%d tick=%d',
                  self.uuid, uuid, member.call.id, len(self._members), self.rooms.tick())
         self.rooms.registry.detail(self, 'conference_leave', [uuid])
@@ -146,6 +163,22 @@ class ConferenceRooms:
         self.mixer = mixer
         self.tap_dir = Path(tap_dir) if tap_dir else None   # off by default: disk per member
         self.rooms: dict[str, ConferenceRoom] = {}
+        self.legs_completed = 0     # members that left a room since the start
+
+    def now(self) -> float:
+        return self.mixer.engine.loop_time()
+
+    def running(self) -> list[ConferenceRoom]:
+        """The rooms with members, oldest first (the Cisco `calls`)."""
+        return sorted((r for r in self.rooms.values() if r.legs), key=lambda r: r.started)
+
+    def call(self, call_id: str) -> ConferenceRoom | None:
+        return next((r for r in self.rooms.values() if r.call_id == call_id.lower()), None)
+
+    def leg(self, leg_id: str) -> tuple[ConferenceRoom, str] | None:
+        """The room holding member `leg_id`, and its uuid."""
+        leg_id = leg_id.lower()
+        return next(((r, leg_id) for r in self.rooms.values() if leg_id in r.legs), None)
 
     def tick(self) -> int:
         """The media clock's ticks run so far (taps and log lines line up on it)."""
