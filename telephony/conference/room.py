@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..ids import new_uuid
+from ..media import quality
 from .registry import CHANGEABLE, MEMBER_FIELDS, VOLUME_RANGE
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ class _Member:
                                'deaf': m.deaf, 'talk': m.talk, 'floor': m.floor,
                                'volume_in': m.volume_in, 'volume_out': m.volume_out}
         return {k: out[k] for k in MEMBER_FIELDS if out[k] is not None}
+
+    def audio(self, now: float) -> dict[str, dict]:
+        """The Cisco rxAudio/txAudio figures of its endpoint since it joined."""
+        return quality.audio_status(self.mix.endpoint.stats(), now - self.joined)
 
 
 class ConferenceRoom:
@@ -77,7 +82,11 @@ class ConferenceRoom:
 
     @property
     def members(self) -> dict[str, dict[str, Any]]:
-        return {uuid: m.fields() for uuid, m in self._members.items()}
+        """The conference_status view: the §7.11.3 fields and our `call_quality` (a snapshot
+        only; join and update events keep to the document's fields)."""
+        now = self.rooms.now()
+        return {uuid: {**m.fields(), 'call_quality': quality.leg_quality(m.audio(now))}
+                for uuid, m in self._members.items()}
 
     def add(self, call: 'Call', mute: bool) -> str:
         """`call` joins (its leg must have media); returns its member uuid."""

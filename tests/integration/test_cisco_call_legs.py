@@ -100,6 +100,13 @@ def test_call_legs_of_a_running_room(start_api, sipp, tmp_path):
     assert got.findtext('status/state') == 'connected'
     assert fields(got.find('configuration')) == {'rxAudioMute': 'false', 'txAudioMute': 'false'}
 
+    # Q-loud's snapshot of the room (conference_status) carries the same buckets
+    late = api.login('joe')
+    assert late.get(f'/api/conference/{conf}/event').json()['busy'] is True
+    snapshot = Events(late).wait(lambda e: e['event'] == 'conference_status', what='status')
+    assert set(snapshot['member']) == {talker, other}
+    assert all(m['call_quality'] in QUALITIES for m in snapshot['member'].values())
+
     # PUT rxAudioMute: the others no longer hear it, the owner's events say `mute`
     mark = events.mark()
     r = is_xml(cisco.put(f'/callLegs/{talker}', data={'rxAudioMute': 'true'}))

@@ -47,7 +47,7 @@ def leg_fields(room: 'ConferenceRoom', uuid: str, now: float, full: bool) -> dic
     member = room.legs[uuid]
     leg = member.call.leg
     seconds = now - member.joined
-    audio = quality.audio_status(member.mix.endpoint.stats(), seconds)
+    audio = member.audio(now)
     head = {'name': member.call.info.get('from') or '', 'remoteParty': remote_party(leg),
             'call': room.call_id, 'call_quality': quality.leg_quality(audio)}
     if not full:
@@ -120,6 +120,8 @@ class CallsApi:
                      user: str) -> None:
         from .app import fields_from
         form = await read_form(request, self.api.server.settings.cisco_max_body_bytes)
+        if uuid not in room.legs:   # it left while the body arrived
+            raise CiscoError(404, 'callLegDoesNotExist')
         changes = {k: v for k, v in fields_from(LEG_CONTROLS, form, creating=False).items()
                    if v is not None}
         mix = {'rxAudioMute': 'mute', 'txAudioMute': 'deaf'}
