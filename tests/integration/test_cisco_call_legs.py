@@ -9,7 +9,7 @@ from __future__ import annotations
 from telephony.media.quality import QUALITY as QUALITIES, call_quality
 
 from tests.api import conftest as api_fixtures
-from tests.api.cisco import add_admin, failure, fields, is_xml, parsed
+from tests.api.cisco import add_admin, create, failure, fields, is_xml, parsed
 from tests.api.test_call_api import Events
 from tests.integration.conftest import assert_sipp_ok, wait_for
 from tests.integration.test_conference_pin import DIAL_IN, conference, keyed
@@ -135,3 +135,56 @@ def test_call_legs_of_a_running_room(start_api, sipp, tmp_path):
     after = status(cisco)
     assert after['callLegsActive'] == '0'
     assert int(after['callLegsCompleted']) == int(before['callLegsCompleted']) + 2
+
+
+def test_a_cospace_call_and_the_refusals(start_api, sipp, tmp_path):
+    """A coSpace's room is a `coSpace` call (§8.1.3 callType) linked to it, found by
+    coSpaceFilter; unknown ids, other methods and bad paging get the dialect's answers."""
+    from tests.integration.test_cospace_dial_in import DOMAIN
+    api = start_api(**NO_SHEDDING)
+    cisco = add_admin(api)
+    create(cisco, 'inboundDialPlanRules', domain=DOMAIN)
+    space = create(cisco, 'coSpaces', name='Open', uri='open.room')
+    caller = sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario=write(
+        tmp_path / 'open.xml', [], domain=DOMAIN), service='open.room',   # waits for our BYE
+        global_timeout=110)
+    wait_for(lambda: len(legs(cisco)) == 1, 60, 'the call leg')
+    [call] = parsed(cisco.get('/calls'))
+    assert fields(call) == {'name': 'Open', 'coSpace': space,
+                            'callCorrelator': call.get('id')}
+    one = fields(parsed(cisco.get(f'/calls/{call.get("id")}')))
+    assert (one['callType'], one['coSpace'], one['numCallLegs']) == ('coSpace', space, '1')
+    assert parsed(cisco.get('/calls', params={'coSpaceFilter': space})).get('total') == '1'
+    assert parsed(cisco.get('/calls', params={'coSpaceFilter': call.get('id')})) \
+        .get('total') == '0'
+
+    # paging and filters as the other collections: the total stays, the page is cut
+    page = parsed(cisco.get('/callLegs', params={'limit': '0'}))
+    assert (page.get('total'), len(page)) == ('1', 0)
+    assert len(parsed(cisco.get('/callLegs', params={'offset': '1'}))) == 0
+    assert parsed(cisco.get('/callLegs', params={'filter': '+49221'})).get('total') == '1'
+    assert parsed(cisco.get('/callLegs', params={'filter': 'nobody'})).get('total') == '0'
+    assert failure(cisco.get('/callLegs', params={'offset': '-1'}))[1] == \
+        {'offset': 'invalidValue'}
+    assert failure(cisco.get('/calls', params={'filter': 'x' * 256}))[1] == \
+        {'filter': 'valueTooLong'}
+
+    # refusals: unknown ids, methods we do not provide, paths below a leg
+    unknown = '00000000-0000-0000-0000-000000000000'
+    assert failure(cisco.get(f'/calls/{unknown}')) == (['callDoesNotExist'], {})
+    assert failure(cisco.get(f'/calls/{unknown}/callLegs')) == (['callDoesNotExist'], {})
+    for method in ('put', 'delete'):
+        r = getattr(cisco, method)(f'/callLegs/{unknown}')
+        assert (r.status_code, failure(r)) == (404, (['callLegDoesNotExist'], {}))
+    assert failure(cisco.get('/callLegs/' + 'x' * 300)) == (['callLegDoesNotExist'], {})
+    r = cisco.post('/calls', data={'coSpace': space})
+    assert (r.status_code, r.headers['allow'], failure(r)[0]) == \
+        (405, 'GET', ['invalidOperation'])
+    assert cisco.post('/callLegs', data={}).status_code == 405
+    assert failure(cisco.get(f'/callLegs/{unknown}/snapshot')) == (['unrecognisedObject'], {})
+    assert failure(cisco.get(f'/calls/{unknown}/participants')) == (['unrecognisedObject'], {})
+
+    [leg_id] = legs(cisco)
+    assert is_xml(cisco.delete(f'/callLegs/{leg_id}')).status_code == 200
+    assert_sipp_ok(sipp.wait(*caller, timeout=60), calls=1, server=api.server)
+    wait_for(lambda: parsed(cisco.get('/calls')).get('total') == '0', 30, 'no call')
