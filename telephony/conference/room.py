@@ -115,7 +115,6 @@ class ConferenceRoom:
             return
         self._by_mix.pop(id(member.mix), None)
         self.mix.remove(member.mix)
-        self.rooms.legs_completed += 1
         log.info('event=conference-leave conference=%s member=%s call=%s members=%d tick=%d',
                  self.uuid, uuid, member.call.id, len(self._members), self.rooms.tick())
         self.rooms.registry.detail(self, 'conference_leave', [uuid])
@@ -172,7 +171,6 @@ class ConferenceRooms:
         self.mixer = mixer
         self.tap_dir = Path(tap_dir) if tap_dir else None   # off by default: disk per member
         self.rooms: dict[str, ConferenceRoom] = {}
-        self.legs_completed = 0     # members that left a room since the start
 
     def now(self) -> float:
         return self.mixer.engine.loop_time()

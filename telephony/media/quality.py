@@ -60,3 +60,20 @@ def leg_quality(audio: dict[str, dict]) -> str:
     losses = [d['packetLossPercentage'] for d in audio.values()
               if d.get('packetLossPercentage') is not None]
     return call_quality(max(losses) if losses else None)
+
+
+# §8.3.1 call leg alarms; the thresholds are ours (the document leaves them to the server)
+ALARMS = ('packetLoss', 'excessiveJitter', 'highRoundTripTime')
+ALARM_LOSS = 3.0        # % either way: from Pexip's "bad" on
+ALARM_JITTER = 40       # ms either way: two 20 ms frames, past what the jitter buffer hides
+ALARM_RTT = 300         # ms: G.114's 150 ms one way, both ways
+
+
+def alarms(audio: dict[str, dict]) -> list[str]:
+    """The §8.3.1 alarm names that hold for these figures, in ALARMS order."""
+    def worst(name: str) -> float:
+        return max((d[name] for d in audio.values() if d.get(name) is not None), default=0)
+    held = {'packetLoss': worst('packetLossPercentage') >= ALARM_LOSS,
+            'excessiveJitter': worst('jitter') >= ALARM_JITTER,
+            'highRoundTripTime': worst('roundTripTime') >= ALARM_RTT}
+    return [a for a in ALARMS if held[a]]

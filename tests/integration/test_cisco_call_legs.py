@@ -6,7 +6,7 @@ mute/deaf event, a DELETE is SIPp's BYE; system/status counts the legs.
 """
 from __future__ import annotations
 
-from telephony.media.quality import QUALITY as QUALITIES, call_quality
+from telephony.media.quality import QUALITY as QUALITIES, alarms, call_quality
 
 from tests.api import conftest as api_fixtures
 from tests.api.cisco import add_admin, create, failure, fields, is_xml, parsed
@@ -39,6 +39,10 @@ def leg(cisco, leg_id: str):
 
 def audio(root, name: str) -> dict[str, str]:
     return fields(root.find(f'status/{name}'))
+
+
+def numbers(figures: dict[str, str]) -> dict:
+    return {k: v if k == 'codec' else float(v) for k, v in figures.items()}
 
 
 def status(cisco) -> dict[str, str]:
@@ -99,6 +103,15 @@ def test_call_legs_of_a_running_room(start_api, sipp, tmp_path):
     assert int(tx['bitRate']) > 0                         # the room's mix goes to it
     assert got.findtext('status/state') == 'connected'
     assert fields(got.find('configuration')) == {'rxAudioMute': 'false', 'txAudioMute': 'false'}
+    # alarms (§8.3.1) are those of the figures shown; the `alarms` filter finds their legs
+    shown = {'rxAudio': numbers(rx), 'txAudio': numbers(tx)}
+    assert [a.tag for a in got.find('alarms') or []] == alarms(shown)
+    listed = parsed(cisco.get('/callLegs'))
+    alarmed = {e.get('id') for e in listed if e.find('alarms') is not None}
+    assert {e.get('id') for e in parsed(cisco.get('/callLegs', params={'alarms': 'all'}))} \
+        == alarmed
+    assert failure(cisco.get('/callLegs', params={'alarms': 'packetLoss|lowVolume'}))[1] == \
+        {'alarms': 'invalidValue'}
 
     # Q-loud's snapshot of the room (conference_status) carries the same buckets
     late = api.login('joe')

@@ -2,7 +2,8 @@
 quality buckets over packet loss (< 1 good, < 3 ok, < 10 bad, else terrible)."""
 import pytest
 
-from telephony.media.quality import audio_status, bit_rate, call_quality, leg_quality, loss_percent
+from telephony.media.quality import (alarms, audio_status, bit_rate, call_quality, leg_quality,
+                                     loss_percent)
 
 
 def stats(**over):
@@ -51,3 +52,14 @@ def test_no_receiver_report_leaves_tx_figures_out():
     assert leg_quality(audio) == '1_good'
     silent = audio_status(stats(packets_received=0, lost=0, remote_lost=None), seconds=1.0)
     assert leg_quality(silent) == '0_unknown'       # no packet either way yet
+
+
+def test_alarms_at_their_thresholds():
+    def figures(loss=0.0, jitter=0, rtt=None):
+        return {'rxAudio': {'packetLossPercentage': loss, 'jitter': jitter},
+                'txAudio': {'packetLossPercentage': None, 'jitter': None, 'roundTripTime': rtt}}
+    assert alarms(figures()) == []
+    assert alarms(figures(loss=2.9, jitter=39, rtt=299)) == []
+    assert alarms(figures(loss=3.0, jitter=40, rtt=300)) == \
+        ['packetLoss', 'excessiveJitter', 'highRoundTripTime']
+    assert alarms(audio_status(stats(), 10.0)) == ['packetLoss']   # tx lost 5 %

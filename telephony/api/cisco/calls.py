@@ -48,8 +48,10 @@ def leg_fields(room: 'ConferenceRoom', uuid: str, now: float, full: bool) -> dic
     leg = member.call.leg
     seconds = now - member.joined
     audio = member.audio(now)
+    held = quality.alarms(audio)
     head = {'name': member.call.info.get('from') or '', 'remoteParty': remote_party(leg),
-            'call': room.call_id, 'call_quality': quality.leg_quality(audio)}
+            'call': room.call_id, 'call_quality': quality.leg_quality(audio),
+            'alarms': [f'<alarms>{"".join(f"<{a}/>" for a in held)}</alarms>'] if held else None}
     if not full:
         return head
     config = xml.element('configuration', {'rxAudioMute': member.mix.mute,
@@ -145,14 +147,16 @@ class CallsApi:
 
     def list_legs(self, request: Request, rooms: list['ConferenceRoom']) -> str:
         contains = _filter(request).lower()
+        wanted = _alarms(request)
+        now = self.rooms.now()
         legs = []
         for room in rooms:
             for uuid, member in room.legs.items():
                 seen = f'{member.call.info.get("from") or ""}\n{remote_party(member.call.leg)}'
-                if contains in seen.lower():
+                if contains in seen.lower() and \
+                        (wanted is None or wanted & set(quality.alarms(member.audio(now)))):
                     legs.append((room, uuid))
         total, page = self._page(request, legs)
-        now = self.rooms.now()
         return xml.collection('callLegs', total, [
             xml.element('callLeg', leg_fields(r, u, now, False), id=u) for r, u in page])
 
@@ -167,6 +171,19 @@ def _filter(request: Request) -> str:
         return _FILTER(request.query_params.get('filter', ''))
     except Invalid as exc:
         raise parameter_errors([ParameterError('filter', exc.error)]) from None
+
+
+def _alarms(request: Request) -> set[str] | None:
+    """§8.3.1 `alarms`: "all" or alarm names (separated by spaces; `|` too); None: no filter."""
+    raw = request.query_params.get('alarms')
+    if not raw:
+        return None
+    names = set(raw.replace('|', ' ').split())
+    if names == {'all'}:
+        return set(quality.ALARMS)
+    if not names or not names <= set(quality.ALARMS):
+        raise parameter_errors([ParameterError('alarms')])
+    return names
 
 
 def _ID_or_404(value: str, missing: str) -> str:
