@@ -152,7 +152,8 @@ def test_call_legs_of_a_running_room(start_api, sipp, tmp_path):
 
 def test_a_cospace_call_and_the_refusals(start_api, sipp, tmp_path):
     """A coSpace's room is a `coSpace` call (§8.1.3 callType) linked to it, found by
-    coSpaceFilter; unknown ids, other methods and bad paging get the dialect's answers."""
+    coSpaceFilter, ended by DELETE; unknown ids, other methods and bad paging get the
+    dialect's answers."""
     from tests.integration.test_cospace_dial_in import DOMAIN
     api = start_api(**NO_SHEDDING)
     cisco = add_admin(api)
@@ -197,7 +198,9 @@ def test_a_cospace_call_and_the_refusals(start_api, sipp, tmp_path):
     assert failure(cisco.get(f'/callLegs/{unknown}/snapshot')) == (['unrecognisedObject'], {})
     assert failure(cisco.get(f'/calls/{unknown}/participants')) == (['unrecognisedObject'], {})
 
-    [leg_id] = legs(cisco)
-    assert is_xml(cisco.delete(f'/callLegs/{leg_id}')).status_code == 200
+    r = cisco.put(f'/calls/{call.get("id")}', data={'locked': 'true'})
+    assert (r.status_code, r.headers['allow']) == (405, 'GET, DELETE')
+    # DELETE of the call ends it: its leg gets our BYE
+    assert is_xml(cisco.delete(f'/calls/{call.get("id")}')).status_code == 200
     assert_sipp_ok(sipp.wait(*caller, timeout=60), calls=1, server=api.server)
     wait_for(lambda: parsed(cisco.get('/calls')).get('total') == '0', 30, 'no call')

@@ -54,17 +54,18 @@ def leg_fields(room: 'ConferenceRoom', uuid: str, now: float, full: bool) -> dic
             'alarms': [f'<alarms>{"".join(f"<{a}/>" for a in held)}</alarms>'] if held else None}
     if not full:
         return head
+    direction = 'incoming' if leg.incoming else 'outgoing'
     config = xml.element('configuration', {'rxAudioMute': member.mix.mute,
                                            'txAudioMute': member.mix.deaf})
     status = xml.element('status', {
         'state': 'connected', 'durationSeconds': int(seconds),
-        'direction': 'incoming' if leg.incoming else 'outgoing',
+        'direction': direction,
         'sipCallId': leg.invite.call_id if leg.invite is not None else None,
         'recording': room.mix.recorder is not None,
         'rxAudio': [xml.element('rxAudio', audio['rxAudio'])],
         'txAudio': [xml.element('txAudio', audio['txAudio'])],
         'call_quality': head['call_quality']})
-    return {**head, 'type': 'sip', 'direction': 'incoming' if leg.incoming else 'outgoing',
+    return {**head, 'type': 'sip', 'direction': direction,
             'configuration': [config], 'status': [status]}
 
 
@@ -81,34 +82,37 @@ class CallsApi:
     async def handle(self, request: Request, parts: list[str], user: str) -> Response:
         from .app import answer
         method = request.method
+        if len(parts) > (3 if parts[0] == 'calls' else 2) or parts[2:] not in ([], ['callLegs']):
+            raise CiscoError(404, 'unrecognisedObject')
+        if len(parts) != 2 and method != 'GET':   # POST (§8.1.2, §8.3.2: dial out): not here
+            raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
+        now = self.rooms.now()
+        if len(parts) == 1:
+            body = self.list_calls(request, now) if parts[0] == 'calls' else \
+                self.list_legs(request, self.rooms.running(), now)
+            return answer(body=xml.document(body))
         if parts[0] == 'calls':
-            if len(parts) > 3 or (len(parts) == 3 and parts[2] != 'callLegs'):
-                raise CiscoError(404, 'unrecognisedObject')
-            if method != 'GET':   # creating calls (§8.1.2) is not provided: rooms start by dial-in
-                raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
-            if len(parts) == 1:
-                return answer(body=xml.document(self.list_calls(request)))
             room = self.rooms.call(_ID_or_404(parts[1], 'callDoesNotExist'))
             if room is None:
                 raise CiscoError(404, 'callDoesNotExist')
             if len(parts) == 3:
-                return answer(body=xml.document(self.list_legs(request, [room])))
-            now = self.rooms.now()
-            return answer(body=xml.document(xml.element('call', call_fields(room, now, True),
-                                                        id=room.call_id)))
-        if len(parts) > 2:
-            raise CiscoError(404, 'unrecognisedObject')
-        if len(parts) == 1:
-            if method != 'GET':
-                raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
-            return answer(body=xml.document(self.list_legs(request, self.rooms.running())))
+                return answer(body=xml.document(self.list_legs(request, [room], now)))
+            if method == 'GET':
+                return answer(body=xml.document(xml.element(
+                    'call', call_fields(room, now, True), id=room.call_id)))
+            if method == 'DELETE':   # ends the call: every leg is hung up
+                for uuid in list(room.legs):
+                    room.kick(uuid)
+                self.api.log_change(user, 'delete', 'calls', room.call_id)
+                return answer()
+            raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, DELETE'})
         found = self.rooms.leg(_ID_or_404(parts[1], 'callLegDoesNotExist'))
         if found is None:
             raise CiscoError(404, 'callLegDoesNotExist')
         room, uuid = found
         if method == 'GET':
             return answer(body=xml.document(xml.element(
-                'callLeg', leg_fields(room, uuid, self.rooms.now(), True), id=uuid)))
+                'callLeg', leg_fields(room, uuid, now, True), id=uuid)))
         if method == 'PUT':
             await self.modify(request, room, uuid, user)
             return answer()
@@ -134,21 +138,19 @@ class CallsApi:
         offset, limit = self.api.paging(request)
         return len(items), items[offset:offset + limit]
 
-    def list_calls(self, request: Request) -> str:
+    def list_calls(self, request: Request, now: float) -> str:
         contains = _filter(request).lower()
         space = request.query_params.get('coSpaceFilter')
         rooms = [r for r in self.rooms.running()
                  if contains in r.description.lower()
                  and (not space or r.call_space() == space.lower())]
         total, page = self._page(request, rooms)
-        now = self.rooms.now()
         return xml.collection('calls', total, [
             xml.element('call', call_fields(r, now, False), id=r.call_id) for r in page])
 
-    def list_legs(self, request: Request, rooms: list['ConferenceRoom']) -> str:
+    def list_legs(self, request: Request, rooms: list['ConferenceRoom'], now: float) -> str:
         contains = _filter(request).lower()
         wanted = _alarms(request)
-        now = self.rooms.now()
         legs = []
         for room in rooms:
             for uuid, member in room.legs.items():
