@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..calls.cdr import CdrRecorder
     from ..calls.manager import CallManager
     from ..conference.registry import ConferenceRuntime
+    from ..conference.room import ConferenceRooms
     from ..config import Settings
     from ..sip.registrar import Registrar
     from ..sip.registrations import TrunkRegistrations
@@ -57,6 +58,7 @@ class ApiServices(Protocol):
     conferences: 'ConferenceStore'                 # the conference objects (§3.17)
     conference_runtime: 'ConferenceRuntime'        # the rooms running now (.running(uuid))
     cospaces: 'CoSpaceStore'                       # the Cisco coSpaces and access methods (§6)
+    conference_rooms: 'ConferenceRooms'            # the rooms themselves (Cisco calls/callLegs)
 
     @property
     def stopping(self) -> bool:

@@ -31,7 +31,8 @@ class Room(Protocol):
 
     @property
     def members(self) -> dict[str, dict[str, Any]]:
-        """Member uuid -> its MEMBER_FIELDS (`phone` and `user` only when known)."""
+        """Member uuid -> its MEMBER_FIELDS (`phone` and `user` only when known), and
+        `call_quality` where the room measures it (conference_status only)."""
         ...
 
     def update(self, member: str, fields: dict[str, Any]) -> None:

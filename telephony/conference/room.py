@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..ids import new_uuid
+from ..media import quality
 from .registry import CHANGEABLE, MEMBER_FIELDS, VOLUME_RANGE
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class _Member:
     call: 'Call'
     mix: 'MixMember'
     phone: str | None
+    joined: float                  # loop time of the join (durationSeconds, bitRate)
     user: str | None = None
     shown: dict[str, Any] = field(default_factory=dict)   # the fields the events last said
 
@@ -45,6 +47,10 @@ class _Member:
                                'deaf': m.deaf, 'talk': m.talk, 'floor': m.floor,
                                'volume_in': m.volume_in, 'volume_out': m.volume_out}
         return {k: out[k] for k in MEMBER_FIELDS if out[k] is not None}
+
+    def audio(self, now: float) -> dict[str, dict]:
+        """The Cisco rxAudio/txAudio figures of its endpoint since it joined."""
+        return quality.audio_status(self.mix.endpoint.stats(), now - self.joined)
 
 
 class ConferenceRoom:
@@ -59,10 +65,28 @@ class ConferenceRoom:
         self.mix.on_change = self._mix_changed
         self._members: dict[str, _Member] = {}
         self._by_mix: dict[int, str] = {}
+        # the Cisco view (api/cisco/calls.py): a call per run of the room, its legs the members
+        self.call_id = new_uuid()
+        self.cospace = conference.owner is None    # a coSpace's room has no Q-loud owner
+        self.started = rooms.now()
+        self.max_members = 0
+
+    def call_space(self) -> str | None:
+        """The coSpace this room is the call of (its id), None for a Q-loud conference."""
+        return self.uuid if self.cospace else None
+
+    @property
+    def legs(self) -> dict[str, _Member]:
+        """Member uuid -> the member (its call, mixer member, join time); read only."""
+        return self._members
 
     @property
     def members(self) -> dict[str, dict[str, Any]]:
-        return {uuid: m.fields() for uuid, m in self._members.items()}
+        """The conference_status view: the §7.11.3 fields and our `call_quality` (a snapshot
+        only; join and update events keep to the document's fields)."""
+        now = self.rooms.now()
+        return {uuid: {**m.fields(), 'call_quality': quality.leg_quality(m.audio(now))}
+                for uuid, m in self._members.items()}
 
     def add(self, call: 'Call', mute: bool) -> str:
         """`call` joins (its leg must have media); returns its member uuid."""
@@ -70,7 +94,8 @@ class ConferenceRoom:
         uuid = new_uuid()
         caller = call.info.get('from') or ''
         phone = caller if caller.startswith('+') and not call.info.get('clir') else None
-        member = self._members[uuid] = _Member(call, mix, phone)
+        member = self._members[uuid] = _Member(call, mix, phone, self.rooms.now())
+        self.max_members = max(self.max_members, len(self._members))
         self._by_mix[id(mix)] = uuid
         member.shown = member.fields()
         first = len(self._members) == 1
@@ -146,6 +171,21 @@ class ConferenceRooms:
         self.mixer = mixer
         self.tap_dir = Path(tap_dir) if tap_dir else None   # off by default: disk per member
         self.rooms: dict[str, ConferenceRoom] = {}
+
+    def now(self) -> float:
+        return self.mixer.engine.loop_time()
+
+    def running(self) -> list[ConferenceRoom]:
+        """The rooms with members, oldest first (the Cisco `calls`)."""
+        return sorted((r for r in self.rooms.values() if r.legs), key=lambda r: r.started)
+
+    def call(self, call_id: str) -> ConferenceRoom | None:
+        return next((r for r in self.rooms.values() if r.call_id == call_id.lower()), None)
+
+    def leg(self, leg_id: str) -> tuple[ConferenceRoom, str] | None:
+        """The room holding member `leg_id`, and its uuid."""
+        leg_id = leg_id.lower()
+        return next(((r, leg_id) for r in self.rooms.values() if leg_id in r.legs), None)
 
     def tick(self) -> int:
         """The media clock's ticks run so far (taps and log lines line up on it)."""

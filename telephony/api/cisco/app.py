@@ -16,6 +16,7 @@ from ...store.cospaces import Clash
 from ...store.dialrules import OUTBOUND, SECRETS, TooMany, hash_inbound_password
 from . import xml
 from .auth import BasicAuth
+from .calls import CallsApi
 from .cospaces import IVRS, CoSpaceApi
 from .errors import MISSING, CiscoError, ParameterError, parameter_errors
 from .fields import Invalid, number, text
@@ -100,6 +101,7 @@ class CiscoApi:
         self.server = server
         self.auth = BasicAuth(server, guard)
         self.cospaces = CoSpaceApi(self)
+        self.calls = CallsApi(self)
 
     @property
     def store(self):
@@ -137,6 +139,8 @@ class CiscoApi:
             if len(parts) == 1:
                 return await self.collection(IVRS, request, user.username, self.server.cospaces)
             return await self.single(IVRS, parts[1], request, user.username, self.server.cospaces)
+        if parts[0] in ('calls', 'callLegs'):
+            return await self.calls.handle(request, parts, user.username)
         if rest in RESOURCES:
             resource, rule_id = RESOURCES[rest], None
         else:
@@ -183,12 +187,22 @@ class CiscoApi:
             return answer()
         raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, PUT, DELETE'})
 
-    async def list(self, resource: Resource, request: Request, store,
-                   equal: dict | None = None) -> Response:
+    def paging(self, request: Request) -> tuple[int, int]:
+        """`offset` and `limit` (§4.2.2), the limit at most cisco_list_limit."""
         offset = _query_number(request, 'offset') or 0
         cap = self.server.settings.cisco_list_limit
         limit = _query_number(request, 'limit')
-        limit = cap if limit is None else min(limit, cap)
+        return offset, cap if limit is None else min(limit, cap)
+
+    def log_change(self, user: str, action: str, kind: str, obj: str,
+                   fields=()) -> None:
+        """The change log names the fields changed, never their values."""
+        log.info('event=cisco-change user=%s action=%s kind=%s id=%s fields=%s', user, action,
+                 kind, obj, ','.join(sorted(fields)))
+
+    async def list(self, resource: Resource, request: Request, store,
+                   equal: dict | None = None) -> Response:
+        offset, limit = self.paging(request)
         try:
             contains = _FILTER(request.query_params.get('filter', ''))
         except Invalid as exc:
