@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..dialplan.credit import ChargeQueue, next_charge
 from .leg import ANSWERED, HANGUP
 
 if TYPE_CHECKING:
+    from ..dialplan.credit import ZoneFilter
     from ..store.policy import PolicyStore
     from .call import Call
 
@@ -33,6 +34,7 @@ class Charge:
     group: str
     cost: int
     credit: int
+    zones: 'ZoneFilter | None' = field(default=None, compare=False, repr=False)  # to price again
 
 
 @dataclass

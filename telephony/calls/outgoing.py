@@ -259,7 +259,11 @@ class _Attempts:
 
     async def _next(self, old: Leg, leg: Leg) -> None:
         call = self.call
-        found = await self._send_from(self.index + 1, leg)
+        try:
+            found = await self._send_from(self.index + 1, leg)
+        except Exception:   # no RTP port, a bad URI: the last failure ends the call
+            log.exception('event=trunk-failover-failed call=%s', call.id)
+            found = None
         if leg.ended:
             return   # hung up meanwhile: that ended the call, nothing (more) goes out
         if found is None:
@@ -535,13 +539,24 @@ class OutgoingRunner:
         if failed is not None:
             m._refuse(req, txn, failed.status, failed.reason[:120])
             return True
+        meter = None
+        if owner is not None:
+            # an account's call forwarded out is its owner's outgoing call: the call filter,
+            # the limit and the usergroup's credit decide it as for any other (a forwarding
+            # rule's domain is no way around them)
+            try:
+                permit = await self.permitted(owner, req.uri.user or '', 'sip')
+                meter = self._admit(permit, route)
+            except DialFailed as exc:
+                m._refuse(req, txn, exc.status, exc.reason[:120])
+                return True
         inbound = m._inbound(req, txn, peer, trunk=trunk, owner=owner)
         caller = Caller(req.from_.uri.user or 'anonymous', display=req.from_.display,
                         forwarding=outcome.forwarding)
         log.info('event=forward call=%s rule=%s to=%s', inbound.id, outcome.forwarding.rule.id,
                  quoted(outcome.forwarding.destination))
         m._start(inbound, lambda c: self._out_and_bridge(c, route, caller, owner,
-                                                         req.uri.user or ''))
+                                                         req.uri.user or '', meter))
         return True
 
     async def _to_cospace(self, req: Request, txn: ServerTransaction, peer: Peer,

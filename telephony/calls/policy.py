@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..dialplan.callfilter import CallFilterError, parse_filter
@@ -21,6 +21,8 @@ from ..dialplan.policy import (
     NO_CREDIT, Denied, Emergency, EmergencyRoute, is_emergency, outgoing_policy,
 )
 from ..dialplan.router import Outgoing, Trunk
+from ..dialplan.rules import parse_destination
+from ..sip.uri import UriError
 from ..dialplan.usergroups import Usergroup, resolve_extension
 from ..store.policy import enterprises, usergroups, zonefilter_of
 from .credit import Charge, CreditMeter
@@ -82,8 +84,8 @@ class OutgoingPolicy:
             log.info('event=call-denied owner=%s number=%s reason="Not A Number"', owner, number)
             return PolicyVerdict(False, number, 'Not A Number', False, 403)
         charge = None
-        if group is not None and credit is not None and decision.cost:
-            charge = Charge(group['uuid'], decision.cost, credit)
+        if group is not None and credit is not None and zones is not None:
+            charge = Charge(group['uuid'], decision.cost, credit, zones)
         return PolicyVerdict(True, decision.number, '', False, charge=charge)
 
     def admit(self, verdict: PolicyVerdict, outcome: Outgoing) -> Callable[['Call'], None] | None:
@@ -92,6 +94,13 @@ class OutgoingPolicy:
         minute (it never leaves); else what meters the placed call (None: it is free)."""
         charge = verdict.charge
         if charge is None or not isinstance(outcome, Trunk):
+            return None
+        leaving = _leaving_number(outcome)
+        if charge.zones is not None and leaving:
+            # priced as dialled and as it leaves, the dearer: a transform that rewrites
+            # 0049… into +49… (or +49… into 0…) is no way to a cheaper zone
+            charge = replace(charge, cost=max(charge.cost, charge.zones.cost(leaving)))
+        if charge.cost <= 0:
             return None
         if not affordable(charge.credit, charge.cost):
             log.info('event=call-denied number=%s reason="%s" group=%s credit=%s cost=%s',
@@ -159,3 +168,14 @@ class OutgoingPolicy:
             return None
         numbers = await self.phones.of_owner(hit.user)
         return numbers[0].number if numbers else None
+
+
+def _leaving_number(outcome: 'Trunk') -> str | None:
+    """The user part the dial transforms made of the destination (None: none matched)."""
+    result = outcome.transform
+    if result is None or not result.destination:
+        return None
+    try:
+        return parse_destination(result.destination).user
+    except UriError:
+        return None

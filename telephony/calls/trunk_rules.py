@@ -61,6 +61,7 @@ class TrunkRules:
         self._task: asyncio.Task | None = None
         self._again = False
         self._resolved: dict[str, str] = {}   # host:port -> what it gave last: for log lines
+        self._good: dict[str, list[str]] = {}  # host:port -> its last answer that had addresses
 
     async def sync(self) -> None:
         rules = await self.rules.get()
@@ -89,15 +90,18 @@ class TrunkRules:
                 names[rule.id] = rule.sip_proxy
         found = await asyncio.gather(*(self._addresses(rid, *proxy) for rid, proxy in names.items()))
         addresses.update((rid, ips) for rid, ips in zip(names, found) if ips)
-        self._resolved = {k: v for k, v in self._resolved.items()
-                          if k in {f'{h}:{p}' for h, p in names.values()}}
+        wanted = {f'{h}:{p}' for h, p in names.values()}
+        self._resolved = {k: v for k, v in self._resolved.items() if k in wanted}
+        self._good = {k: v for k, v in self._good.items() if k in wanted}
         self.set_matcher(TrunkMatcher(addresses))
         if self.set_logins is not None:
             self.set_logins(TrunkLogins(r.inbound for r in rules.outbound if r.inbound is not None))
 
     async def _addresses(self, rule: str, host: str, port: int) -> list[str]:
-        """A host-name sipProxy's addresses now; [] when it does not resolve. A change (and
-        only a change) is logged, so a name that keeps failing logs once."""
+        """A host-name sipProxy's addresses now. When it does not resolve, the addresses of
+        its last good answer (a DNS blip must not make a provider's calls a stranger's), []
+        if it never did. A change (and only a change) is logged, so a name that keeps
+        failing logs once."""
         try:
             ips = await asyncio.wait_for(self.resolve(host, port), RESOLVE_TIMEOUT)
             ips = sorted({ip for ip in ips if _usable(ip)})[:MAX_ADDRESSES]
@@ -112,9 +116,11 @@ class TrunkRules:
                 log.info('event=trunk-resolved rule=%s host=%s addresses=%s', rule, quoted(host),
                          state)
             else:
-                log.warning('event=trunk-resolve-failed rule=%s host=%s reason=%s', rule,
-                            quoted(host), quoted(reason))
-        return ips
+                log.warning('event=trunk-resolve-failed rule=%s host=%s reason=%s kept=%s', rule,
+                            quoted(host), quoted(reason), ','.join(self._good.get(key, [])) or '-')
+        if ips:
+            self._good[key] = ips
+        return ips or self._good.get(key, [])
 
     async def resolve_forever(self, interval: float) -> None:
         """Sync again every `interval` seconds: a provider's DNS change is followed."""

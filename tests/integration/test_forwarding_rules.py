@@ -106,3 +106,25 @@ def test_reject_rules_and_inbound_rules_that_resolve_to_nothing(start_api, sipp)
         no_invite(sipp, trunk)
     finally:
         peer.close()
+
+
+def test_an_accounts_forwarded_call_is_its_owners_outgoing_call(start_api, sipp):
+    """A forwarding rule's domain is no way around the owner's call filter (nor its limit or
+    credit): the account's call is refused, and the trunk never sees it."""
+    from tests.api.test_partner_cdr import KEY, partner_client
+    port = free_port()
+    trunk = sipp.start('', scenario='uas_trunk.xml', port=port)
+    api = rules(start_api, port)
+    api.add_user('acme', KEY, '--partner')
+    joe = api.add_user('joe', 'secret12345', '--partner-of', 'acme')
+    api.cli('sip', 'add', 'joephone', '--password', 'joe-phone-pw', '--user', 'joe')
+    assert partner_client(api).post(f'/api/partner/callfilter/{joe}', json={'callfilter': [
+        {'operator': 'match', 'key': '.*', 'pass': False}]}).json()['status'] == 'ok'
+    caller = sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario='uac_auth.xml',
+                        service='+4940111222', auth=('joephone', 'joe-phone-pw'),
+                        keys={'caller': 'joephone', 'domain': 'fwd.test'}, global_timeout=30)
+    refused = api.server.wait_event('call-refused', status=403)[0]
+    assert refused['reason'].endswith('Call Filter Denied'), refused
+    sipp.wait(*caller, timeout=40)
+    no_invite(sipp, trunk)
+    assert not api.server.events('forward')

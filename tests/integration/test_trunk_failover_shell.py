@@ -118,3 +118,24 @@ async def test_without_a_hangup_the_next_attempt_goes_out_under_the_same_call(wo
     await asyncio.wait_for(shell.sending, 10)
     assert len(first.invites) == 1 and len(second.invites) == 1
     assert call.leg.final_status == 486 and manager.forgotten == [call]
+
+
+async def test_a_next_attempt_that_cannot_be_placed_ends_the_call_with_the_last_failure(world):
+    stack, media, first, second = world
+    manager = Calls(stack, media)
+    create = media.create_endpoint
+    made = []
+
+    async def no_port_the_second_time():
+        made.append(1)
+        if len(made) == 2:
+            raise OSError(98, 'no free RTP port pair')
+        return await create()
+    media.create_endpoint = no_port_the_second_time
+    shell = _Attempts(OutgoingRunner(manager), attempts(first, second), Caller('+4930555001'))
+    call = await shell.start(lambda leg: Call(manager, leg, to='+4922100099'))
+    # not left `calling` for ever: the first trunk's 503 ends it
+    assert await asyncio.wait_for(call.ended, 10) == 41
+    await asyncio.wait_for(shell.sending, 10)
+    assert call.leg.final_status == 503 and manager.forgotten == [call]
+    assert not second.invites and not media.endpoints

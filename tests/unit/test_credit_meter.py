@@ -14,6 +14,7 @@ from telephony.calls.outgoing import PolicyDenied
 from telephony.calls.policy import OutgoingPolicy
 from telephony.config import Settings
 from telephony.dialplan.router import Internal, Trunk
+from telephony.dialplan.transforms import TransformResult
 from telephony.store.db import Database
 from telephony.store.phones import PhoneStore
 from telephony.store.policy import PolicyStore, usergroups
@@ -75,7 +76,8 @@ async def test_the_policy_prices_calls_of_a_group_with_credits(parts):
     await store.change_credit(g, 200, 10**15)
     v = await policy.check(JOE, '+4930555', 'sip')
     assert v.allowed and v.charge == Charge(g, 139, 200)
-    assert (await policy.check(JOE, '+1555', 'sip')).charge is None       # no zone: free
+    assert (await policy.check(JOE, '+1555', 'sip')).charge.cost == 0     # no zone: free
+    assert policy.admit(await policy.check(JOE, '+1555', 'sip'), Trunk(())) is None
     assert (await policy.check(EVE, '+4930555', 'sip')).charge is None    # in no group
     emergency = await policy.check(JOE, '+49112', 'sip')
     assert emergency.emergency and emergency.charge is None
@@ -94,6 +96,21 @@ async def test_a_trunk_call_the_credit_cannot_pay_is_refused(parts):
     assert (exc.value.status, exc.value.verdict.reason) == (403, 'Insufficient Credit')
     # a call that stays with us leaves nothing to pay
     assert policy.admit(mobile, Internal('+4930555003', None)) is None
+
+
+async def test_a_call_is_priced_as_dialled_and_as_it_leaves_the_dearer(parts):
+    store, policy, g = parts
+    await store.set_zonefilter(g, ZONES)
+    await store.change_credit(g, 250, 10**15)
+    # dialled in a form no zone names, made a mobile number by a dial transform: mobile's price
+    dialled = await policy.check(JOE, '004915123', 'sip')
+    assert dialled.charge.cost == 0
+    to_mobile = Trunk((), TransformResult('accept', '+4915123'))
+    with pytest.raises(PolicyDenied):      # 300 a minute, 250 left
+        policy.admit(dialled, to_mobile)
+    # and the other way: a transform that strips +49 to 0 does not make it free
+    national = await policy.check(JOE, '+4930555', 'sip')
+    assert policy.admit(national, Trunk((), TransformResult('accept', '030555'))) is not None
 
 
 async def test_an_unreadable_stored_zone_filter_refuses_rather_than_frees(parts):

@@ -261,7 +261,7 @@ async def test_a_host_name_proxy_is_resolved_and_a_change_is_followed_and_logged
     assert caplog.text.count('event=trunk-resolved') == 2
 
 
-async def test_a_name_that_does_not_resolve_gives_no_addresses_and_logs_once(caplog):
+async def test_a_name_that_never_resolved_gives_no_addresses_a_blip_keeps_the_last(caplog):
     caplog.set_level(logging.INFO, 'telephony.trunks')
     dns = Dns(sip_carrier_test=['192.0.2.10'])
     trunks, got = shell(Rules({'id': 'r1', 'sipProxy': 'sip.carrier.test'},
@@ -271,10 +271,18 @@ async def test_a_name_that_does_not_resolve_gives_no_addresses_and_logs_once(cap
     assert caplog.text.count('event=trunk-resolve-failed') == 1
     assert 'nowhere.invalid' in caplog.text
     assert got['matcher'].match('192.0.2.10') == 'r1'   # the other rule's sync went on
+    assert got['matcher'].match('192.0.2.99') == SETTINGS_TRUNK   # nowhere.invalid: no address
+    # a DNS blip: the provider's calls stay its own (the last good answer), logged once
     dns.answers['sip_carrier_test'] = OSError('timed out')
     await trunks.sync()
-    assert got['matcher'].match('192.0.2.10') is None
+    await trunks.sync()
+    assert got['matcher'].match('192.0.2.10') == 'r1'
     assert caplog.text.count('event=trunk-resolve-failed') == 2
+    assert 'kept=192.0.2.10' in caplog.text
+    # a new answer replaces it
+    dns.answers['sip_carrier_test'] = ['192.0.2.12']
+    await trunks.sync()
+    assert got['matcher'].match('192.0.2.10') is None and got['matcher'].match('192.0.2.12') == 'r1'
 
 
 async def test_the_real_resolver_knows_localhost():
