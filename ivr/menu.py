@@ -15,14 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .steps import Digit, IllegalTransition, TimedOut, Wait  # noqa: F401 (this machine's too)
+
 DIGITS = '0123456789*#'
 UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                      r'[0-9a-fA-F]{12}$')
 PHONE_RE = re.compile(r'^\+[0-9]{3,20}$')
-
-
-class IllegalTransition(Exception):
-    """An event the menu's current state has no transition for."""
 
 
 # --- the menu, from the document's JSON ----------------------------------------------------
@@ -55,21 +53,11 @@ class Menu:
                    d.get('other'), timeout)
 
 
-# --- events ------------------------------------------------------------------------------------
+# --- events (Digit and TimedOut are ivr/steps.py's) ----------------------------------------
 
 @dataclass(frozen=True)
 class AnnouncementDone:
     """The prompt the last Play asked for has finished (or could not be played)."""
-
-
-@dataclass(frozen=True)
-class Digit:
-    digit: str
-
-
-@dataclass(frozen=True)
-class TimedOut:
-    """The Wait the menu asked for ran out without a digit."""
 
 
 @dataclass(frozen=True)
@@ -78,16 +66,11 @@ class Loaded:
     menu: Menu | None
 
 
-# --- actions -----------------------------------------------------------------------------------
+# --- actions (Wait is ivr/steps.py's) ------------------------------------------------------
 
 @dataclass(frozen=True)
 class Play:
     announcement: str                # an announcement uuid; digits interrupt it
-
-
-@dataclass(frozen=True)
-class Wait:
-    seconds: float                   # then TimedOut, unless a digit comes first
 
 
 @dataclass(frozen=True)

@@ -18,30 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .steps import Digit, IllegalTransition, TimedOut, Wait  # noqa: F401 (this machine's too)
+
 PIN_LENGTH = 4
 ENTER, WRONG, INACTIVE, GOODBYE = 'conference-pin-enter', 'conference-pin-wrong', \
     'conference-inactive', 'goodbye'     # prompt ids (prompts/prompts.toml)
 
 
-class IllegalTransition(Exception):
-    """An event the current state has no transition for."""
-
-
-# --- events ------------------------------------------------------------------------------------
+# --- events (Digit and TimedOut are ivr/steps.py's) ----------------------------------------
 
 @dataclass(frozen=True)
 class PromptDone:
     """The prompt the last Play asked for has finished."""
-
-
-@dataclass(frozen=True)
-class Digit:
-    digit: str
-
-
-@dataclass(frozen=True)
-class TimedOut:
-    """The Wait asked for ran out without a digit."""
 
 
 @dataclass(frozen=True)
@@ -51,16 +39,11 @@ class LookedUp:
     conference: Any
 
 
-# --- actions -----------------------------------------------------------------------------------
+# --- actions (Wait is ivr/steps.py's) ------------------------------------------------------
 
 @dataclass(frozen=True)
 class Play:
     prompt: str                      # a prompt id; digits break it
-
-
-@dataclass(frozen=True)
-class Wait:
-    seconds: float                   # for the next digit, then TimedOut
 
 
 @dataclass(frozen=True)
