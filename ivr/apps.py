@@ -17,6 +17,7 @@ from telephony.dialplan.numbers import CONFERENCE, precedence
 from telephony.store.phones import Phone
 
 from . import demo
+from .guess_limit import GuessGuard
 from .cisco_ivr_app import run_ivr
 from .cospace_app import run_cospace
 from .menu_app import MenuRuntime, run_menu
@@ -50,6 +51,9 @@ class Applications:
         self.events = events
         self.ivrs = ivrs
         self.settings = settings or Settings()
+        s = self.settings    # one guard for every PIN, passcode and call ID entry
+        self.guesses = GuessGuard(s.pin_source_failures, s.pin_source_window, s.pin_source_block,
+                                  s.pin_target_guesses, s.pin_target_window, s.pin_guard_max_keys)
         self.services: dict[str, 'App'] = dict(demo.APPS) if demo_services else {}
         # menu hops a call has made, so redirects between IVR numbers stay bounded
         self._hops: weakref.WeakKeyDictionary[Call, int] = weakref.WeakKeyDictionary()
@@ -92,7 +96,8 @@ class Applications:
         """PIN entry for the number owner's conferences (§3.17), then `conference_join`."""
         s = self.settings
         rt = PinRuntime(self.conferences.by_pin, lambda call, c: self.conference_join(call, c),
-                        s.conference_pin_tries, s.conference_pin_timeout, s.conference_pin_prompts)
+                        s.conference_pin_tries, s.conference_pin_timeout, s.conference_pin_prompts,
+                        guard=self.guesses)
         return lambda call: run_pin(call, phone.owner, rt)
 
     def cospace(self, entries: list['Entry']) -> 'App':
@@ -101,7 +106,7 @@ class Applications:
         s = self.settings
         return lambda call: run_cospace(call, entries, self.conference_join,
                                         s.conference_pin_tries, s.conference_pin_timeout,
-                                        s.conference_pin_prompts)
+                                        s.conference_pin_prompts, self.guesses)
 
     def cisco_ivr(self, ivr: dict) -> 'App':
         """A Cisco IVR (§8.9): a call ID ended by #, then that coSpace's dial-in."""
@@ -109,7 +114,7 @@ class Applications:
         find = self.cospaces.by_call_id if self.cospaces is not None else _nothing
         return lambda call: run_ivr(call, ivr, find, self.conference_join,
                                     s.conference_pin_tries, s.conference_pin_timeout,
-                                    s.conference_pin_prompts)
+                                    s.conference_pin_prompts, self.guesses)
 
     async def redirect(self, call: Call, number: str) -> None:
         """An IVR's redirect. A number of ours with a menu or a mailbox runs it on this call;

@@ -19,6 +19,8 @@ from .pin_app import PinRuntime, run_pin
 if TYPE_CHECKING:
     from telephony.store.cospaces import Entry
 
+    from .guess_limit import GuessGuard
+
 log = logging.getLogger('telephony.ivr')
 ENTER, WRONG = 'ivr-call-id-enter', 'ivr-call-id-wrong'   # prompts/prompts.toml
 CALL_ID_MAX = 200   # the longest callId /api/v1 takes (api/cisco/cospaces.py)
@@ -34,7 +36,8 @@ class Found:
 
 async def run_ivr(call: Call, ivr: dict, find: Callable[[str], Awaitable[list['Entry']]],
                   join: Callable[[Call, CoSpaceRoom], Awaitable[None]],
-                  tries: int, timeout: float, prompts: int) -> None:
+                  tries: int, timeout: float, prompts: int,
+                  guard: 'GuessGuard | None' = None) -> None:
     resolve = ivr.get('resolveCoSpaceCallIds') != 'false'   # §8.9.2: defaults to true
 
     async def lookup(_ivr: str, call_id: str) -> Found | None:
@@ -43,8 +46,8 @@ async def run_ivr(call: Call, ivr: dict, find: Callable[[str], Awaitable[list['E
 
     async def enter(call: Call, found: Found) -> None:
         log.info('event=ivr-call-id call=%s ivr=%s cospace=%s', call.id, ivr['id'], found.uuid)
-        await run_cospace(call, found.entries, join, tries, timeout, prompts)
+        await run_cospace(call, found.entries, join, tries, timeout, prompts, guard)
 
     rt = PinRuntime(lookup, enter, tries, timeout, prompts, length=None, enter=ENTER, wrong=WRONG,
-                    max_length=CALL_ID_MAX)
+                    max_length=CALL_ID_MAX, guard=guard)
     await run_pin(call, ivr['id'], rt)

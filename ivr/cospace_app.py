@@ -18,6 +18,8 @@ from .pin_app import PinRuntime, run_pin
 if TYPE_CHECKING:
     from telephony.store.cospaces import Entry
 
+    from .guess_limit import GuessGuard
+
 log = logging.getLogger('telephony.ivr')
 ENTER, WRONG = 'cospace-passcode-enter', 'cospace-passcode-wrong'   # prompts/prompts.toml
 
@@ -39,7 +41,8 @@ def room_of(entry: 'Entry') -> CoSpaceRoom:
 
 async def run_cospace(call: Call, entries: list['Entry'],
                       join: Callable[[Call, CoSpaceRoom], Awaitable[None]],
-                      tries: int, timeout: float, prompts: int) -> None:
+                      tries: int, timeout: float, prompts: int,
+                      guard: 'GuessGuard | None' = None) -> None:
     if not any(e.passcode for e in entries):
         log.info('event=cospace-join call=%s cospace=%s passcode=none', call.id,
                  entries[0].cospace['id'])
@@ -52,5 +55,6 @@ async def run_cospace(call: Call, entries: list['Entry'],
         entry = by_code.get(code)
         return room_of(entry) if entry is not None else None
 
-    rt = PinRuntime(lookup, join, tries, timeout, prompts, length=None, enter=ENTER, wrong=WRONG)
+    rt = PinRuntime(lookup, join, tries, timeout, prompts, length=None, enter=ENTER, wrong=WRONG,
+                    guard=guard)
     await run_pin(call, entries[0].cospace['id'], rt)

@@ -39,6 +39,12 @@ class LookedUp:
     conference: Any
 
 
+@dataclass(frozen=True)
+class Limited:
+    """Instead of LookedUp: the guessing limits refused the entry unchecked (goodbye, as
+    after the last wrong try, right or wrong)."""
+
+
 # --- actions (Wait is ivr/steps.py's) ------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -60,11 +66,11 @@ class Join:
 class End:
     """Play `prompt`, then hang up."""
     prompt: str
-    reason: str                      # wrong-pin | timeout | inactive
+    reason: str                      # wrong-pin | timeout | inactive | limited
 
 
 Action = Play | Wait | Lookup | Join | End
-Event = PromptDone | Digit | TimedOut | LookedUp
+Event = PromptDone | Digit | TimedOut | LookedUp | Limited
 
 # --- states ------------------------------------------------------------------------------------
 IDLE = 'idle'
@@ -149,6 +155,9 @@ class PinEntry:
             return self._end(End(INACTIVE, 'inactive'))
         return self._end(Join(c))
 
+    def _limited(self, _: Limited) -> list[Action]:
+        return self._end(End(GOODBYE, 'limited'))
+
     def _ignore(self, _: Event) -> list[Action]:
         return []
 
@@ -165,5 +174,6 @@ _TRANSITIONS = {
     (COLLECTING, Digit): PinEntry._digit,
     (COLLECTING, TimedOut): PinEntry._timed_out,
     (LOOKING_UP, LookedUp): PinEntry._looked_up,
+    (LOOKING_UP, Limited): PinEntry._limited,
     (LOOKING_UP, Digit): PinEntry._ignore,     # keyed past the fourth digit
 }

@@ -3,6 +3,7 @@ queue (`answer`, `dtmf_collect`, `play`, `hangup`), then `join(call, conference)
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -10,10 +11,11 @@ from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
 from telephony.prompts import prompt_path
 
+from .guess_limit import GuessGuard, source_key
 from .keys import play_until_key, wait_for_key
 from .pin import (
-    DONE, ENTER, PIN_LENGTH, WRONG, Digit, End, Join, LookedUp, Lookup, PinEntry, Play, PromptDone,
-    TimedOut, Wait,
+    DONE, ENTER, PIN_LENGTH, WRONG, Digit, End, Join, Limited, LookedUp, Lookup, PinEntry, Play,
+    PromptDone, TimedOut, Wait,
 )
 
 log = logging.getLogger('telephony.ivr')
@@ -31,6 +33,7 @@ class PinRuntime:
     enter: str = ENTER
     wrong: str = WRONG
     max_length: int = 63               # with length None: the longest code kept
+    guard: GuessGuard | None = None    # guessing limits across calls (ivr/guess_limit.py)
 
 
 async def run_pin(call: Call, owner: str, rt: PinRuntime) -> None:
@@ -50,11 +53,7 @@ async def run_pin(call: Call, owner: str, rt: PinRuntime) -> None:
             got = await wait_for_key(call, action.seconds, _keyed(entry))
             pending += _after(call, entry, got, TimedOut())
         elif isinstance(action, Lookup):
-            conference = await rt.lookup(owner, action.pin)
-            if conference is None:
-                log.info('event=conference-pin-wrong call=%s owner=%s try=%d', call.id, owner,
-                         entry.tries + 1)
-            pending += entry.feed(LookedUp(conference))
+            pending += await _check(call, owner, rt, entry, action.pin)
         elif isinstance(action, Join):
             log.info('event=conference-pin-ok call=%s conference=%s', call.id,
                      action.conference.uuid)
@@ -66,6 +65,24 @@ async def run_pin(call: Call, owner: str, rt: PinRuntime) -> None:
     if not call.leg.ended and entry.state != DONE:   # a bug must not hold the caller
         log.error('event=conference-pin-stuck call=%s state=%s', call.id, entry.state)
         await call.run(C.make('hangup'))
+
+
+async def _check(call: Call, owner: str, rt: PinRuntime, entry: PinEntry, pin: str) -> list:
+    """Look the entry up, unless the guessing limits refuse it before that."""
+    ticket = None
+    if rt.guard is not None:
+        source = source_key(call.leg.peer.addr[0], call.trunk, call.info.get('from') or '')
+        ticket = rt.guard.attempt(owner, source, time.monotonic())
+        if ticket is None:
+            log.info('event=conference-pin-limited call=%s owner=%s', call.id, owner)
+            return entry.feed(Limited())
+    conference = await rt.lookup(owner, pin)
+    if conference is None:
+        log.info('event=conference-pin-wrong call=%s owner=%s try=%d', call.id, owner,
+                 entry.tries + 1)
+    if ticket is not None:
+        (rt.guard.wrong if conference is None else rt.guard.right)(ticket, time.monotonic())
+    return entry.feed(LookedUp(conference))
 
 
 def _keyed(entry: PinEntry) -> Callable[[str], list]:

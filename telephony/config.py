@@ -133,6 +133,15 @@ class Settings:
     # --- conference audio (issue 10, session 5) ---
     conference_tap_dir: str = ''     # when set, each member's received mix goes to DIR/<conference>/<member>.wav
 
+    # --- guessing limits, periodic status (issue 10, session 6) ---
+    pin_source_failures: int = 10    # wrong PINs/passcodes/call IDs from one source per pin_source_window before it is refused
+    pin_source_window: int = 600     # s over which one source's wrong entries count
+    pin_source_block: int = 600      # s a source over pin_source_failures is refused for
+    pin_target_guesses: int = 30     # wrong entries per owner/coSpace/IVR per pin_target_window; then sources that failed there are refused
+    pin_target_window: int = 600     # s in which a target's budget refills
+    pin_guard_max_keys: int = 10000  # sources, targets and pairs each table tracks (bounded memory)
+    conference_status_interval: int = 30  # s between conference_status to subscribed sessions (0: only on subscribing)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..sip.auth import RateLimiter
+from ..limiters import RateLimiter
 
 ACCOUNT_FAILURES = 10   # per WINDOW, from all addresses together
 PAIR_FAILURES = 5       # per WINDOW, from one address at one account
