@@ -5,10 +5,13 @@ REST call API and IVR menus use.
 """
 from __future__ import annotations
 
+import logging
+
 from telephony.calls.call import Call
 from telephony.calls.controls import Control as C
 from telephony.prompts import prompt_path
 
+log = logging.getLogger('telephony.ivr')
 RECORD_LIMIT = 30  # seconds
 
 
@@ -46,6 +49,8 @@ async def dtmf(call: Call) -> None:
         digit = await call.next_digit(timeout=60)
         if digit is None:
             break
+        # the one place a key is logged at INFO: this service says it back anyway
+        log.info('event=dtmf-demo call=%s digit=%s', call.id, digit)
         name = DIGIT_PROMPTS.get(digit, digit)
         call.queue.enqueue([C.make('play', path=prompt_path(f'digit-{name.lower()}'))])
     if not call.leg.ended:

@@ -59,6 +59,7 @@ class Call:
         if clip:
             self.info['clip'] = clip
         self.dtmf_enabled = False
+        self.keys = 0               # DTMF keys received (logged as a count, never as digits)
         self.digits: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self.bridged_with: Call | None = None
         self.hangup_both = True
@@ -154,7 +155,12 @@ class Call:
             ep.inband_dtmf = enable and neg is not None and neg.dtmf_pt is None
 
     def _on_dtmf(self, leg: Leg, digit: str, ms: int) -> None:
-        log.info('event=dtmf call=%s digit=%s duration=%s', self.id, digit, ms)
+        # keys may be a PIN, passcode or unlock code: counted at INFO, the digit itself only
+        # at DEBUG and only for the call API's dtmf_collect (its client sees it anyway)
+        self.keys += 1
+        log.info('event=dtmf call=%s n=%d duration=%s', self.id, self.keys, ms)
+        if self.api and self.dtmf_enabled:
+            log.debug('event=dtmf-digit call=%s digit=%s', self.id, digit)
         partner = self.bridged_with
         if partner is not None and partner.leg.endpoint is not None:
             partner.leg.endpoint.send_dtmf(digit, max(ms, 50))  # keys reach the other side

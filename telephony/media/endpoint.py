@@ -391,8 +391,8 @@ class RtpEndpoint:
             job = self._inband_job(digits, duration_ms, gap_ms, fut)
             how = 'inband'
         self._dtmf_jobs.append((job, fut))
-        log.info('event=dtmf-send port=%d digits=%s mode=%s duration_ms=%d', self.local_port,
-                 digits, how, duration_ms)
+        log.info('event=dtmf-send port=%d keys=%d mode=%s duration_ms=%d', self.local_port,
+                 len(digits), how, duration_ms)   # count only: keys relayed may be a PIN
         self._refresh()
         return fut
 
@@ -514,8 +514,8 @@ class RtpEndpoint:
 
     def _emit_dtmf(self, digit: str, duration_ms: int, how: str) -> None:
         self.dtmf_received += 1
-        log.info('event=dtmf-received port=%d digit=%s duration_ms=%d mode=%s', self.local_port,
-                 digit, duration_ms, how)
+        log.info('event=dtmf-received port=%d n=%d duration_ms=%d mode=%s', self.local_port,
+                 self.dtmf_received, duration_ms, how)   # never the digit: it may be a PIN
         cb = self.on_dtmf
         if cb is not None:
             try:

@@ -111,7 +111,7 @@ def test_inband_dtmf_from_a_peer_without_telephone_event(server):
         for k in keys:
             audio += [tone(DTMF[k], 120), tone([], 120)]
         rtp.send(remote, np.concatenate(audio))
-        hits = server.wait_event('dtmf', count=len(keys))
+        hits = server.wait_event('dtmf-demo', count=len(keys))
         assert [h['digit'] for h in hits] == list(keys)
         sip.send(request('BYE', f'sip:dtmf@{HOST}', port=sip.port, call_id=cid, cseq=2, to=to))
         bye_ok, _ = sip.final(cid)

@@ -101,7 +101,7 @@ def test_dtmf_pcaps_detected_in_order(server, sipp):
     result = sipp.run(target(server), scenario='dtmf_2833.xml', service='dtmf', timeout=60)
     assert_sipp_ok(result, calls=1, server=server)
     server.wait_no_calls()
-    digits = [e.get('digit') for e in server.events('dtmf')]
+    digits = [e.get('digit') for e in server.events('dtmf-demo')]
     assert digits == DTMF_SEQUENCE, f'detected {digits}\n{server.log_tail()}'
 
 
