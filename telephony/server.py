@@ -100,7 +100,8 @@ class Server:
         self.ivrs = IvrStore(self.db)
         self.conferences = ConferenceStore(self.db, self.events)
         # the rooms running now (the API's view), and the rooms themselves over the mixer
-        self.conference_runtime = ConferenceRegistry(self.events)
+        self.conference_runtime = ConferenceRegistry(self.events,
+                                                     settings.conference_status_interval)
         self.conference_rooms = ConferenceRooms(self.conference_runtime, self.media.mixer,
                                                 tap_dir=settings.conference_tap_dir or None)
         self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
