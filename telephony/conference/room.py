@@ -39,6 +39,7 @@ class _Member:
     joined: float                  # loop time of the join (durationSeconds, bitRate)
     user: str | None = None
     shown: dict[str, Any] = field(default_factory=dict)   # the fields the events last said
+    windows: quality.QualityWindows = field(default_factory=quality.QualityWindows)  # call_quality
 
     def fields(self) -> dict[str, Any]:
         """The §7.11.3 view: `phone` only when the caller sent a number, `user` once set."""
@@ -85,7 +86,7 @@ class ConferenceRoom:
         """The conference_status view: the §7.11.3 fields and our `call_quality` (a snapshot
         only; join and update events keep to the document's fields)."""
         now = self.rooms.now()
-        return {uuid: {**m.fields(), 'call_quality': quality.leg_quality(m.audio(now))}
+        return {uuid: {**m.fields(), 'call_quality': m.windows.quality(m.mix.endpoint.stats(), now, m.joined)}
                 for uuid, m in self._members.items()}
 
     def add(self, call: 'Call', mute: bool) -> str:

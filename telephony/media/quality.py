@@ -1,9 +1,13 @@
 """A leg's media statistics as the Cisco callLeg `<status>` shows them (CMS §8.3.6: `rxAudio`
 and `txAudio` with codec, packetLossPercentage, jitter, bitRate, roundTripTime) and Pexip's
 call quality over packet loss ("< 1% packet loss is perceived as Good quality; < 3% is OK;
-< 10% is Bad; otherwise it is Terrible", 0 = Unknown). Pure: an endpoint's `stats()` dict
-and the seconds it covers in, plain values out."""
+< 10% is Bad; otherwise it is Terrible", 0 = Unknown), judged per 20 s window as Pexip does
+(`QualityWindows`). Pure: an endpoint's `stats()` dict and the seconds it covers in, plain
+values out."""
 from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
 
 CODEC_NAMES = {'PCMA': 'g711a', 'PCMU': 'g711u'}   # §8.3.6's codec names
 QUALITY = ('0_unknown', '1_good', '2_ok', '3_bad', '4_terrible')   # Pexip's call_quality
@@ -60,6 +64,64 @@ def leg_quality(audio: dict[str, dict]) -> str:
     losses = [d['packetLossPercentage'] for d in audio.values()
               if d.get('packetLossPercentage') is not None]
     return call_quality(max(losses) if losses else None)
+
+
+# Pexip: "packet loss in both directions (Tx and Rx) over multiple 20 second time windows";
+# "call_quality is the most frequently occurring call quality calculation in the last 3 windows"
+WINDOW = 20.0
+WINDOWS = 3
+
+
+def _counters(stats: dict) -> tuple[int, int, int | None, int]:
+    """(rx lost, rx arrived, tx lost as the far end reports, tx sent)."""
+    return (max(0, stats['lost']), stats['packets_received'], stats.get('remote_lost'),
+            stats['packets_sent'])
+
+
+@dataclass
+class QualityWindows:
+    """A leg's call quality over Pexip's windows, from one snapshot of the loss counters at
+    the start of the running window and the buckets of the last WINDOWS windows: no history
+    per packet. Windows are WINDOW seconds from `since` (the join) on; the first one also
+    holds what was counted before it, as the figures shown do. Fed when it is read: the
+    windows that passed since the last read share the loss measured over them (reads come
+    at least every conference_status_interval while someone follows the room)."""
+    start: float | None = None
+    base: tuple = (0, 0, None, 0)
+    buckets: deque = field(default_factory=lambda: deque(maxlen=WINDOWS))
+
+    def quality(self, stats: dict, now: float, since: float) -> str:
+        """The most frequent bucket of the last windows (a tie goes to the worse one); the
+        running window's so far while none has ended."""
+        if self.start is None:
+            self.start = since
+        counters = _counters(stats)
+        passed = int((now - self.start) // WINDOW) if now > self.start else 0
+        if passed:
+            bucket = call_quality(_window_loss(self.base, counters))
+            self.buckets.extend([bucket] * min(passed, WINDOWS))
+            self.start += passed * WINDOW
+            self.base = counters
+        if not self.buckets:
+            return call_quality(_window_loss(self.base, counters))
+        counts = Counter(self.buckets)
+        return max(counts, key=lambda b: (counts[b], QUALITY.index(b)))
+
+
+def _window_loss(base: tuple, now: tuple) -> float | None:
+    """The worse direction's loss between two snapshots; a counter that went back (a new
+    SSRC starts its own) counts from zero."""
+    def delta(i: int) -> int | None:
+        if now[i] is None:
+            return None
+        before = base[i] or 0
+        return now[i] - before if now[i] >= before else now[i]
+    rx_lost, rx_arrived, tx_lost, tx_sent = (delta(i) for i in range(4))
+    losses = [loss_percent(rx_lost, rx_arrived)]
+    if tx_lost is not None:
+        losses.append(loss_percent(tx_lost, max(0, tx_sent - tx_lost)))
+    known = [x for x in losses if x is not None]
+    return max(known) if known else None
 
 
 # §8.3.1 call leg alarms; the thresholds are ours (the document leaves them to the server)

@@ -2,8 +2,8 @@
 quality buckets over packet loss (< 1 good, < 3 ok, < 10 bad, else terrible)."""
 import pytest
 
-from telephony.media.quality import (alarms, audio_status, bit_rate, call_quality, leg_quality,
-                                     loss_percent)
+from telephony.media.quality import (QualityWindows, alarms, audio_status, bit_rate, call_quality,
+                                     leg_quality, loss_percent)
 
 
 def stats(**over):
@@ -63,3 +63,49 @@ def test_alarms_at_their_thresholds():
     assert alarms(figures(loss=3.0, jitter=40, rtt=300)) == \
         ['packetLoss', 'excessiveJitter', 'highRoundTripTime']
     assert alarms(audio_status(stats(), 10.0)) == ['packetLoss']   # tx lost 5 %
+
+
+# --- Pexip's windows: 20 s each, the most frequent bucket of the last three -------------------
+
+def counted(lost=0, arrived=0, remote_lost=None, sent=0) -> dict:
+    return stats(lost=lost, packets_received=arrived, remote_lost=remote_lost, packets_sent=sent)
+
+
+def test_before_a_window_ends_the_running_one_counts_from_the_calls_start():
+    w = QualityWindows()
+    assert w.quality(counted(), 100.0, since=100.0) == '0_unknown'       # no packet yet
+    assert w.quality(counted(lost=5, arrived=95), 110.0, since=100.0) == '3_bad'
+    assert w.start == 100.0 and not w.buckets
+
+
+def test_a_window_is_judged_by_its_own_loss_not_the_whole_calls():
+    w = QualityWindows()
+    w.quality(counted(), 0.0, since=0.0)
+    assert w.quality(counted(lost=50, arrived=950), 20.0, since=0.0) == '3_bad'   # 5 %
+    # the next two windows lose nothing: two good of three
+    assert w.quality(counted(lost=50, arrived=1950), 40.0, since=0.0) == '3_bad'  # a tie: worse
+    assert w.quality(counted(lost=50, arrived=2950), 60.0, since=0.0) == '1_good'
+    assert list(w.buckets) == ['3_bad', '1_good', '1_good']
+    # cumulative loss is 1.7 % (2_ok); three clean windows later the bad one is forgotten
+    assert w.quality(counted(lost=50, arrived=3950), 80.0, since=0.0) == '1_good'
+    assert list(w.buckets) == ['1_good'] * 3
+
+
+def test_windows_without_a_read_share_the_loss_measured_over_them():
+    w = QualityWindows()
+    w.quality(counted(), 0.0, since=0.0)
+    assert w.quality(counted(lost=200, arrived=1800), 65.0, since=0.0) == '4_terrible'
+    assert list(w.buckets) == ['4_terrible'] * 3 and w.start == 60.0
+    assert w.base == (200, 1800, None, 0)            # one snapshot, no history per packet
+
+
+def test_the_worse_direction_counts_and_the_far_ends_reports_join_later():
+    w = QualityWindows()
+    w.quality(counted(sent=0), 0.0, since=0.0)
+    # rx clean, tx: the far end lost 2 of 100 once its reports came
+    assert w.quality(counted(arrived=1000, remote_lost=2, sent=100), 21.0, since=0.0) == '2_ok'
+
+
+def test_a_new_ssrc_counts_from_zero():
+    w = QualityWindows(start=0.0, base=(40, 4000, None, 0))
+    assert w.quality(counted(lost=0, arrived=500), 20.0, since=0.0) == '1_good'

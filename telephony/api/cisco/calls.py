@@ -50,7 +50,8 @@ def leg_fields(room: 'ConferenceRoom', uuid: str, now: float, full: bool) -> dic
     audio = member.audio(now)
     held = quality.alarms(audio)
     head = {'name': member.call.info.get('from') or '', 'remoteParty': remote_party(leg),
-            'call': room.call_id, 'call_quality': quality.leg_quality(audio),
+            'call': room.call_id,
+            'call_quality': member.windows.quality(member.mix.endpoint.stats(), now, member.joined),
             'alarms': [f'<alarms>{"".join(f"<{a}/>" for a in held)}</alarms>'] if held else None}
     if not full:
         return head
