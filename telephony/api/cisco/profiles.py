@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
+from xml.sax.saxutils import quoteattr
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...dialplan.confprofiles import LINKS, PasscodePolicy
+from ...dialplan.confprofiles import LEG, LINKS, PasscodePolicy, Resolved
 from ...store import profiles as store
 from . import xml
 from .errors import TOO_LONG, CiscoError, ParameterError, parameter_errors
@@ -26,6 +27,7 @@ from .resources import Resource
 
 if TYPE_CHECKING:
     from .app import CiscoApi
+    from .calls import CallsApi
 
 LAYOUTS = ('allEqual', 'speakerOnly', 'telepresence', 'stacked', 'allEqualQuarters',
            'allEqualNinths', 'allEqualSixteenths', 'allEqualTwentyFifths', 'onePlusFive',
@@ -225,3 +227,33 @@ def _usage(request: Request) -> dict:
     if usage not in ('referenced', 'unreferenced'):
         raise parameter_errors([ParameterError('usageFilter')])
     return {'usage': usage}
+
+
+def trace_xml(resolved: 'Resolved | None') -> str:
+    """§8.4.7: one <callLegProfile scope=... id=...> per level whose call leg profile set
+    something, top first, with the parameters it set."""
+    steps = [s for s in (resolved.trace if resolved is not None else ()) if s.kind == LEG]
+    items = []
+    for s in steps:
+        attrs = f' scope={quoteattr(s.scope)}' + (f' id={quoteattr(s.id)}' if s.id else '')
+        items.append(xml.element('callLegProfile', s.applied).replace(
+            '<callLegProfile', f'<callLegProfile{attrs}', 1))
+    inner = ''.join(items)
+    return f'<callLegProfileTrace>{inner}</callLegProfileTrace>' if inner \
+        else '<callLegProfileTrace/>'
+
+
+async def leg_profile_trace(calls: 'CallsApi', request: Request, leg_id: str) -> Response:
+    """GET /callLegs/<id>/callLegProfileTrace for a member of a running room (the profiles
+    its room member keeps: `profiles`, a dialplan/confprofiles.py Resolved)."""
+    from .app import answer
+    if request.method != 'GET':
+        raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
+    found = calls.rooms.leg(leg_id) if len(leg_id) <= 36 else None
+    if found is None:
+        raise CiscoError(404, 'callLegDoesNotExist')
+    room, uuid = found
+    member = room.legs.get(uuid)
+    if member is None:
+        raise CiscoError(404, 'callLegDoesNotExist')
+    return answer(body=xml.document(trace_xml(getattr(member, 'profiles', None))))
