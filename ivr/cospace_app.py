@@ -60,8 +60,10 @@ async def run_cospace(call: Call, entries: list['Entry'],
     resolved = {_method_id(e): await resolve(space['id'], _method_id(e)) for e in entries}
 
     def room_of(entry: 'Entry') -> CoSpaceRoom:
-        return CoSpaceRoom(space['id'], space.get('name') or '',
-                           profiles=resolved[_method_id(entry)])
+        method, profiles = _method_id(entry), resolved[_method_id(entry)]
+        log.info('event=cospace-profiles call=%s cospace=%s method=%s leg=%s', call.id,
+                 space['id'], method or 'none', ','.join(sorted(profiles.leg)) or 'none')
+        return CoSpaceRoom(space['id'], space.get('name') or '', profiles=profiles)
 
     ways = [e for e in entries
             if PasscodePolicy.from_resolved(resolved[_method_id(e)]).usable(e.passcode)]
