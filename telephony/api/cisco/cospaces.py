@@ -17,7 +17,7 @@ from ...store import cospaces as store
 from .errors import TOO_LONG, CiscoError, ParameterError, parameter_errors
 from .fields import Field, Invalid, boolean, choice, no_such, number, text
 from .forms import Form, read_form
-from .profiles import refuse_links, refuse_short_passcode
+from .profiles import LAYOUTS, refuse_links, refuse_short_passcode
 from .resources import TENANT, Resource
 
 if TYPE_CHECKING:
@@ -61,9 +61,6 @@ def passcode(value: str) -> str:
 
 
 PROFILE = text(200)   # an ID of a profile; one of ours must exist (api/cisco/profiles.py)
-LAYOUTS = ('allEqual', 'speakerOnly', 'telepresence', 'stacked', 'allEqualQuarters',
-           'allEqualNinths', 'allEqualSixteenths', 'allEqualTwentyFifths', 'onePlusFive',
-           'onePlusSeven', 'onePlusNine', 'automatic', 'onePlusN')
 
 COSPACES = Resource(
     store.COSPACES, 'coSpaces', 'coSpace', 'coSpaceDoesNotExist',

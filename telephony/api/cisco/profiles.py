@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .app import CiscoApi
     from .calls import CallsApi
 
+# §8.4.3 defaultLayout, a coSpace's too (§6.2)
 LAYOUTS = ('allEqual', 'speakerOnly', 'telepresence', 'stacked', 'allEqualQuarters',
            'allEqualNinths', 'allEqualSixteenths', 'allEqualTwentyFifths', 'onePlusFive',
            'onePlusSeven', 'onePlusNine', 'automatic', 'onePlusN')
