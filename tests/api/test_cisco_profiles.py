@@ -256,3 +256,15 @@ def test_passcode_too_short_for_the_inherited_min_length(c):
         c.delete(f'/coSpaces/{space}')
     finally:
         put_ok(c, 'system/profiles', dialInSecurityProfile='')
+
+
+def test_call_leg_profile_trace_of_no_leg(c):
+    leg = '0f4e7a9c-1111-4222-8333-944445555666'
+    assert refused(c, 'get', f'callLegs/{leg}/callLegProfileTrace') == \
+        (404, (['callLegDoesNotExist'], {}))
+    assert refused(c, 'get', f'callLegs/{"x" * 40}/callLegProfileTrace') == \
+        (404, (['callLegDoesNotExist'], {}))
+    assert refused(c, 'put', f'callLegs/{leg}/callLegProfileTrace') == \
+        (405, (['invalidOperation'], {}))
+    assert refused(c, 'get', f'callLegs/{leg}/callLegProfileTraces') == \
+        (404, (['unrecognisedObject'], {}))
