@@ -19,7 +19,7 @@ from telephony.store.phones import Phone
 from . import demo
 from .guess_limit import GuessGuard
 from .cisco_ivr_app import run_ivr
-from .cospace_app import run_cospace
+from .cospace_app import no_profiles, run_cospace
 from .menu_app import MenuRuntime, run_menu
 from .pin_app import PinRuntime, run_pin
 from .unlock import unlock
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from telephony.store.ivrs import IvrStore
     from telephony.store.objects import ObjectStore
     from telephony.store.phones import PhoneStore
+    from telephony.store.profiles import ProfileStore
 
 log = logging.getLogger('telephony.ivr')
 NO_ROUTE = 3     # Q.850 no route to destination: a redirect to a number we cannot reach
@@ -45,6 +46,7 @@ class Applications:
         self.phones = phones
         self.conferences = conferences
         self.cospaces: 'CoSpaceStore | None' = None   # where a Cisco IVR's call IDs lead
+        self.profiles: 'ProfileStore | None' = None   # the Cisco profiles a coSpace call gets
         # what a caller with the right PIN is handed to; the conference rooms replace it
         self.conference_join: Callable[[Call, 'Conference'], Awaitable[None]] = no_room
         self.objects = objects
@@ -106,7 +108,7 @@ class Applications:
         s = self.settings
         return lambda call: run_cospace(call, entries, self.conference_join,
                                         s.conference_pin_tries, s.conference_pin_timeout,
-                                        s.conference_pin_prompts, self.guesses)
+                                        s.conference_pin_prompts, self.guesses, self._resolve())
 
     def cisco_ivr(self, ivr: dict) -> 'App':
         """A Cisco IVR (§8.9): a call ID ended by #, then that coSpace's dial-in."""
@@ -114,7 +116,11 @@ class Applications:
         find = self.cospaces.by_call_id if self.cospaces is not None else _nothing
         return lambda call: run_ivr(call, ivr, find, self.conference_join,
                                     s.conference_pin_tries, s.conference_pin_timeout,
-                                    s.conference_pin_prompts, self.guesses)
+                                    s.conference_pin_prompts, self.guesses, self._resolve())
+
+    def _resolve(self):
+        """How a coSpace call finds its profiles (none without the store)."""
+        return self.profiles.resolve_profiles if self.profiles is not None else no_profiles
 
     async def redirect(self, call: Call, number: str) -> None:
         """An IVR's redirect. A number of ours with a menu or a mailbox runs it on this call;

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 
 from telephony.calls.call import Call
 
-from .cospace_app import CoSpaceRoom, run_cospace
+from .cospace_app import CoSpaceRoom, Resolve, no_profiles, run_cospace
 from .pin_app import PinRuntime, run_pin
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ class Found:
 async def run_ivr(call: Call, ivr: dict, find: Callable[[str], Awaitable[list['Entry']]],
                   join: Callable[[Call, CoSpaceRoom], Awaitable[None]],
                   tries: int, timeout: float, prompts: int,
-                  guard: 'GuessGuard | None' = None) -> None:
+                  guard: 'GuessGuard | None' = None,
+                  profiles: Resolve = no_profiles) -> None:
     resolve = ivr.get('resolveCoSpaceCallIds') != 'false'   # §8.9.2: defaults to true
 
     async def lookup(_ivr: str, call_id: str) -> Found | None:
@@ -46,7 +47,7 @@ async def run_ivr(call: Call, ivr: dict, find: Callable[[str], Awaitable[list['E
 
     async def enter(call: Call, found: Found) -> None:
         log.info('event=ivr-call-id call=%s ivr=%s cospace=%s', call.id, ivr['id'], found.uuid)
-        await run_cospace(call, found.entries, join, tries, timeout, prompts, guard)
+        await run_cospace(call, found.entries, join, tries, timeout, prompts, guard, profiles)
 
     rt = PinRuntime(lookup, enter, tries, timeout, prompts, length=None, enter=ENTER, wrong=WRONG,
                     max_length=CALL_ID_MAX, guard=guard)

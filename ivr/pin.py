@@ -9,7 +9,9 @@ then goodbye. Keys other than 0-9 are ignored.
 
 A coSpace passcode (CMS §6.2: 8 to 63 digits) is the same entry with `length=None`: digits
 until `#` (a `#` alone is the empty passcode), with its own prompts; what is keyed past
-`max_length` is not kept (no passcode that long exists, so it is a wrong one). The program that runs this over a call's
+`max_length` is not kept (no passcode that long exists, so it is a wrong one). With
+`blank_after` (a call profile's passcodeMode `timeout`, CMS §8.2.2) a caller who keys
+nothing for that long after the prompt has keyed the empty passcode. The program that runs this over a call's
 control queue is ivr/pin_app.py; this module does no I/O and reads no clock (the program
 turns a running timer into `TimedOut`).
 """
@@ -96,6 +98,7 @@ class PinEntry:
     max_length: int = 63               # with length None: the longest code kept
     enter: str = ENTER                 # the prompts: enter the code, wrong code
     wrong: str = WRONG
+    blank_after: float | None = None   # no key this long after the prompt: the empty code
 
     def start(self) -> list[Action]:
         if self.state != IDLE:
@@ -112,7 +115,7 @@ class PinEntry:
     # --- transitions ---------------------------------------------------------------------
     def _prompt_done(self, _: PromptDone) -> list[Action]:
         self.state = COLLECTING
-        return [Wait(self.timeout)]
+        return [Wait(self.timeout if self.blank_after is None else self.blank_after)]
 
     def _prompt_again(self, _: PromptDone) -> list[Action]:
         self.state = PROMPTING
@@ -136,6 +139,8 @@ class PinEntry:
         return [Lookup(pin)]
 
     def _timed_out(self, _: TimedOut) -> list[Action]:
+        if self.blank_after is not None and not self.keyed:
+            return self._lookup()      # §8.2.2: "interpret this as a blank passcode"
         self.keyed = ''
         self.prompts += 1
         if self.prompts > self.max_prompts:

@@ -34,12 +34,14 @@ class PinRuntime:
     wrong: str = WRONG
     max_length: int = 63               # with length None: the longest code kept
     guard: GuessGuard | None = None    # guessing limits across calls (ivr/guess_limit.py)
+    blank_after: float | None = None   # passcodeMode timeout: silence is the empty code
 
 
 async def run_pin(call: Call, owner: str, rt: PinRuntime) -> None:
     """Ask for a PIN of `owner`'s conferences until one is joined or the call ends."""
     entry = PinEntry(rt.max_tries, rt.timeout, rt.max_prompts, length=rt.length,
-                     enter=rt.enter, wrong=rt.wrong, max_length=rt.max_length)
+                     enter=rt.enter, wrong=rt.wrong, max_length=rt.max_length,
+                     blank_after=rt.blank_after)
     await call.run(C.make('answer'), C.make('dtmf_collect', enable=True))
     log.info('event=conference-pin call=%s owner=%s', call.id, owner)
     pending = entry.start()

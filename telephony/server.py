@@ -49,6 +49,7 @@ from .store.dialrules import DialRuleStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
 from .store.policy import PolicyStore
+from .store.profiles import ProfileStore
 
 log = logging.getLogger('telephony')
 
@@ -126,6 +127,8 @@ class Server:
         self.calls.apps.conference_join = self.conference_rooms.join   # after the right PIN
         self.calls.outgoing.cospaces = self.cospaces    # inbound rules' resolveToCoSpaces/Ivrs
         self.calls.apps.cospaces = self.cospaces        # the IVRs' call IDs
+        self.profiles = ProfileStore(self.db)   # Cisco profiles; a coSpace dial-in reads them
+        self.calls.apps.profiles = self.profiles
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,

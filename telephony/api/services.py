@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
     from ..store.policy import PolicyStore
+    from ..store.profiles import ProfileStore
     from .events import SessionStore
 
 
@@ -59,6 +60,7 @@ class ApiServices(Protocol):
     conference_runtime: 'ConferenceRuntime'        # the rooms running now (.running(uuid))
     cospaces: 'CoSpaceStore'                       # the Cisco coSpaces and access methods (§6)
     conference_rooms: 'ConferenceRooms'            # the rooms themselves (Cisco calls/callLegs)
+    profiles: 'ProfileStore'                       # Cisco call/callLeg/dtmf/dial-in profiles
 
     @property
     def stopping(self) -> bool:

@@ -156,11 +156,12 @@ class DialRuleStore:
 
     async def list(self, kind: str, *, offset: int = 0, limit: int | None = None,
                    contains: str | None = None, fields: tuple[str, ...] = (),
-                   equal: dict | None = None) -> tuple[int, list[dict]]:
+                   equal: dict | None = None, where=None) -> tuple[int, list[dict]]:
         """(how many match, one page of them) in rule order. `contains`: a case-insensitive
-        substring of any of `fields`; `equal`: field -> value that must match exactly."""
+        substring of any of `fields`; `equal`: field -> value that must match exactly;
+        `where`: a further condition (a subclass's)."""
         t = self.tables[kind]
-        where = []
+        where = [] if where is None else [where]
         if contains:
             where.append(or_(*[t.c[f].icontains(contains, autoescape=True) for f in fields]))
         for name, value in (equal or {}).items():

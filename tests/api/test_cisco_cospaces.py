@@ -36,9 +36,11 @@ def methods_path(space: str) -> str:
 def test_cospace_lifecycle(c):
     full = {'name': 'Sales coSpace', 'uri': 'sales.team', 'secondaryUri': '4455',
             'callId': '123456789', 'passcode': '12345678', 'cdrTag': 'sales',
-            'defaultLayout': 'speakerOnly', 'callLegProfile': 'clp-1', 'callProfile': 'cp-1',
+            'defaultLayout': 'speakerOnly', 'callLegProfile': create(c, 'callLegProfiles'),
+            'callProfile': create(c, 'callProfiles'),
             'callBrandingProfile': 'cbp-1', 'lobbyProfile': 'lp-1',
-            'dialInSecurityProfile': 'dsp-1', 'nonMemberAccess': 'false',
+            'dialInSecurityProfile': create(c, 'dialInSecurityProfiles'),
+            'nonMemberAccess': 'false',
             'ownerJid': 'alice@example.com'}
     space = create(c, 'coSpaces', **full)
     tag, got = get_object(c, 'coSpaces', space)
@@ -65,8 +67,10 @@ def test_cospace_lifecycle(c):
 
 def test_access_method_lifecycle_and_default(c):
     space = create(c, 'coSpaces', name='Methods', uri='methods')
+    leg_profile = create(c, 'callLegProfiles')
     full = {'uri': 'methods.guest', 'callId': '55501', 'passcode': '87654321', 'name': 'guests',
-            'callLegProfile': 'clp-2', 'lobbyProfile': 'lp-2', 'dialInSecurityProfile': 'd-2',
+            'callLegProfile': leg_profile, 'lobbyProfile': 'lp-2',
+            'dialInSecurityProfile': create(c, 'dialInSecurityProfiles'),
             'scope': 'public', 'importance': '7'}
     r = is_xml(c.post(f'/{methods_path(space)}', data=full))
     assert r.status_code == 200
@@ -82,7 +86,8 @@ def test_access_method_lifecycle_and_default(c):
 
     total, items = listing(c, methods_path(space))
     assert total == 1 and items == [(method, {'uri': 'methods.guest', 'callId': '55501',
-                                              'passcode': '87654321', 'callLegProfile': 'clp-2'})]
+                                              'passcode': '87654321',
+                                              'callLegProfile': leg_profile})]
 
     # the default access method is one of this coSpace's
     assert c.put(f'/coSpaces/{space}', data={'defaultAccessMethod': method}).status_code == 200
@@ -251,8 +256,9 @@ def test_require_call_id_generates_one(c):
 
 
 def test_collections_filter_offset_limit(c):
+    odd, even = create(c, 'callLegProfiles'), create(c, 'callLegProfiles')
     made = [create(c, 'coSpaces', name=f'Team {i:02}', uri=f'team{i:02}',
-                   callLegProfile='clp-x' if i % 2 else 'clp-y') for i in range(25)]
+                   callLegProfile=odd if i % 2 else even) for i in range(25)]
     total, items = listing(c, 'coSpaces', filter='team')
     assert total == 25 and len(items) == 20   # the cap (§4.2.2: coSpaces 20)
     assert [i for i, _ in items] == made[:20]
@@ -261,7 +267,7 @@ def test_collections_filter_offset_limit(c):
     assert total == 25 and [i for i, _ in items] == made[20:]
     total, items = listing(c, 'coSpaces', filter='team1')
     assert total == 10 and all(f['uri'].startswith('team1') for _, f in items)
-    total, _ = listing(c, 'coSpaces', filter='team', callLegProfileFilter='clp-x')
+    total, _ = listing(c, 'coSpaces', filter='team', callLegProfileFilter=odd)
     assert total == 12
     total, items = listing(c, 'coSpaces', filter='team', limit='0')
     assert total == 25 and items == []

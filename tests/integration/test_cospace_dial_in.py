@@ -86,3 +86,56 @@ def test_cospace_dial_in(start_api, sipp, tmp_path):
     finally:
         peer.close()
     api.server.wait_no_calls()
+
+
+def test_passcode_mode_timeout_lets_a_silent_caller_in(start_api, sipp, tmp_path):
+    """A coSpace whose callProfile has passcodeMode timeout (CMS §8.2.2): the host's way in
+    has a passcode, the guests' access method on the same URI has none; a caller who keys
+    nothing is taken, after passcodeTimeout, as having keyed the empty passcode and joins
+    by the guests' way, with that access method's call leg profile."""
+    api = start_api(**NO_SHEDDING, TELEPHONY_CONFERENCE_PIN_TIMEOUT='30')
+    admin = add_admin(api)
+    create(admin, 'inboundDialPlanRules', domain=DOMAIN)
+    timeout = create(admin, 'callProfiles', passcodeMode='timeout', passcodeTimeout='2')
+    guest_leg = create(admin, 'callLegProfiles', needsActivation='true', rxAudioMute='true')
+    space = create(admin, 'coSpaces', name='Lobby', uri='lobby.room', passcode='12345678',
+                   callProfile=timeout)
+    guests = create(admin, f'coSpaces/{space}/accessMethods', uri='lobby.room',
+                    callLegProfile=guest_leg)
+
+    call = dial(api, sipp, tmp_path, 'lobby.room', 'silent', [pause(15000)])
+    assert api.server.wait_event('conference-pin-ok', call=call)[0]['conference'] == space
+    assert api.server.wait_event('conference-join', call=call)[0]['conference'] == space
+    chosen = api.server.wait_event('cospace-profiles', call=call)[0]
+    assert chosen['method'] == guests and chosen['leg'] == 'needsActivation,rxAudioMute'
+    assert not [e for e in api.server.events('conference-pin-wrong') if e['call'] == call]
+    api.server.wait_event('conference-leave', call=call)
+    api.server.wait_no_calls()
+
+
+def test_an_out_of_policy_passcode_works_only_while_allowed(start_api, sipp, tmp_path):
+    """§14.2 allowOutOfPolicy: a passcode set before a dial-in security profile raised the
+    minimum is kept; false makes it no way in (keying it is a wrong passcode), true lets
+    the caller join with it."""
+    api = start_api(**NO_SHEDDING, TELEPHONY_CONFERENCE_PIN_TIMEOUT='5')
+    admin = add_admin(api)
+    create(admin, 'inboundDialPlanRules', domain=DOMAIN)
+    space = create(admin, 'coSpaces', name='Old', uri='old.room', passcode='12345678')
+    strict = create(admin, 'dialInSecurityProfiles', minPasscodeLength='10',
+                    allowOutOfPolicy='false')
+    r = admin.put(f'/coSpaces/{space}', data={'dialInSecurityProfile': strict})
+    assert r.status_code == 200, r.text   # attaching the profile keeps the old passcode
+
+    call = dial(api, sipp, tmp_path, 'old.room', 'refused', [
+        pause(1000), *keyed('12345678#'), pause(2000)])
+    assert api.server.wait_event('cospace-out-of-policy', call=call)[0]['refused'] == '1'
+    assert api.server.wait_event('conference-pin-wrong', call=call)[0]['try'] == '1'
+    assert not [e for e in api.server.events('conference-join') if e['call'] == call]
+
+    r = admin.put(f'/dialInSecurityProfiles/{strict}', data={'allowOutOfPolicy': 'true'})
+    assert r.status_code == 200, r.text
+    call = dial(api, sipp, tmp_path, 'old.room', 'allowed', [
+        pause(1000), *keyed('12345678#'), pause(2000)])
+    assert api.server.wait_event('conference-join', call=call)[0]['conference'] == space
+    api.server.wait_event('conference-leave', call=call)
+    api.server.wait_no_calls()

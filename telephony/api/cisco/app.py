@@ -21,6 +21,7 @@ from .cospaces import IVRS, CoSpaceApi
 from .errors import MISSING, CiscoError, ParameterError, parameter_errors
 from .fields import Invalid, number, text
 from .forms import Form, read_form
+from .profiles import ProfilesApi
 from .resources import RESOURCES, Resource
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class CiscoApi:
         self.auth = BasicAuth(server, guard)
         self.cospaces = CoSpaceApi(self)
         self.calls = CallsApi(self)
+        self.profiles = ProfilesApi(self)
 
     @property
     def store(self):
@@ -133,6 +135,8 @@ class CiscoApi:
                 raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
             return answer(body=xml.document(await self.status()))
         parts = rest.split('/')
+        if self.profiles.handles(parts):
+            return await self.profiles.handle(request, parts, user.username)
         if parts[0] == 'coSpaces':
             return await self.cospaces.handle(request, parts, user.username)
         if parts[0] == IVRS.path and len(parts) <= 2:   # the coSpaces' store holds IVRs too
@@ -201,7 +205,8 @@ class CiscoApi:
                  kind, obj, ','.join(sorted(fields)))
 
     async def list(self, resource: Resource, request: Request, store,
-                   equal: dict | None = None) -> Response:
+                   equal: dict | None = None, options: dict | None = None) -> Response:
+        """`options`: the store's own list arguments (a profile's usageFilter)."""
         offset, limit = self.paging(request)
         try:
             contains = _FILTER(request.query_params.get('filter', ''))
@@ -216,16 +221,17 @@ class CiscoApi:
             equal['callLegProfile'] = profile
         total, rows = await store.list(resource.kind, offset=offset, limit=limit,
                                        contains=contains, fields=resource.filter_on,
-                                       equal=equal)
+                                       equal=equal, **(options or {}))
         items = [xml.element(resource.element, _shown(r, resource.listed), id=r['id'])
                  for r in rows]
         return answer(body=xml.document(xml.collection(resource.kind, total, items)))
 
     async def create(self, resource: Resource, request: Request, user: str, store,
                      require: bool = True, *, form: Form | None = None, extra: dict | None = None,
-                     location: str | None = None) -> Response:
+                     location: str | None = None, guard=None) -> Response:
         """`extra`: fields the request does not give (an access method's coSpace, a generated
-        callId); `location`: the collection's path when it is not the resource's."""
+        callId); `location`: the collection's path when it is not the resource's; `guard`:
+        awaited with (the object as it will be, the changes) before it is written."""
         if form is None:
             form = await read_form(request, self.server.settings.cisco_max_body_bytes)
         fields = {**fields_from(resource, form, creating=True, require=require), **(extra or {})}
@@ -234,6 +240,8 @@ class CiscoApi:
         if errors:
             raise parameter_errors(errors)
         await self.refuse_taken_login(resource, fields, None)
+        if guard is not None:
+            await guard(fields, fields)
         try:
             rule_id = await store.create(resource.kind, fields, resource.max_rows)
         except TooMany:
@@ -246,7 +254,7 @@ class CiscoApi:
 
     async def modify(self, resource: Resource, rule_id: str, request: Request,
                      user: str, store, *, form: Form | None = None,
-                     extra: dict | None = None) -> Response:
+                     extra: dict | None = None, guard=None) -> Response:
         if form is None:
             form = await read_form(request, self.server.settings.cisco_max_body_bytes)
         # with the stored password: the check must see the trunk the router will read
@@ -259,6 +267,8 @@ class CiscoApi:
         if errors:
             raise parameter_errors(errors)
         await self.refuse_taken_login(resource, changes, rule_id)
+        if guard is not None:
+            await guard({**row, **changes}, changes)
         try:
             found = await store.update(resource.kind, rule_id, changes)
         except Clash as exc:

@@ -16,6 +16,7 @@ from . import xml
 from .errors import CiscoError, ParameterError, parameter_errors
 from .fields import Field, Invalid, boolean, text
 from .forms import read_form
+from .profiles import leg_profile_trace
 from .resources import Resource
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class CallsApi:
     async def handle(self, request: Request, parts: list[str], user: str) -> Response:
         from .app import answer
         method = request.method
+        if parts[0] == 'callLegs' and parts[2:] == ['callLegProfileTrace']:   # §8.4.7
+            return await leg_profile_trace(self, request, parts[1])
         if len(parts) > (3 if parts[0] == 'calls' else 2) or parts[2:] not in ([], ['callLegs']):
             raise CiscoError(404, 'unrecognisedObject')
         if len(parts) != 2 and method != 'GET':   # POST (§8.1.2, §8.3.2: dial out): not here

@@ -17,6 +17,7 @@ from ...store import cospaces as store
 from .errors import TOO_LONG, CiscoError, ParameterError, parameter_errors
 from .fields import Field, Invalid, boolean, choice, no_such, number, text
 from .forms import Form, read_form
+from .profiles import LAYOUTS, refuse_links, refuse_short_passcode
 from .resources import TENANT, Resource
 
 if TYPE_CHECKING:
@@ -59,10 +60,7 @@ def passcode(value: str) -> str:
     return value
 
 
-PROFILE = text(200)   # an ID of a profile: stored and returned; the profiles come later
-LAYOUTS = ('allEqual', 'speakerOnly', 'telepresence', 'stacked', 'allEqualQuarters',
-           'allEqualNinths', 'allEqualSixteenths', 'allEqualTwentyFifths', 'onePlusFive',
-           'onePlusSeven', 'onePlusNine', 'automatic', 'onePlusN')
+PROFILE = text(200)   # an ID of a profile; one of ours must exist (api/cisco/profiles.py)
 
 COSPACES = Resource(
     store.COSPACES, 'coSpaces', 'coSpace', 'coSpaceDoesNotExist',
@@ -149,19 +147,22 @@ class CoSpaceApi:
             return await api.collection(
                 ACCESS_METHODS, request, user, self.store, equal={store.PARENT: space_id},
                 create=lambda: api.create(ACCESS_METHODS, request, user, self.store,
-                                          extra={store.PARENT: space_id}, location=prefix))
+                                          extra={store.PARENT: space_id}, location=prefix,
+                                          guard=self._method_guard(space_id)))
         method_id = parts[3]
         row = await self.store.get(store.ACCESS_METHODS, method_id)
         if row is None or row[store.PARENT] != space_id:
             raise CiscoError(404, 'accessMethodDoesNotExist')
         if method == 'PUT':
-            return await api.modify(ACCESS_METHODS, method_id, request, user, self.store)
+            return await api.modify(ACCESS_METHODS, method_id, request, user, self.store,
+                                    guard=self._method_guard(space_id))
         return await api.single(ACCESS_METHODS, method_id, request, user, self.store)
 
     async def create_cospace(self, request: Request, user: str) -> Response:
         form = await read_form(request, self.api.server.settings.cisco_max_body_bytes)
         return await self._generating(form, None, lambda extra: self.api.create(
-            COSPACES, request, user, self.store, form=form, extra=extra))
+            COSPACES, request, user, self.store, form=form, extra=extra,
+            guard=self._space_guard))
 
     async def modify_cospace(self, space_id: str, request: Request, user: str) -> Response:
         form = await read_form(request, self.api.server.settings.cisco_max_body_bytes)
@@ -169,7 +170,23 @@ class CoSpaceApi:
         if row is None:
             raise CiscoError(404, COSPACES.missing)
         return await self._generating(form, row, lambda extra: self.api.modify(
-            COSPACES, space_id, request, user, self.store, form=form, extra=extra))
+            COSPACES, space_id, request, user, self.store, form=form, extra=extra,
+            guard=self._space_guard))
+
+    async def _space_guard(self, space: dict, changes: dict) -> None:
+        """The profiles a coSpace names exist; a passcode it sets meets its policy."""
+        profiles = self.api.server.profiles
+        await refuse_links(profiles, changes)
+        await refuse_short_passcode(profiles, space, None, changes.get('passcode'))
+
+    def _method_guard(self, space_id: str):
+        async def guard(method: dict, changes: dict) -> None:
+            profiles = self.api.server.profiles
+            await refuse_links(profiles, changes)
+            if changes.get('passcode'):
+                space = await self.store.get(store.COSPACES, space_id, secrets=True)
+                await refuse_short_passcode(profiles, space, method, changes['passcode'])
+        return guard
 
     async def _generating(self, form: Form, row: dict | None, write) -> Response:
         """§6.2.2: `requireCallId=true` and no callId (given or stored) writes a generated
