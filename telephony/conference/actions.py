@@ -108,13 +108,14 @@ def _allow_all_mute_self(room: 'ConferenceRoom', on: bool) -> None:
 
 def start_recording(room: 'ConferenceRoom') -> None:
     """Record the room's mix to <record_dir>/<conference>/<time>.wav (none without a dir)."""
-    if room.record_dir is None:
+    record_dir = room.rooms.record_dir
+    if record_dir is None:
         log.warning('event=conference-record-refused conference=%s reason="no recording '
                     'directory"', room.uuid)
         return
     if room.mix.recorder is not None:
         return
-    path = room.record_dir / room.uuid / f'{time.strftime("%Y%m%dT%H%M%S")}-{room.call_id}.wav'
+    path = record_dir / room.uuid / f'{time.strftime("%Y%m%dT%H%M%S")}-{room.call_id}.wav'
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -156,6 +157,6 @@ _HANDLERS = {
     'muteAllNewAndAllExceptSelfAudio': lambda r, u, m: (_new(r, True), _mute_others(r, u, True)),
     'unmuteAllNewAndAllExceptSelfAudio': lambda r, u, m: (_new(r, False),
                                                           _mute_others(r, u, False)),
-    'endCall': lambda r, u, m: end_call(r),
+    'endCall': lambda r, u, m: r.end(),
     'getTotalParticipantCount': lambda r, u, m: speak_count(r, m),
 }

@@ -106,7 +106,6 @@ class ConferenceRoom:
         self.live = False                   # conference_start sent (someone was mixed)
         self.join_mute_override: bool | None = None   # Cisco joinAudioMuteOverride
         self.allow_all_mute_self = False              # Cisco allowAllMuteSelf
-        self.record_dir = rooms.record_dir
 
     @property
     def locked(self) -> bool:
@@ -228,6 +227,7 @@ class ConferenceRoom:
         member.shown = member.fields()
         if not self.live:
             self.live = True
+            self.started = self.rooms.now()    # the call starts with its first mixed leg
             self.rooms.registry.started(self)
             if self.rules.recording_mode == 'automatic':
                 actions.start_recording(self)
@@ -284,6 +284,10 @@ class ConferenceRoom:
         log.info('event=conference-member-update conference=%s member=%s fields=%s tick=%d',
                  self.uuid, uuid, ','.join(n for n in CHANGEABLE if n in fields), self.rooms.tick())
         self._report(uuid, member)
+
+    def end(self) -> None:
+        """Hang up every participant, the lobby's too (endCall; DELETE of the call)."""
+        actions.end_call(self)
 
     def kick(self, uuid: str) -> None:
         member = self._members.get(uuid) or self._lobby.get(uuid)
