@@ -355,6 +355,14 @@ class ConferenceRooms:
         log.info('event=conference-tap conference=%s member=%s path=%s tick=%d', room.uuid,
                  uuid, path, self.tick())
 
+    def full(self, conference) -> bool:
+        """Would a join be refused now (participantLimit)? For a dial-out to check before it
+        dials (Cisco `participantLimitReached`); `join` checks again when the call is in."""
+        room = self.rooms.get(conference.uuid)
+        rules = room.rules if room is not None else RoomRules.from_fields(_profiles(conference)[0])
+        limit = rules.participant_limit
+        return limit is not None and (room.participants() if room is not None else 0) >= limit
+
     async def join(self, call: 'Call', conference: 'Conference',
                    raise_full: bool = False) -> None:
         """Put `call` in the conference's room until the call ends. A full room plays the

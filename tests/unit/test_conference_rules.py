@@ -301,7 +301,10 @@ async def test_rx_and_tx_audio_mute_on_entry(rig):
 
 async def test_past_the_participant_limit_the_caller_hears_full_and_bye(rig):
     s = space(call={'participantLimit': '1'})
+    assert not rig.rooms.full(s) and rig.rooms.full(space(call={'participantLimit': '0'}))
+    # (once the room runs, its own rules count: those of its first participant's join)
     a = await rig.join('a1', s)
+    assert rig.rooms.full(s) and rig.rooms.full(space()) and not rig.rooms.full(Space('other'))
     b = await rig.caller('b2')
     with pytest.raises(RoomFull):
         await asyncio.wait_for(rig.rooms.join(b, s, raise_full=True), TIMEOUT)
