@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..calls.controls import Control as C
 from ..dialplan.roomrules import DTMF_KEYS, allowed
 from ..prompts import prompt_path
+from . import lobby
 
 if TYPE_CHECKING:
     from .room import ConferenceRoom, _Member
@@ -96,7 +97,7 @@ def _new(room: 'ConferenceRoom', override: bool | None) -> None:
 
 
 def _lock(room: 'ConferenceRoom', on: bool) -> None:
-    room._apply(room.activation.lock() if on else room.activation.unlock())
+    lobby.apply(room, room.activation.lock() if on else room.activation.unlock())
     log.info('event=conference-%s conference=%s', 'lock' if on else 'unlock', room.uuid)
 
 

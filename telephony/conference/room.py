@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..calls.controls import Control as C
-from ..dialplan.roomrules import Activation, Admit, DtmfMatcher, Hold, LegRules, RoomRules
+from ..dialplan.roomrules import ACTIVE, Activation, DtmfMatcher, LegRules, RoomRules
 from ..ids import new_uuid
 from ..media import quality
 from ..prompts import prompt_path
-from . import actions
+from . import actions, lobby
 from .deadlines import Deadlines
 from .registry import CHANGEABLE, MEMBER_FIELDS, VOLUME_RANGE
 
@@ -40,8 +40,7 @@ if TYPE_CHECKING:
     from .registry import ConferenceRegistry
 
 log = logging.getLogger('telephony.conference')
-FULL, LOBBY = 'conference-full', 'conference-lobby'    # prompts/prompts.toml
-HOLD_TONE = {'frequency': 425, 'duration': 200, 'interval': 4800, 'loop': 0}   # every 5 s
+FULL = 'conference-full'    # prompts/prompts.toml
 
 
 class RoomFull(Exception):
@@ -151,8 +150,8 @@ class ConferenceRoom:
         member = self._lobby[uuid] = _Member(call, None, phone, self.rooms.now(),
                                              LegRules.from_fields(leg), conference.mute_default,
                                              DtmfMatcher(dtmf) or None)
-        self._apply(self.activation.join(uuid, member.rules, member.joined))
-        if uuid in self._lobby and self.activation.state(uuid) == 'ACTIVE':
+        lobby.apply(self, self.activation.join(uuid, member.rules, member.joined))
+        if uuid in self._lobby and self.activation.state(uuid) == ACTIVE:
             self.remove(uuid)                  # the mixer refused it (see _admit)
             raise ValueError('the mixer refused the endpoint')
         if member.rules.max_call_duration is not None:
@@ -176,7 +175,7 @@ class ConferenceRoom:
         member = member or waiting
         self.rooms.deadlines.cancel(('max', uuid))
         actions.unlisten(self, uuid, member)
-        self._apply(self.activation.leave(uuid, self.rooms.now()))
+        lobby.apply(self, self.activation.leave(uuid, self.rooms.now()))
         if not self.participants():
             self.rooms.deadlines.cancel(('lobby', self.uuid))
             if self.live:
@@ -184,22 +183,7 @@ class ConferenceRoom:
             else:
                 self.rooms._drop(self)
 
-    # --- the lobby: what Activation decides ----------------------------------------------------
-    def _apply(self, effects: list) -> None:
-        for effect in effects:
-            if isinstance(effect, Admit):
-                self._admit(effect.leg)
-            elif isinstance(effect, Hold):
-                self._hold(effect.leg)
-            else:                                   # Disconnect
-                member = self._members.get(effect.leg) or self._lobby.get(effect.leg)
-                if member is not None:
-                    log.info('event=conference-deactivated conference=%s member=%s mode=disconnect',
-                             self.uuid, effect.leg)
-                    member.call.leg.hangup()
-        self.rooms.deadlines.set(('lobby', self.uuid), self.activation.deadline,
-                                 lambda now: self._apply(self.activation.expire(now)))
-
+    # --- entering the mix (at once, or from the lobby: conference/lobby.py) ----------------
     def _admit(self, uuid: str) -> None:
         member = self._lobby.get(uuid)
         if member is None:
@@ -237,21 +221,6 @@ class ConferenceRoom:
         log.info('event=conference-join conference=%s member=%s call=%s members=%d tick=%d',
                  self.uuid, uuid, call.id, len(self._members), self.rooms.tick())
         self.rooms.tap(self, uuid, member.mix)
-
-    def _hold(self, uuid: str) -> None:
-        """Into the lobby (from the mix when deactivated): a prompt, then a soft tone."""
-        member = self._members.pop(uuid, None)
-        if member is not None:
-            self._unmix(uuid, member)
-            self._lobby[uuid] = member
-            log.info('event=conference-deactivated conference=%s member=%s mode=deactivate',
-                     self.uuid, uuid)
-        member = self._lobby[uuid]
-        member.held = True
-        log.info('event=conference-lobby conference=%s member=%s call=%s waiting=%d', self.uuid,
-                 uuid, member.call.id, len(self._lobby))
-        member.call.queue.enqueue([C.make('play', path=prompt_path(LOBBY)),
-                                   C.make('tone', **HOLD_TONE)], 'break')
 
     def _unmix(self, uuid: str, member: _Member) -> None:
         self._by_mix.pop(id(member.mix), None)
