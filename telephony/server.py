@@ -104,7 +104,8 @@ class Server:
         self.conference_runtime = ConferenceRegistry(self.events,
                                                      settings.conference_status_interval)
         self.conference_rooms = ConferenceRooms(self.conference_runtime, self.media.mixer,
-                                                tap_dir=settings.conference_tap_dir or None)
+                                                tap_dir=settings.conference_tap_dir or None,
+                                                record_dir=self.data_dir / 'conference-recordings')
         self.dial_rules = DialRuleStore(self.db)   # Cisco /api/v1 dial plans, CDR receivers
         self.cospaces = CoSpaceStore(self.db, settings.cospaces_max,
                                      settings.cospace_access_methods_max)

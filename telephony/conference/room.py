@@ -10,6 +10,12 @@ With a tap directory (setting `conference_tap_dir`) every member's received mix 
 to DIR/<conference>/<member>.wav while it is in the room. The join, update, leave and tap
 lines carry `tick=`, the media clock's ticks run so far: a tap holds one frame per tick from
 its own `tick=`, so a change logged at tick T is at frame T - tick(tap) of every tap.
+
+A coSpace's room follows its Cisco profiles (the conference's `profiles`: `call`, `leg` and
+`dtmf` field dicts; dialplan/roomrules.py turns them into rules): participantLimit (`RoomFull`),
+rxAudioMute/txAudioMute on entry, the lobby of legs that need activation, join and leave tone
+thresholds, maxCallDurationTime, and the DTMF actions (conference/actions.py). A Q-loud
+conference has no profiles: no limit, no lobby, a tone for every join and leave, keys ignored.
 """
 from __future__ import annotations
 
@@ -18,8 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..calls.controls import Control as C
+from ..dialplan.roomrules import ACTIVE, Activation, DtmfMatcher, LegRules, RoomRules
 from ..ids import new_uuid
 from ..media import quality
+from ..prompts import prompt_path
+from . import actions, lobby
+from .deadlines import Deadlines
 from .registry import CHANGEABLE, MEMBER_FIELDS, VOLUME_RANGE
 
 if TYPE_CHECKING:
@@ -29,17 +40,35 @@ if TYPE_CHECKING:
     from .registry import ConferenceRegistry
 
 log = logging.getLogger('telephony.conference')
+FULL = 'conference-full'    # prompts/prompts.toml
+
+
+class RoomFull(Exception):
+    """The room holds its call profile's participantLimit already (Cisco
+    `participantLimitReached`); the caller was told and hung up."""
+
+
+def _profiles(conference) -> tuple[dict, dict, dict]:
+    """The conference's Cisco profile fields (call, leg, dtmf); none for a Q-loud one."""
+    p = getattr(conference, 'profiles', None)
+    return tuple(dict(getattr(p, k, None) or {}) for k in ('call', 'leg', 'dtmf'))
 
 
 @dataclass
 class _Member:
     call: 'Call'
-    mix: 'MixMember'
+    mix: 'MixMember | None'        # None while it waits in the lobby
     phone: str | None
     joined: float                  # loop time of the join (durationSeconds, bitRate)
+    rules: LegRules = field(default_factory=LegRules)
+    mute_default: bool = False     # the conference's own, when no profile sets rxAudioMute
+    keys: DtmfMatcher | None = None
+    listener: Any = None           # its call's listener for keys (conference/actions.py)
+    held: bool = False             # the lobby's prompt and tone were queued on its call
     user: str | None = None
     shown: dict[str, Any] = field(default_factory=dict)   # the fields the events last said
     windows: quality.QualityWindows = field(default_factory=quality.QualityWindows)  # call_quality
+    profiles: Any = None           # the Resolved profiles it came in with (callLegProfileTrace)
 
     def fields(self) -> dict[str, Any]:
         """The §7.11.3 view: `phone` only when the caller sent a number, `user` once set."""
@@ -71,6 +100,26 @@ class ConferenceRoom:
         self.cospace = conference.owner is None    # a coSpace's room has no Q-loud owner
         self.started = rooms.now()
         self.max_members = 0
+        call, _, _ = _profiles(conference)
+        self.rules = RoomRules.from_fields(call)
+        self.activation = Activation(self.rules.locked, self.rules.lock_mode)
+        self._lobby: dict[str, _Member] = {}
+        self.live = False                   # conference_start sent (someone was mixed)
+        self.join_mute_override: bool | None = None   # Cisco joinAudioMuteOverride
+        self.allow_all_mute_self = False              # Cisco allowAllMuteSelf
+
+    @property
+    def locked(self) -> bool:
+        return self.activation.locked
+
+    @property
+    def lobby(self) -> dict[str, _Member]:
+        """The legs that wait for activation (not mixed, not in `legs`); read only."""
+        return self._lobby
+
+    def participants(self) -> int:
+        """Everyone connected to the room: mixed or waiting (participantLimit counts both)."""
+        return len(self._members) + len(self._lobby)
 
     def call_space(self) -> str | None:
         """The coSpace this room is the call of (its id), None for a Q-loud conference."""
@@ -89,40 +138,105 @@ class ConferenceRoom:
         return {uuid: {**m.fields(), 'call_quality': m.windows.quality(m.mix.endpoint.stats(), now, m.joined)}
                 for uuid, m in self._members.items()}
 
-    def add(self, call: 'Call', mute: bool) -> str:
-        """`call` joins (its leg must have media); returns its member uuid."""
-        mix = self.mix.add(call.leg.endpoint, mute=mute)
+    def add(self, call: 'Call', conference) -> str:
+        """`call` enters (its leg must have media): mixed at once, or into the lobby until
+        activated; returns its member uuid. RoomFull past the participantLimit; ValueError
+        when the mixer refuses the endpoint (a bridged leg)."""
+        limit = self.rules.participant_limit
+        if limit is not None and self.participants() >= limit:
+            raise RoomFull(f'{self.participants()} of {limit} participants')
+        _, leg, dtmf = _profiles(conference)
         uuid = new_uuid()
         caller = call.info.get('from') or ''
         phone = caller if caller.startswith('+') and not call.info.get('clir') else None
-        member = self._members[uuid] = _Member(call, mix, phone, self.rooms.now())
+        member = self._lobby[uuid] = _Member(call, None, phone, self.rooms.now(),
+                                             LegRules.from_fields(leg), conference.mute_default,
+                                             DtmfMatcher(dtmf) or None)
+        member.profiles = getattr(conference, 'profiles', None)
+        lobby.apply(self, self.activation.join(uuid, member.rules, member.joined))
+        if uuid in self._lobby and self.activation.state(uuid) == ACTIVE:
+            self.remove(uuid)                  # the mixer refused it (see _admit)
+            raise ValueError('the mixer refused the endpoint')
+        if member.rules.max_call_duration is not None:
+            self.rooms.deadlines.set(('max', uuid), member.joined + member.rules.max_call_duration,
+                                     lambda now, m=member, u=uuid: self._too_long(u, m))
+        if member.keys is not None:
+            actions.listen(self, uuid, member)
+        return uuid
+
+    def remove(self, uuid: str) -> None:
+        """Its call ended (or it never got in): out of the mix or the lobby."""
+        member = self._members.pop(uuid, None)
+        waiting = self._lobby.pop(uuid, None)
+        if member is None and waiting is None:
+            return
+        if member is not None:
+            count = len(self._members) + 1
+            self._unmix(uuid, member)
+            if self._members and member.rules.leave_tone(count):
+                self.mix.play_tone('leave')
+        member = member or waiting
+        self.rooms.deadlines.cancel(('max', uuid))
+        actions.unlisten(self, uuid, member)
+        lobby.apply(self, self.activation.leave(uuid, self.rooms.now()))
+        if not self.participants():
+            self.rooms.deadlines.cancel(('lobby', self.uuid))
+            if self.live:
+                self.rooms.closed(self)
+            else:
+                self.rooms._drop(self)
+
+    # --- entering the mix (at once, or from the lobby: conference/lobby.py) ----------------
+    def _admit(self, uuid: str) -> None:
+        member = self._lobby.get(uuid)
+        if member is None:
+            return
+        call = member.call
+        if member.held:
+            member.held = False
+            call.queue.enqueue([], 'break')          # the hold prompt or tone ends
+        mute = self.join_mute_override
+        if mute is None:
+            mute = member.rules.rx_audio_mute
+        if mute is None:
+            mute = member.mute_default
+        try:
+            member.mix = self.mix.add(call.leg.endpoint, mute=mute,
+                                      deaf=member.rules.tx_audio_mute)
+        except ValueError as exc:      # a bridged leg: refused by the mixer; add() undoes it
+            log.warning('event=conference-join-refused conference=%s call=%s reason="%s"',
+                        self.uuid, call.id, exc)
+            return
+        del self._lobby[uuid]
+        self._members[uuid] = member
         self.max_members = max(self.max_members, len(self._members))
-        self._by_mix[id(mix)] = uuid
+        self._by_mix[id(member.mix)] = uuid
         member.shown = member.fields()
-        first = len(self._members) == 1
-        if first:
+        if not self.live:
+            self.live = True
+            self.started = self.rooms.now()    # the call starts with its first mixed leg
             self.rooms.registry.started(self)
-        else:
+            if self.rules.recording_mode == 'automatic':
+                actions.start_recording(self)
+        elif member.rules.join_tone(len(self._members)):
             self.mix.play_tone('join')   # the others hear someone come in
         self.rooms.registry.detail(self, 'conference_join', {uuid: dict(member.shown)})
         log.info('event=conference-join conference=%s member=%s call=%s members=%d tick=%d',
                  self.uuid, uuid, call.id, len(self._members), self.rooms.tick())
-        self.rooms.tap(self, uuid, mix)
-        return uuid
+        self.rooms.tap(self, uuid, member.mix)
 
-    def remove(self, uuid: str) -> None:
-        member = self._members.pop(uuid, None)
-        if member is None:
-            return
+    def _unmix(self, uuid: str, member: _Member) -> None:
         self._by_mix.pop(id(member.mix), None)
         self.mix.remove(member.mix)
+        member.mix = None
         log.info('event=conference-leave conference=%s member=%s call=%s members=%d tick=%d',
                  self.uuid, uuid, member.call.id, len(self._members), self.rooms.tick())
         self.rooms.registry.detail(self, 'conference_leave', [uuid])
-        if self._members:
-            self.mix.play_tone('leave')
-        else:
-            self.rooms.closed(self)
+
+    def _too_long(self, uuid: str, member: _Member) -> None:
+        log.info('event=conference-max-duration conference=%s member=%s seconds=%s', self.uuid,
+                 uuid, member.rules.max_call_duration)
+        member.call.leg.hangup()
 
     # --- the API's member changes (§3.17 POST .../member) -----------------------------------
     def update(self, uuid: str, fields: dict[str, Any]) -> None:
@@ -143,8 +257,12 @@ class ConferenceRoom:
                  self.uuid, uuid, ','.join(n for n in CHANGEABLE if n in fields), self.rooms.tick())
         self._report(uuid, member)
 
+    def end(self) -> None:
+        """Hang up every participant, the lobby's too (endCall; DELETE of the call)."""
+        actions.end_call(self)
+
     def kick(self, uuid: str) -> None:
-        member = self._members.get(uuid)
+        member = self._members.get(uuid) or self._lobby.get(uuid)
         if member is not None:
             log.info('event=conference-kick conference=%s member=%s', self.uuid, uuid)
             member.call.leg.hangup()
@@ -167,11 +285,13 @@ class ConferenceRooms:
     """The rooms of running conferences; `join` is what PIN entry hands a caller to."""
 
     def __init__(self, registry: 'ConferenceRegistry', mixer: 'ConferenceMixer',
-                 tap_dir: str | Path | None = None):
+                 tap_dir: str | Path | None = None, record_dir: str | Path | None = None):
         self.registry = registry
         self.mixer = mixer
         self.tap_dir = Path(tap_dir) if tap_dir else None   # off by default: disk per member
         self.rooms: dict[str, ConferenceRoom] = {}
+        self.deadlines = Deadlines(self.now)    # one timer for every room's deadlines
+        self.record_dir = Path(record_dir) if record_dir else None   # DTMF startRecording
 
     def now(self) -> float:
         return self.mixer.engine.loop_time()
@@ -207,20 +327,37 @@ class ConferenceRooms:
         log.info('event=conference-tap conference=%s member=%s path=%s tick=%d', room.uuid,
                  uuid, path, self.tick())
 
-    async def join(self, call: 'Call', conference: 'Conference') -> None:
-        """Put `call` in the conference's room until the call ends."""
+    def full(self, conference) -> bool:
+        """Would a join be refused now (participantLimit)? For a dial-out to check before it
+        dials (Cisco `participantLimitReached`); `join` checks again when the call is in."""
+        room = self.rooms.get(conference.uuid)
+        rules = room.rules if room is not None else RoomRules.from_fields(_profiles(conference)[0])
+        limit = rules.participant_limit
+        return limit is not None and (room.participants() if room is not None else 0) >= limit
+
+    async def join(self, call: 'Call', conference: 'Conference',
+                   raise_full: bool = False) -> None:
+        """Put `call` in the conference's room until the call ends. A full room plays the
+        caller a prompt and hangs up (and, with `raise_full`, raises RoomFull after)."""
         if call.leg.ended or call.leg.endpoint is None:
             return
         room = self.rooms.get(conference.uuid)
         if room is None:
             room = self.rooms[conference.uuid] = ConferenceRoom(self, conference)
         try:
-            uuid = room.add(call, conference.mute_default)
+            uuid = room.add(call, conference)
+        except RoomFull as exc:
+            log.info('event=conference-full conference=%s call=%s reason="%s"', conference.uuid,
+                     call.id, exc)
+            if not room.participants():
+                self._drop(room)
+            await call.run(C.make('play', path=prompt_path(FULL)), C.make('hangup'))
+            if raise_full:
+                raise
+            return
         except ValueError as exc:     # a bridged leg: refused by the mixer
             log.warning('event=conference-join-refused conference=%s call=%s reason="%s"',
                         conference.uuid, call.id, exc)
-            if not room._members:      # it never started: no conference_stop either
-                self._drop(room)
             call.leg.hangup(cause=47)
             return
         try:

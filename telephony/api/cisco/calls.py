@@ -104,9 +104,8 @@ class CallsApi:
             if method == 'GET':
                 return answer(body=xml.document(xml.element(
                     'call', call_fields(room, now, True), id=room.call_id)))
-            if method == 'DELETE':   # ends the call: every leg is hung up
-                for uuid in list(room.legs):
-                    room.kick(uuid)
+            if method == 'DELETE':   # ends the call: every leg is hung up, the lobby's too
+                room.end()
                 self.api.log_change(user, 'delete', 'calls', room.call_id)
                 return answer()
             raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, DELETE'})
