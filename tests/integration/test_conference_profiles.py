@@ -1,6 +1,6 @@
 """Cisco profiles inside coSpace rooms on the real server (CMS §8.2 callProfiles, §8.4
 callLegProfiles, §8.8 dtmfProfiles), provisioned over /api/v1 and linked to coSpaces and access
-methods by their document names (`callProfile`, `callLegProfile`, `dtmfProfile`); SIPp callers
+methods by their document names (`callProfile`, `callLegProfile`; `dtmfProfile` globally); SIPp callers
 key RFC 4733 captures.
 
 RUN AFTER THE MERGE: the /api/v1 profile resources and the coSpace links come from the
@@ -42,8 +42,9 @@ def test_keys_unmute_a_caller_that_entered_muted(start_api, sipp, tmp_path):
     create(admin, 'inboundDialPlanRules', domain=DOMAIN)
     dtmf = create(admin, 'dtmfProfiles', toggleMuteSelfAudio='*6')
     leg = create(admin, 'callLegProfiles', rxAudioMute='true')
-    space = create(admin, 'coSpaces', name='Keys', uri='keys', dtmfProfile=dtmf,
-                   callLegProfile=leg)
+    # a DTMF profile is named only globally or by a tenant (§10.5, §14), never by a coSpace
+    assert admin.put('/system/profiles', data={'dtmfProfile': dtmf}).status_code == 200
+    space = create(admin, 'coSpaces', name='Keys', uri='keys', callLegProfile=leg)
     run = _start(api, sipp, tmp_path, 'keys', 'keys',
                  [pause(4000), *keyed_in_order('*6', tmp_path), pause(2000)])
     call = _call_of(api, 'keys')
