@@ -353,6 +353,7 @@ class T38Terminal(_Terminal):
 
     def rx_ifp(self, ifp: bytes, seq_no: int) -> None:
         """Hand spandsp one received IFP packet with its UDPTL sequence number."""
+        self._state()
         buf = (ctypes.c_uint8 * len(ifp)).from_buffer_copy(ifp)
-        if _lib.t38_core_rx_ifp_packet(self._state(), buf, len(ifp), seq_no & 0xFFFF) < 0:
+        if _lib.t38_core_rx_ifp_packet(self._core, buf, len(ifp), seq_no & 0xFFFF) < 0:
             raise SpandspError('spandsp rejected a T.38 IFP packet')

@@ -1,0 +1,197 @@
+"""Two fax sessions, a sender and a receiver, terminal to terminal on the media clock:
+over G.711 through two RTP endpoints of the media engine on 127.0.0.1, and over T.38 in
+UDPTL datagrams through two UDP sockets.  The received pages are the sent pages, pixel
+for pixel (below the header line the sender prints)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from telephony.media.clock import MediaClock
+from telephony.media.engine import MediaEngine
+from telephony.media.fax import spandsp
+from telephony.media.fax.session import AudioFaxSession, T38FaxSession, T38Sessions
+from telephony.media.fax.transport import UdptlSocket
+from telephony.media.fax.udptl import UdptlEncoder
+
+from .conftest import TickDriver, wait_for
+from .documents import page_bitmaps, page_dpi
+
+pytestmark = pytest.mark.skipif(not spandsp.available(), reason='libspandsp2 not installed')
+
+HEADER_ROWS = 32   # spandsp 0.0.6 puts the header line above the page image
+
+
+def assert_same_pages(sent, received, pages, header=True):
+    want = page_bitmaps(sent)[:pages]
+    got = page_bitmaps(received)
+    assert len(got) == pages
+    for w, g in zip(want, got):
+        top = HEADER_ROWS if header else 0
+        assert g.shape == (w.shape[0] + top, w.shape[1])
+        assert np.array_equal(g[top:], w)           # the page, pixel for pixel
+        if header:
+            assert g[:top].any()                     # the header line is printed
+    assert page_dpi(received) == [(204, 196)] * pages
+
+
+async def _rtp_pair(engine):
+    a = await engine.create_endpoint()
+    b = await engine.create_endpoint()
+    a.configure(('127.0.0.1', b.local_port), 'PCMU')
+    b.configure(('127.0.0.1', a.local_port), 'PCMU')
+    return a, b
+
+
+def _rtp_delivered(a, b):
+    return lambda: (b.packets_received >= a._sender.packets_sent
+                    and a.packets_received >= b._sender.packets_sent)
+
+
+async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document):
+    engine = MediaEngine('127.0.0.1')
+    driver = TickDriver(engine.clock)
+    engine.clock.add(engine._on_tick)     # what MediaEngine.start does, without the task
+    a, b = await _rtp_pair(engine)
+    try:
+        done = []
+        tx = AudioFaxSession(send_file=str(document), ident='+49 30 5550001',
+                             header='ACME Orders', on_done=done.append)
+        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'), ident='+49 30 5550002',
+                             on_done=done.append)
+        tx.attach(a)
+        rx.attach(b)
+        await driver.run(lambda: tx.done and rx.done, _rtp_delivered(a, b))
+        assert done == [rx.result, tx.result] or done == [tx.result, rx.result]
+        for r in (tx.result, rx.result):
+            assert (r.code, r.text, r.ok) == (0, 'OK', True)
+            assert (r.pages, r.x_res, r.y_res, r.bad_rows, r.t38) == (2, 204, 196, 0, False)
+        assert rx.result.remote_ident == '+49 30 5550001'     # the TSI
+        assert tx.result.remote_ident == '+49 30 5550002'     # the CSI
+        assert_same_pages(document, tmp_path / 'got.tif', 2)
+        # the sessions let go of the endpoints
+        assert a.source is None and b.source is None and not a._listeners
+    finally:
+        await engine.stop()
+
+
+async def test_sender_cut_off_mid_page_fails_and_keeps_the_pages_before(tmp_path, document):
+    engine = MediaEngine('127.0.0.1')
+    driver = TickDriver(engine.clock)
+    engine.clock.add(engine._on_tick)
+    a, b = await _rtp_pair(engine)
+    try:
+        tx = AudioFaxSession(send_file=str(document), ecm=False)
+        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'), ecm=False)
+        tx.attach(a)
+        rx.attach(b)
+        # page 1 is through (phase D) and 3 s of page 2 are on the line ...
+        await driver.run(lambda: rx.pages_done >= 1, _rtp_delivered(a, b))
+        stop = driver.ticks + 150
+        await driver.run(lambda: driver.ticks >= stop, _rtp_delivered(a, b))
+        assert not rx.done
+        # ... when the sender's call drops (its BYE reaches the receiver's call)
+        tx.hangup()
+        rx.hangup()
+        for r in (tx.result, rx.result):
+            assert not r.ok
+            assert r.code == spandsp.T30_ERR_CALLDROPPED
+            assert r.text == 'The call dropped prematurely'
+        assert rx.result.pages == 1
+        assert_same_pages(document, tmp_path / 'got.tif', 1, header=False)
+    finally:
+        await engine.stop()
+
+
+async def test_a_silent_line_mid_page_ends_in_a_phase_e_failure(tmp_path, document):
+    engine = MediaEngine('127.0.0.1')
+    driver = TickDriver(engine.clock)
+    engine.clock.add(engine._on_tick)
+    a, b = await _rtp_pair(engine)
+    try:
+        tx = AudioFaxSession(send_file=str(document))
+        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'))
+        tx.attach(a)
+        rx.attach(b)
+        await driver.run(lambda: rx.pages_done >= 1, _rtp_delivered(a, b))
+        tx.hangup()   # the sender vanishes without a BYE: the receiver hears nothing more
+        await driver.run(lambda: rx.done, _rtp_delivered(a, b))
+        assert not rx.result.ok and rx.result.code not in (0, spandsp.T30_ERR_CALLDROPPED)
+        assert rx.result.text == spandsp.completion_text(rx.result.code)
+        assert rx.result.pages == 1
+        assert len(page_bitmaps(tmp_path / 'got.tif')) == 1
+    finally:
+        await engine.stop()
+
+
+async def _t38_pair(tmp_path, document, lose=None, redundancy=3):
+    clock = MediaClock()
+    sessions = T38Sessions(clock)
+    sa, sb = await UdptlSocket.open(), await UdptlSocket.open()
+    send_a = sa.send
+    if lose is not None:             # drop some of the sender's datagrams on the way
+        count = [0]
+
+        def send_a(data, _send=sa.send):
+            count[0] += 1
+            if lose(count[0]):
+                sa.sent += 1
+                sb.received += 1     # counted as delivered: it is lost, not late
+                return
+            _send(data)
+    tx = T38FaxSession(send_a, send_file=str(document), ident='T38 SENDER',
+                       header='T.38 test', redundancy=redundancy)
+    rx = T38FaxSession(sb.send, receive_file=str(tmp_path / 'got.tif'))
+    sa.connect(sb.local_address, tx)
+    sb.connect(sa.local_address, rx)
+    sessions.add(tx)
+    sessions.add(rx)
+    driver = TickDriver(clock)
+    delivered = lambda: sb.received >= sa.sent and sa.received >= sb.sent  # noqa: E731
+    return tx, rx, sessions, driver, delivered, (sa, sb)
+
+
+async def test_two_pages_over_t38_udptl_are_pixel_identical(tmp_path, document):
+    tx, rx, sessions, driver, delivered, socks = await _t38_pair(tmp_path, document)
+    try:
+        await driver.run(lambda: tx.done and rx.done, delivered)
+        for r in (tx.result, rx.result):
+            assert (r.code, r.ok, r.pages, r.x_res, r.y_res, r.t38) == (0, True, 2, 204, 196,
+                                                                          True)
+        assert rx.result.remote_ident == 'T38 SENDER'
+        assert_same_pages(document, tmp_path / 'got.tif', 2)
+        assert len(sessions) == 0 and not sessions.clock._callbacks   # off the clock
+        assert rx.decoder.lost == 0 and rx.decoder.recovered == 0
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def test_t38_redundancy_recovers_lost_datagrams(tmp_path, document):
+    tx, rx, sessions, driver, delivered, socks = await _t38_pair(
+        tmp_path, document, lose=lambda n: n % 7 == 3)
+    try:
+        await driver.run(lambda: tx.done and rx.done, delivered)
+        assert rx.result.ok and rx.result.pages == 2
+        assert rx.decoder.recovered > 0 and rx.decoder.lost == 0
+        assert_same_pages(document, tmp_path / 'got.tif', 2)
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def test_udptl_socket_takes_datagrams_only_from_the_signalled_peer(tmp_path):
+    peer, ours, stranger = [await UdptlSocket.open() for _ in range(3)]
+    rx = T38FaxSession(ours.send, receive_file=str(tmp_path / 'got.tif'))
+    try:
+        ours.connect(peer.local_address, rx)
+        peer.connect(ours.local_address, None)
+        stranger.connect(ours.local_address, None)
+        stranger.send(UdptlEncoder().encode(b'\x00'))
+        peer.send(UdptlEncoder(first_seq=7).encode(b'\x00'))
+        await wait_for(lambda: ours.foreign == 1 and ours.received == 1)
+        assert rx.decoder.received == 1 and rx.decoder.expected == 8   # the peer's only
+    finally:
+        rx.hangup()
+        for s in (peer, ours, stranger):
+            s.close()
