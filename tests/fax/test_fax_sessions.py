@@ -54,15 +54,17 @@ async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document):
     engine.clock.add(engine._on_tick)     # what MediaEngine.start does, without the task
     a, b = await _rtp_pair(engine)
     try:
-        done = []
+        done, tx_progress, rx_progress = [], [], []
         tx = AudioFaxSession(send_file=str(document), ident='+49 30 5550001',
-                             header='ACME Orders', on_done=done.append)
+                             header='ACME Orders', on_done=done.append,
+                             on_progress=tx_progress.append)
         rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'), ident='+49 30 5550002',
-                             on_done=done.append)
+                             on_done=done.append, on_progress=rx_progress.append)
         tx.attach(a)
         rx.attach(b)
         await driver.run(lambda: tx.done and rx.done, _rtp_delivered(a, b))
         assert done == [rx.result, tx.result] or done == [tx.result, rx.result]
+        assert tx_progress == rx_progress == [0, 1, 2]    # negotiated, page 1, page 2
         for r in (tx.result, rx.result):
             assert (r.code, r.text, r.ok) == (0, 'OK', True)
             assert (r.pages, r.x_res, r.y_res, r.bad_rows, r.t38) == (2, 204, 196, 0, False)

@@ -57,22 +57,28 @@ class FaxSession:
     """One T.30 exchange: sends `send_file` or receives into `receive_file`.
 
     `calling` is the T.30 role (the side that dialled); by default the sender calls.
-    `on_done(result)` is called once, outside any spandsp call."""
+    `on_done(result)` is called once, outside any spandsp call.  `on_progress(pages)` is
+    called when the terminals have agreed on the transfer (phase B, pages=0: a report
+    moves from `dial` to `transmit`) and after each page (phase D)."""
 
     t38 = False
 
     def __init__(self, *, send_file: str | None = None, receive_file: str | None = None,
                  ident: str = '', header: str = '', ecm: bool = True,
                  calling: bool | None = None,
-                 on_done: Callable[[FaxResult], None] | None = None) -> None:
+                 on_done: Callable[[FaxResult], None] | None = None,
+                 on_progress: Callable[[int], None] | None = None) -> None:
         if (send_file is None) == (receive_file is None):
             raise ValueError('a fax session either sends a file or receives one')
         self.sending = send_file is not None
         self.tiff = send_file if send_file is not None else receive_file
         self.calling = self.sending if calling is None else calling
         self.on_done = on_done
+        self.on_progress = on_progress
         self.result: FaxResult | None = None
+        self.negotiated = False
         self.pages_done = 0
+        self._progress: list[int] = []   # noted inside spandsp, reported after it returns
         self._code: int | None = None
         self._ident, self._header, self._ecm = ident, header, ecm
         self.term = self._terminal()
@@ -87,6 +93,7 @@ class FaxSession:
             if header:
                 t30.set_tx_page_header_info(header)
             t30.set_ecm(ecm)
+            t30.set_phase_b_handler(self._on_phase_b)
             t30.set_phase_d_handler(self._on_phase_d)
             t30.set_phase_e_handler(self._on_phase_e)
         except BaseException:
@@ -101,15 +108,29 @@ class FaxSession:
         return self.result is not None
 
     # spandsp's handlers: note only, never free the state from in here
+    def _on_phase_b(self, _result: int) -> None:
+        if not self.negotiated:
+            self.negotiated = True
+            self._progress.append(0)
+
     def _on_phase_d(self, _result: int) -> None:
         self.pages_done += 1
+        self._progress.append(self.pages_done)
 
     def _on_phase_e(self, code: int) -> None:
         if self._code is None:
             self._code = code
 
     def _check(self) -> None:
-        """After each spandsp call: finish when phase E came."""
+        """After each spandsp call: report progress, finish when phase E came."""
+        if self._progress:
+            done, self._progress = self._progress, []
+            cb = self.on_progress
+            for pages in done if cb is not None else ():
+                try:
+                    cb(pages)
+                except Exception:
+                    log.exception('event=fax-progress-callback-error')
         if self._code is not None and self.result is None:
             self._finish()
 
@@ -121,7 +142,7 @@ class FaxSession:
             self.term.t30.terminate()
         if self._code is None:
             self._code = spandsp.T30_ERR_CALLDROPPED
-        self._finish()
+        self._check()
 
     def _finish(self) -> None:
         st = self.term.t30.stats()
