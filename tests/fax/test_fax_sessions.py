@@ -197,3 +197,58 @@ async def test_udptl_socket_takes_datagrams_only_from_the_signalled_peer(tmp_pat
         rx.hangup()
         for s in (peer, ours, stranger):
             s.close()
+
+
+@pytest.mark.parametrize('peer_sends', [True, False], ids=['peer-sends', 'peer-receives'])
+async def test_an_independent_spandsp_peer_over_rtp(tmp_path, document, peer_sends):
+    """The peer is tests/fax/peer.py: its own ctypes, its own RTP and G.711."""
+    from .peer import RtpFaxPeer
+
+    engine = MediaEngine('127.0.0.1')
+    driver = TickDriver(engine.clock)
+    engine.clock.add(engine._on_tick)
+    ep = await engine.create_endpoint()
+    got = tmp_path / 'got.tif'
+    if peer_sends:
+        peer = RtpFaxPeer(send_file=str(document))
+        ours = AudioFaxSession(receive_file=str(got))
+    else:
+        peer = RtpFaxPeer(receive_file=str(got))
+        ours = AudioFaxSession(send_file=str(document))
+    try:
+        peer.remote = ('127.0.0.1', ep.local_port)
+        ep.configure(await peer.open(), 'PCMU')
+        ours.attach(ep)
+        delivered = lambda: ep.packets_received >= peer.sent and (   # noqa: E731
+            peer.received >= ep._sender.packets_sent)
+        await driver.run(lambda: ours.done and peer.done, delivered,
+                         each=lambda _tick: peer.tick())
+        assert peer.code == 0 and ours.result.ok and ours.result.pages == 2
+        assert_same_pages(document, got, 2, header=False)
+    finally:
+        peer.close()
+        await engine.stop()
+
+
+async def test_on_the_running_media_clock_the_terminals_agree_in_real_time(tmp_path, document):
+    """The same sessions on the engine's own clock task (20 ms ticks, real time): phase B
+    (the terminals agreed on modem and page format) is a few seconds of line time."""
+    import asyncio
+
+    engine = MediaEngine('127.0.0.1')
+    await engine.start()
+    a, b = await _rtp_pair(engine)
+    agreed = asyncio.Event()
+    try:
+        tx = AudioFaxSession(send_file=str(document))
+        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'),
+                             on_progress=lambda pages: agreed.set())
+        tx.attach(a)
+        rx.attach(b)
+        await asyncio.wait_for(agreed.wait(), 60)
+        assert rx.negotiated and engine.clock.ticks > 0
+        tx.hangup()
+        rx.hangup()
+        assert rx.result.code == spandsp.T30_ERR_CALLDROPPED
+    finally:
+        await engine.stop()
