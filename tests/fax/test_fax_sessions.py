@@ -252,3 +252,27 @@ async def test_on_the_running_media_clock_the_terminals_agree_in_real_time(tmp_p
         assert rx.result.code == spandsp.T30_ERR_CALLDROPPED
     finally:
         await engine.stop()
+
+
+async def test_an_independent_spandsp_peer_sends_over_t38(tmp_path, document):
+    from .peer import T38FaxPeer
+
+    clock = MediaClock()
+    sessions = T38Sessions(clock)
+    sock = await UdptlSocket.open()
+    peer = T38FaxPeer(str(document))
+    got = tmp_path / 'got.tif'
+    ours = T38FaxSession(sock.send, receive_file=str(got))
+    try:
+        peer.remote = sock.local_address
+        sock.connect(await peer.open(), ours)
+        sessions.add(ours)
+        delivered = lambda: sock.received >= peer.sent and peer.received >= sock.sent  # noqa: E731
+        await TickDriver(clock).run(lambda: ours.done and peer.done, delivered,
+                                    each=lambda _tick: peer.tick())
+        assert peer.code == 0 and ours.result.ok and ours.result.pages == 2
+        assert ours.result.t38 and ours.decoder.lost == 0
+        assert_same_pages(document, got, 2, header=False)
+    finally:
+        peer.close()
+        sock.close()
