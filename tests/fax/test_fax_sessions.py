@@ -35,11 +35,11 @@ def assert_same_pages(sent, received, pages, header=True):
     assert page_dpi(received) == [(204, 196)] * pages
 
 
-async def _rtp_pair(engine):
+async def _rtp_pair(engine, codec='PCMU'):
     a = await engine.create_endpoint()
     b = await engine.create_endpoint()
-    a.configure(('127.0.0.1', b.local_port), 'PCMU')
-    b.configure(('127.0.0.1', a.local_port), 'PCMU')
+    a.configure(('127.0.0.1', b.local_port), codec)
+    b.configure(('127.0.0.1', a.local_port), codec)
     return a, b
 
 
@@ -48,11 +48,12 @@ def _rtp_delivered(a, b):
                     and a.packets_received >= b._sender.packets_sent)
 
 
-async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document):
+@pytest.mark.parametrize('codec', ['PCMU', 'PCMA'])
+async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document, codec):
     engine = MediaEngine('127.0.0.1')
     driver = TickDriver(engine.clock)
     engine.clock.add(engine._on_tick)     # what MediaEngine.start does, without the task
-    a, b = await _rtp_pair(engine)
+    a, b = await _rtp_pair(engine, codec)
     try:
         done, tx_progress, rx_progress = [], [], []
         tx = AudioFaxSession(send_file=str(document), ident='+49 30 5550001',
