@@ -4,6 +4,8 @@ UDPTL datagrams through two UDP sockets.  The received pages are the sent pages,
 for pixel (below the header line the sender prints)."""
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -48,83 +50,76 @@ def _rtp_delivered(a, b):
                     and a.packets_received >= b._sender.packets_sent)
 
 
-@pytest.mark.parametrize('codec', ['PCMU', 'PCMA'])
-async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document, codec):
+@pytest.fixture
+async def engine():
     engine = MediaEngine('127.0.0.1')
+    yield engine
+    await engine.stop()
+
+
+async def _g711_call(engine, document, got, codec='PCMU', tx_kw=None, rx_kw=None):
+    """A sender and a receiver on two RTP endpoints of the engine, sending to each other."""
     driver = TickDriver(engine.clock)
     engine.clock.add(engine._on_tick)     # what MediaEngine.start does, without the task
     a, b = await _rtp_pair(engine, codec)
-    try:
-        done, tx_progress, rx_progress = [], [], []
-        tx = AudioFaxSession(send_file=str(document), ident='+49 30 5550001',
-                             header='ACME Orders', on_done=done.append,
-                             on_progress=tx_progress.append)
-        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'), ident='+49 30 5550002',
-                             on_done=done.append, on_progress=rx_progress.append)
-        tx.attach(a)
-        rx.attach(b)
-        await driver.run(lambda: tx.done and rx.done, _rtp_delivered(a, b))
-        assert done == [rx.result, tx.result] or done == [tx.result, rx.result]
-        assert tx_progress == rx_progress == [0, 1, 2]    # negotiated, page 1, page 2
-        for r in (tx.result, rx.result):
-            assert (r.code, r.text, r.ok) == (0, 'OK', True)
-            assert (r.pages, r.x_res, r.y_res, r.bad_rows, r.t38) == (2, 204, 196, 0, False)
-        assert rx.result.remote_ident == '+49 30 5550001'     # the TSI
-        assert tx.result.remote_ident == '+49 30 5550002'     # the CSI
-        assert_same_pages(document, tmp_path / 'got.tif', 2)
-        # the sessions let go of the endpoints
-        assert a.source is None and b.source is None and not a._listeners
-    finally:
-        await engine.stop()
+    tx = AudioFaxSession(send_file=str(document), **(tx_kw or {}))
+    rx = AudioFaxSession(receive_file=str(got), **(rx_kw or {}))
+    tx.attach(a)
+    rx.attach(b)
+    return tx, rx, driver, _rtp_delivered(a, b), (a, b)
 
 
-async def test_sender_cut_off_mid_page_fails_and_keeps_the_pages_before(tmp_path, document):
-    engine = MediaEngine('127.0.0.1')
-    driver = TickDriver(engine.clock)
-    engine.clock.add(engine._on_tick)
-    a, b = await _rtp_pair(engine)
-    try:
-        tx = AudioFaxSession(send_file=str(document), ecm=False)
-        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'), ecm=False)
-        tx.attach(a)
-        rx.attach(b)
-        # page 1 is through (phase D) and 3 s of page 2 are on the line ...
-        await driver.run(lambda: rx.pages_done >= 1, _rtp_delivered(a, b))
-        stop = driver.ticks + 150
-        await driver.run(lambda: driver.ticks >= stop, _rtp_delivered(a, b))
-        assert not rx.done
-        # ... when the sender's call drops (its BYE reaches the receiver's call)
-        tx.hangup()
-        rx.hangup()
-        for r in (tx.result, rx.result):
-            assert not r.ok
-            assert r.code == spandsp.T30_ERR_CALLDROPPED
-            assert r.text == 'The call dropped prematurely'
-        assert rx.result.pages == 1
-        assert_same_pages(document, tmp_path / 'got.tif', 1, header=False)
-    finally:
-        await engine.stop()
+@pytest.mark.parametrize('codec', ['PCMU', 'PCMA'])
+async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document, engine, codec):
+    done, tx_progress, rx_progress = [], [], []
+    tx, rx, driver, delivered, (a, b) = await _g711_call(
+        engine, document, tmp_path / 'got.tif', codec,
+        tx_kw=dict(ident='+49 30 5550001', header='ACME Orders', on_done=done.append,
+                   on_progress=tx_progress.append),
+        rx_kw=dict(ident='+49 30 5550002', on_done=done.append,
+                   on_progress=rx_progress.append))
+    await driver.run(lambda: tx.done and rx.done, delivered)
+    assert done == [rx.result, tx.result] or done == [tx.result, rx.result]
+    assert tx_progress == rx_progress == [0, 1, 2]    # negotiated, page 1, page 2
+    for r in (tx.result, rx.result):
+        assert (r.code, r.text, r.ok) == (0, 'OK', True)
+        assert (r.pages, r.x_res, r.y_res, r.bad_rows, r.t38) == (2, 204, 196, 0, False)
+    assert rx.result.remote_ident == '+49 30 5550001'     # the TSI
+    assert tx.result.remote_ident == '+49 30 5550002'     # the CSI
+    assert_same_pages(document, tmp_path / 'got.tif', 2)
+    # the sessions let go of the endpoints
+    assert a.source is None and b.source is None and not a._listeners
 
 
-async def test_a_silent_line_mid_page_ends_in_a_phase_e_failure(tmp_path, document):
-    engine = MediaEngine('127.0.0.1')
-    driver = TickDriver(engine.clock)
-    engine.clock.add(engine._on_tick)
-    a, b = await _rtp_pair(engine)
-    try:
-        tx = AudioFaxSession(send_file=str(document))
-        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'))
-        tx.attach(a)
-        rx.attach(b)
-        await driver.run(lambda: rx.pages_done >= 1, _rtp_delivered(a, b))
-        tx.hangup()   # the sender vanishes without a BYE: the receiver hears nothing more
-        await driver.run(lambda: rx.done, _rtp_delivered(a, b))
-        assert not rx.result.ok and rx.result.code not in (0, spandsp.T30_ERR_CALLDROPPED)
-        assert rx.result.text == spandsp.completion_text(rx.result.code)
-        assert rx.result.pages == 1
-        assert len(page_bitmaps(tmp_path / 'got.tif')) == 1
-    finally:
-        await engine.stop()
+async def test_sender_cut_off_mid_page_fails_and_keeps_the_pages_before(tmp_path, document,
+                                                                         engine):
+    tx, rx, driver, delivered, _ = await _g711_call(
+        engine, document, tmp_path / 'got.tif', tx_kw=dict(ecm=False), rx_kw=dict(ecm=False))
+    # page 1 is through (phase D) and 3 s of page 2 are on the line ...
+    await driver.run(lambda: rx.pages_done >= 1, delivered)
+    stop = driver.ticks + 150
+    await driver.run(lambda: driver.ticks >= stop, delivered)
+    assert not rx.done
+    # ... when the sender's call drops (its BYE reaches the receiver's call)
+    tx.hangup()
+    rx.hangup()
+    for r in (tx.result, rx.result):
+        assert not r.ok
+        assert r.code == spandsp.T30_ERR_CALLDROPPED
+        assert r.text == 'The call dropped prematurely'
+    assert rx.result.pages == 1
+    assert_same_pages(document, tmp_path / 'got.tif', 1, header=False)
+
+
+async def test_a_silent_line_mid_page_ends_in_a_phase_e_failure(tmp_path, document, engine):
+    tx, rx, driver, delivered, _ = await _g711_call(engine, document, tmp_path / 'got.tif')
+    await driver.run(lambda: rx.pages_done >= 1, delivered)
+    tx.hangup()   # the sender vanishes without a BYE: the receiver hears nothing more
+    await driver.run(lambda: rx.done, delivered)
+    assert not rx.result.ok and rx.result.code not in (0, spandsp.T30_ERR_CALLDROPPED)
+    assert rx.result.text == spandsp.completion_text(rx.result.code)
+    assert rx.result.pages == 1
+    assert len(page_bitmaps(tmp_path / 'got.tif')) == 1
 
 
 async def _t38_pair(tmp_path, document, lose=None, redundancy=3):
@@ -201,11 +196,10 @@ async def test_udptl_socket_takes_datagrams_only_from_the_signalled_peer(tmp_pat
 
 
 @pytest.mark.parametrize('peer_sends', [True, False], ids=['peer-sends', 'peer-receives'])
-async def test_an_independent_spandsp_peer_over_rtp(tmp_path, document, peer_sends):
+async def test_an_independent_spandsp_peer_over_rtp(tmp_path, document, engine, peer_sends):
     """The peer is tests/fax/peer.py: its own ctypes, its own RTP and G.711."""
     from .peer import RtpFaxPeer
 
-    engine = MediaEngine('127.0.0.1')
     driver = TickDriver(engine.clock)
     engine.clock.add(engine._on_tick)
     ep = await engine.create_endpoint()
@@ -228,31 +222,25 @@ async def test_an_independent_spandsp_peer_over_rtp(tmp_path, document, peer_sen
         assert_same_pages(document, got, 2, header=False)
     finally:
         peer.close()
-        await engine.stop()
 
 
-async def test_on_the_running_media_clock_the_terminals_agree_in_real_time(tmp_path, document):
+async def test_on_the_running_media_clock_the_terminals_agree_in_real_time(tmp_path, document,
+                                                                          engine):
     """The same sessions on the engine's own clock task (20 ms ticks, real time): phase B
     (the terminals agreed on modem and page format) is a few seconds of line time."""
-    import asyncio
-
-    engine = MediaEngine('127.0.0.1')
     await engine.start()
     a, b = await _rtp_pair(engine)
     agreed = asyncio.Event()
-    try:
-        tx = AudioFaxSession(send_file=str(document))
-        rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'),
-                             on_progress=lambda pages: agreed.set())
-        tx.attach(a)
-        rx.attach(b)
-        await asyncio.wait_for(agreed.wait(), 60)
-        assert rx.negotiated and engine.clock.ticks > 0
-        tx.hangup()
-        rx.hangup()
-        assert rx.result.code == spandsp.T30_ERR_CALLDROPPED
-    finally:
-        await engine.stop()
+    tx = AudioFaxSession(send_file=str(document))
+    rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'),
+                         on_progress=lambda pages: agreed.set())
+    tx.attach(a)
+    rx.attach(b)
+    await asyncio.wait_for(agreed.wait(), 60)
+    assert rx.negotiated and engine.clock.ticks > 0
+    tx.hangup()
+    rx.hangup()
+    assert rx.result.code == spandsp.T30_ERR_CALLDROPPED
 
 
 async def test_an_independent_spandsp_peer_sends_over_t38(tmp_path, document):
