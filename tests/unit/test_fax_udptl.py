@@ -76,6 +76,22 @@ def test_encoder_numbers_and_carries_the_last_ifps_newest_first():
     assert p3.secondaries == (b'\x02', b'\x01')
 
 
+def test_encoder_leaves_out_the_oldest_secondaries_to_fit_the_datagram_size():
+    enc = UdptlEncoder(redundancy=3, max_datagram=45 + 41 + 41)   # primary + 2 secondaries
+    for n in range(3):
+        enc.encode(bytes([n]) * 40)
+    pkt = decode_packet(data := enc.encode(b'\x03' * 40))
+    assert len(data) <= enc.max_datagram
+    assert pkt.secondaries == (b'\x02' * 40, b'\x01' * 40)   # the oldest went
+    assert enc.trimmed == 1
+
+
+def test_encoder_sends_a_primary_larger_than_the_datagram_size_alone():
+    enc = UdptlEncoder(redundancy=2, max_datagram=50)
+    enc.encode(b'a')
+    assert decode_packet(enc.encode(b'b' * 60)).secondaries == ()
+
+
 def test_encoder_without_redundancy():
     enc = UdptlEncoder(redundancy=0)
     enc.encode(b'a')

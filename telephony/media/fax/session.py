@@ -202,7 +202,9 @@ class AudioFaxSession(FaxSession):
 
 
 class T38FaxSession(FaxSession):
-    """T.30 over T.38: IFP packets in UDPTL datagrams with `redundancy` secondaries.
+    """T.30 over T.38: IFP packets in UDPTL datagrams with `redundancy` secondaries, each
+    datagram at most `max_datagram` octets (the far end's T38FaxMaxDatagram), T.38
+    `version` as negotiated (T38FaxVersion).
 
     `send(datagram)` puts a datagram on the wire; the transport hands received datagrams
     to `receive()`.  `T38Sessions` ticks it."""
@@ -210,17 +212,18 @@ class T38FaxSession(FaxSession):
     t38 = True
 
     def __init__(self, send: Callable[[bytes], None], *, redundancy: int = 3,
-                 max_datagram: int = 400, **kw) -> None:
+                 max_datagram: int = 400, version: int = 0, **kw) -> None:
         self._send = send
         self._max_datagram = max_datagram
-        self.encoder = UdptlEncoder(redundancy)
+        self._version = version
+        self.encoder = UdptlEncoder(redundancy, max_datagram=max_datagram)
         self.decoder = UdptlDecoder()
         self._ticker: T38Sessions | None = None
         super().__init__(**kw)
 
     def _terminal(self):
         return spandsp.T38Terminal(self.calling, self._on_ifp,
-                                   max_datagram=self._max_datagram)
+                                   max_datagram=self._max_datagram, version=self._version)
 
     def _on_ifp(self, ifp: bytes, count: int) -> None:
         data = self.encoder.encode(ifp)

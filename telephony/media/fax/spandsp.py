@@ -109,6 +109,7 @@ _SIGNATURES: dict[str, tuple[object, list]] = {
                                       ctypes.c_uint16]),
     't38_set_redundancy_control': (None, [_p, _int, _int]),
     't38_set_max_datagram_size': (None, [_p, _int]),
+    't38_set_t38_version': (None, [_p, _int]),
 }
 if _lib is not None:
     for _name, (_res, _args) in _SIGNATURES.items():
@@ -318,7 +319,7 @@ class T38Terminal(_Terminal):
     _free_name = 't38_terminal_free'
 
     def __init__(self, calling_party: bool, on_packet: Callable[[bytes, int], None],
-                 *, max_datagram: int = 400) -> None:
+                 *, max_datagram: int = 400, version: int = 0) -> None:
         super().__init__()
         lib = _need_lib()
 
@@ -337,6 +338,7 @@ class T38Terminal(_Terminal):
         self.t30 = T30(self, lib.t38_terminal_get_t30_state(ptr))
         self._core = lib.t38_terminal_get_t38_core_state(ptr)
         lib.t38_set_max_datagram_size(self._core, max_datagram)
+        lib.t38_set_t38_version(self._core, version)
         # UDPTL's redundancy carries the earlier packets: each is handed out once
         for cat in (T38_PACKET_CATEGORY_INDICATOR, T38_PACKET_CATEGORY_CONTROL_DATA,
                     T38_PACKET_CATEGORY_CONTROL_DATA_END, T38_PACKET_CATEGORY_IMAGE_DATA,

@@ -125,20 +125,31 @@ def decode_packet(data: bytes) -> UdptlPacket:
 
 
 class UdptlEncoder:
-    """Numbers outgoing IFPs from `first_seq` and carries the last `redundancy` of them."""
+    """Numbers outgoing IFPs from `first_seq` and carries the last `redundancy` of them,
+    as many as fit in the far end's `max_datagram` (its T38FaxMaxDatagram): the primary
+    always goes, the oldest secondaries are left out first."""
 
-    def __init__(self, redundancy: int = 3, first_seq: int = 0) -> None:
+    def __init__(self, redundancy: int = 3, first_seq: int = 0,
+                 max_datagram: int | None = None) -> None:
         if not 0 <= redundancy <= MAX_REDUNDANCY:
             raise ValueError(f'redundancy must be 0..{MAX_REDUNDANCY}')
         self.redundancy = redundancy
+        self.max_datagram = max_datagram
         self.seq = first_seq & 0xFFFF
         self._history: deque[bytes] = deque(maxlen=redundancy or 1)
+        self.trimmed = 0    # secondaries left out for the datagram size
 
     def encode(self, ifp: bytes) -> bytes:
+        ifp = bytes(ifp)
         secondaries = tuple(reversed(self._history)) if self.redundancy else ()
-        data = encode_packet(UdptlPacket(self.seq, bytes(ifp), secondaries))
+        data = encode_packet(UdptlPacket(self.seq, ifp, secondaries))
+        limit = self.max_datagram
+        while limit is not None and len(data) > limit and secondaries:
+            secondaries = secondaries[:-1]
+            self.trimmed += 1
+            data = encode_packet(UdptlPacket(self.seq, ifp, secondaries))
         if self.redundancy:
-            self._history.append(bytes(ifp))
+            self._history.append(ifp)
         self.seq = (self.seq + 1) & 0xFFFF
         return data
 
