@@ -11,7 +11,9 @@ import pytest
 
 from telephony.media.clock import MediaClock
 from telephony.media.engine import MediaEngine
+from telephony.media.sources import ToneSource
 from telephony.media.fax import spandsp
+from telephony.media.fax.cng import CngWatch
 from telephony.media.fax.session import AudioFaxSession, T38FaxSession, T38Sessions
 from telephony.media.fax.transport import UdptlSocket
 from telephony.media.fax.udptl import UdptlEncoder
@@ -272,3 +274,36 @@ async def test_an_independent_spandsp_peer_sends_over_t38(tmp_path, document):
     finally:
         peer.close()
         sock.close()
+
+
+async def test_cng_from_a_calling_fax_is_heard_on_a_voice_call(tmp_path, document, engine):
+    """A voice number listens for CNG; the caller is a fax sending a document."""
+    driver = TickDriver(engine.clock)
+    engine.clock.add(engine._on_tick)
+    a, b = await _rtp_pair(engine)
+    tx = AudioFaxSession(send_file=str(document))
+    tx.attach(a)
+    heard = []
+    watch = CngWatch(b, lambda: heard.append(driver.ticks))
+    await driver.run(lambda: bool(heard), _rtp_delivered(a, b), limit=500)   # 10 s
+    assert watch.heard and not b._listeners          # heard once, then it let go
+    # the call switches to fax: a receiver takes the endpoint and the fax gets through
+    rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'))
+    rx.attach(b)
+    await driver.run(lambda: tx.done and rx.done, _rtp_delivered(a, b))
+    assert rx.result.ok and rx.result.pages == 2
+
+
+@pytest.mark.parametrize('tone', [[440], [350, 440], [2100], [697, 1209]],
+                         ids=['440', 'dialtone', 'ced', 'dtmf-1'])
+async def test_cng_watch_ignores_other_tones(engine, tone):
+    driver = TickDriver(engine.clock)
+    engine.clock.add(engine._on_tick)
+    a, b = await _rtp_pair(engine)
+    a.source = ToneSource(tone)
+    heard = []
+    watch = CngWatch(b, lambda: heard.append(1))
+    await driver.run(lambda: driver.ticks >= 500, _rtp_delivered(a, b))      # 10 s
+    assert heard == [] and not watch.heard
+    watch.close()
+    assert not b._listeners

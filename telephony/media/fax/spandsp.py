@@ -17,7 +17,8 @@ from typing import Callable
 import numpy as np
 
 __all__ = ['SpandspError', 'T30', 'T30Stats', 'AudioFaxTerminal', 'T38Terminal',
-           'completion_text', 'T30_ERR_OK', 'T30_ERR_CALLDROPPED', 'available']
+           'ConnectToneDetector', 'completion_text', 'T30_ERR_OK', 'T30_ERR_CALLDROPPED',
+           'MODEM_CONNECT_TONES_FAX_CNG', 'MODEM_CONNECT_TONES_FAX_CED', 'available']
 
 
 class SpandspError(RuntimeError):
@@ -48,6 +49,8 @@ T30_ERR_CALLDROPPED = 49          # "The call dropped prematurely"
 T30_SUPPORT_T4_1D_COMPRESSION = 0x01
 T30_SUPPORT_T4_2D_COMPRESSION = 0x02
 T30_SUPPORT_T6_COMPRESSION = 0x04
+MODEM_CONNECT_TONES_FAX_CNG = 1     # 1100 Hz, 0.5 s on, 3 s off: a calling fax
+MODEM_CONNECT_TONES_FAX_CED = 2     # 2100 Hz: an answering fax (= ANS)
 T38_PACKET_CATEGORY_INDICATOR = 0
 T38_PACKET_CATEGORY_CONTROL_DATA = 1
 T38_PACKET_CATEGORY_CONTROL_DATA_END = 2
@@ -64,6 +67,9 @@ _PHASE_E = ctypes.CFUNCTYPE(None, _p, _p, _int)
 # typedef int (t38_tx_packet_handler_t)(t38_core_state_t *s, void *user_data,
 #                                       const uint8_t *buf, int len, int count);
 _T38_TX = ctypes.CFUNCTYPE(_int, _p, _p, ctypes.POINTER(ctypes.c_uint8), _int, _int)
+
+# typedef void (*tone_report_func_t)(void *user_data, int code, int level, int delay);
+_TONE_REPORT = ctypes.CFUNCTYPE(None, _p, _int, _int, _int)
 
 
 class _Stats(ctypes.Structure):
@@ -109,6 +115,9 @@ _SIGNATURES: dict[str, tuple[object, list]] = {
                                       ctypes.c_uint16]),
     't38_set_redundancy_control': (None, [_p, _int, _int]),
     't38_set_max_datagram_size': (None, [_p, _int]),
+    'modem_connect_tones_rx_init': (_p, [_p, _int, _TONE_REPORT, _p]),
+    'modem_connect_tones_rx': (_int, [_p, ctypes.POINTER(ctypes.c_int16), _int]),
+    'modem_connect_tones_rx_free': (_int, [_p]),
     't38_set_t38_version': (None, [_p, _int]),
 }
 if _lib is not None:
@@ -359,3 +368,30 @@ class T38Terminal(_Terminal):
         buf = (ctypes.c_uint8 * len(ifp)).from_buffer_copy(ifp)
         if _lib.t38_core_rx_ifp_packet(self._core, buf, len(ifp), seq_no & 0xFFFF) < 0:
             raise SpandspError('spandsp rejected a T.38 IFP packet')
+
+
+class ConnectToneDetector(_Terminal):
+    """modem_connect_tones_rx: reports a fax tone (CNG by default) in received audio."""
+    _free_name = 'modem_connect_tones_rx_free'
+
+    def __init__(self, tone: int = MODEM_CONNECT_TONES_FAX_CNG) -> None:
+        super().__init__()
+        lib = _need_lib()
+        self.tone = tone
+        self.detected = False
+
+        def trampoline(_user, code, _level, _delay):
+            if code == tone:
+                self.detected = True
+        self._cb = _TONE_REPORT(trampoline)
+        ptr = lib.modem_connect_tones_rx_init(None, tone, self._cb, None)
+        if not ptr:
+            raise SpandspError('modem_connect_tones_rx_init failed')
+        self._ptr = ptr
+
+    def feed(self, samples: np.ndarray) -> bool:
+        """Feed received audio; True once the tone has been heard."""
+        buf = np.ascontiguousarray(samples, dtype=np.int16)
+        _lib.modem_connect_tones_rx(self._state(),
+                                    buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), len(buf))
+        return self.detected
