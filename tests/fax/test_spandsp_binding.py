@@ -101,3 +101,12 @@ def test_sending_a_missing_file_ends_in_a_file_error(tmp_path):
     assert done == [tx.result] and not tx.result.ok
     assert 'file' in tx.result.text.lower() or 'tiff' in tx.result.text.lower()
     assert tx.result.pages == 0 and rx.result.pages == 0
+
+
+def test_a_receiver_hung_up_before_any_page_has_no_file(tmp_path):
+    rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'))
+    for _ in range(100):       # two seconds of CED and DIS to nobody
+        rx.read()
+    rx.hangup()
+    assert (rx.result.pages, rx.result.tiff, rx.result.ok) == (0, None, False)
+    assert list(tmp_path.iterdir()) == []

@@ -16,7 +16,8 @@ it got when the peer hangs up early).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -45,7 +46,7 @@ class FaxResult:
     bit_rate: int
     ecm: bool
     remote_ident: str     # the far end's TSI/CSI
-    tiff: str             # the file sent or received
+    tiff: str | None      # the file sent or received (None: no page arrived, no file)
     t38: bool
 
     @property
@@ -155,6 +156,8 @@ class FaxSession:
             tiff=self.tiff, t38=self.t38)
         self._detach()
         self.term.close()   # closes the received TIFF: its pages are complete on disk
+        if not self.sending and not os.path.exists(self.tiff):
+            self.result = replace(self.result, tiff=None)
         log.info('event=fax-done t38=%s sending=%s code=%d text="%s" pages=%d',
                  self.t38, self.sending, code, self.result.text, self.result.pages)
         cb, self.on_done = self.on_done, None
