@@ -31,10 +31,10 @@ def _page(number: int, rows: int) -> Image.Image:
 
 
 def make_tiff(path: Path, pages: int = 2, rows: int = 1100,
-              compression: str = 'group4') -> Path:
+              compression: str = 'group4', dpi: tuple[int, int] = DPI) -> Path:
     """A TIFF-F document of `pages` pages (1100 rows at 196 lpi: about 14 cm of paper)."""
     imgs = [_page(n + 1, rows) for n in range(pages)]
-    imgs[0].save(path, format='TIFF', compression=compression, dpi=DPI, save_all=True,
+    imgs[0].save(path, format='TIFF', compression=compression, dpi=dpi, save_all=True,
                  append_images=imgs[1:])
     return path
 

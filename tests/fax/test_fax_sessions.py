@@ -19,7 +19,7 @@ from telephony.media.fax.transport import UdptlSocket
 from telephony.media.fax.udptl import UdptlEncoder
 
 from .conftest import TickDriver, wait_for
-from .documents import page_bitmaps, page_dpi
+from .documents import make_tiff, page_bitmaps, page_dpi
 
 pytestmark = pytest.mark.skipif(not spandsp.available(), reason='libspandsp2 not installed')
 
@@ -85,12 +85,22 @@ async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document, e
     assert tx_progress == rx_progress == [0, 1, 2]    # negotiated, page 1, page 2
     for r in (tx.result, rx.result):
         assert (r.code, r.text, r.ok) == (0, 'OK', True)
-        assert (r.pages, r.x_res, r.y_res, r.bad_rows, r.t38) == (2, 204, 196, 0, False)
+        assert (r.pages, r.x_res, r.y_res, r.bad_rows, r.t38) == (2, 203, 196, 0, False)
     assert rx.result.remote_ident == '+49 30 5550001'     # the TSI
     assert tx.result.remote_ident == '+49 30 5550002'     # the CSI
     assert_same_pages(document, tmp_path / 'got.tif', 2)
     # the sessions let go of the endpoints
     assert a.source is None and b.source is None and not a._listeners
+
+
+async def test_standard_resolution_g3_is_reported_as_the_document_does(tmp_path, engine):
+    """Q-loud's example fax: x_res 203, y_res 98 (R8 x 3.85 lines/mm), here from a G3 TIFF."""
+    doc = make_tiff(tmp_path / 'std.tif', pages=1, rows=550, compression='group3',
+                    dpi=(204, 98))
+    tx, rx, driver, delivered, _ = await _g711_call(engine, doc, tmp_path / 'got.tif')
+    await driver.run(lambda: tx.done and rx.done, delivered)
+    assert (rx.result.ok, rx.result.pages, rx.result.x_res, rx.result.y_res) == (True, 1, 203, 98)
+    assert np.array_equal(page_bitmaps(tmp_path / 'got.tif')[0], page_bitmaps(doc)[0])
 
 
 async def test_sender_cut_off_mid_page_fails_and_keeps_the_pages_before(tmp_path, document,
@@ -156,7 +166,7 @@ async def test_two_pages_over_t38_udptl_are_pixel_identical(tmp_path, document):
     try:
         await driver.run(lambda: tx.done and rx.done, delivered)
         for r in (tx.result, rx.result):
-            assert (r.code, r.ok, r.pages, r.x_res, r.y_res, r.t38) == (0, True, 2, 204, 196,
+            assert (r.code, r.ok, r.pages, r.x_res, r.y_res, r.t38) == (0, True, 2, 203, 196,
                                                                           True)
         assert rx.result.remote_ident == 'T38 SENDER'
         assert_same_pages(document, tmp_path / 'got.tif', 2)

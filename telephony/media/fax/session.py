@@ -31,8 +31,14 @@ __all__ = ['FaxResult', 'FaxSession', 'AudioFaxSession', 'T38FaxSession', 'T38Se
 log = logging.getLogger('telephony.fax')
 
 
+# T.4's resolutions as spandsp keeps them (pixels per metre), in the dots per inch the
+# Q-loud document reports (its example: x_res 203, y_res 98 for R8 x standard)
+_T4_DPI = {8031: 203, 8000: 203, 16063: 406, 16000: 406,        # R8, R16: 8 and 16 pels/mm
+           3850: 98, 3861: 98, 7700: 196, 7721: 196, 15400: 391, 15442: 391}   # lines/mm
+
+
 def _dpi(pixels_per_metre: int) -> int:
-    return round(pixels_per_metre * 0.0254)
+    return _T4_DPI.get(pixels_per_metre, round(pixels_per_metre * 0.0254))
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class FaxResult:
     code: int             # T.30 phase E completion code (0: OK)
     text: str             # spandsp's words for it
     pages: int            # pages sent (sender) or received (receiver)
-    x_res: int            # dpi of the last page (204 for R8)
+    x_res: int            # dpi of the last page (203 for R8)
     y_res: int            # dpi (98 standard, 196 fine, 391 superfine)
     bad_rows: int
     bit_rate: int
