@@ -40,6 +40,7 @@ def test_round_trip(seq, primary, secondaries):
     (b'', 'too short'),
     (b'\x00\x01\x05\x01', 'truncated IFP'),
     (b'\x00\x01\x00\x00', 'empty primary'),
+    (b'\x00\x01\x01\x06\x00\x01\x00', 'empty secondary'),
     (b'\x00\x01\x01\x06', 'missing error-recovery'),
     (b'\x00\x01\x01\x06\x00\x02\x01\xaa', 'truncated'),        # 2 announced, 1 there
     (b'\x00\x01\x01\x06\x00\x11' + b'\x01\xaa' * 17, 'secondary'),  # 17 > 16
@@ -156,3 +157,18 @@ def test_decoder_counts_malformed_and_raises():
     with pytest.raises(UdptlError):
         dec.feed(b'\x00')
     assert dec.malformed == 1 and dec.expected is None
+
+
+@given(st.lists(st.binary(max_size=64), max_size=20))
+def test_any_datagrams_give_ifps_or_udptl_error_never_anything_else(datagrams):
+    dec = UdptlDecoder()
+    seen = set()
+    for d in datagrams:
+        try:
+            out = dec.feed(d)
+        except UdptlError:
+            continue
+        for seq, ifp in out:
+            assert 0 <= seq <= 0xFFFF and 0 < len(ifp) <= MAX_IFP
+            assert seq not in seen or dec.lost     # each IFP once, unless resynchronised
+            seen.add(seq)

@@ -118,6 +118,8 @@ def decode_packet(data: bytes) -> UdptlPacket:
     secondaries = []
     for _ in range(count):
         ifp, pos = _get_open(data, pos)
+        if not ifp:
+            raise UdptlError('empty secondary IFP packet')
         secondaries.append(ifp)
     if pos != len(data):
         raise UdptlError('trailing octets after the UDPTL packet')
