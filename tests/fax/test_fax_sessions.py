@@ -177,6 +177,22 @@ async def test_two_pages_over_t38_udptl_are_pixel_identical(tmp_path, document):
             s.close()
 
 
+async def test_t38_sender_cut_off_mid_page_keeps_page_one(tmp_path, document):
+    tx, rx, sessions, driver, delivered, socks = await _t38_pair(tmp_path, document)
+    try:
+        await driver.run(lambda: rx.pages_done >= 1, delivered)
+        stop = driver.ticks + 100
+        await driver.run(lambda: driver.ticks >= stop, delivered)
+        tx.hangup()
+        rx.hangup()
+        assert rx.result.code == spandsp.T30_ERR_CALLDROPPED and rx.result.pages == 1
+        assert len(sessions) == 0
+        assert_same_pages(document, tmp_path / 'got.tif', 1)
+    finally:
+        for s in socks:
+            s.close()
+
+
 @pytest.mark.parametrize('max_datagram', [400, 72])
 async def test_t38_redundancy_recovers_lost_datagrams(tmp_path, document, max_datagram):
     """Every 7th datagram of the sender is lost; a small T38FaxMaxDatagram leaves room for
