@@ -14,6 +14,7 @@ from telephony.media.engine import MediaEngine
 from telephony.media.sources import ToneSource
 from telephony.media.fax import spandsp
 from telephony.media.fax.cng import CngWatch
+from telephony.media.fax.pages import tiff_info
 from telephony.media.fax.session import AudioFaxSession, T38FaxSession, T38Sessions
 from telephony.media.fax.transport import UdptlSocket
 from telephony.media.fax.udptl import UdptlEncoder
@@ -89,6 +90,8 @@ async def test_two_pages_over_g711_rtp_are_pixel_identical(tmp_path, document, e
     assert rx.result.remote_ident == '+49 30 5550001'     # the TSI
     assert tx.result.remote_ident == '+49 30 5550002'     # the CSI
     assert_same_pages(document, tmp_path / 'got.tif', 2)
+    info = tiff_info(rx.result.tiff)        # what the fax object will say about its file
+    assert (info.pages, info.x_res, info.y_res) == (2, rx.result.x_res, rx.result.y_res)
     # the sessions let go of the endpoints
     assert a.source is None and b.source is None and not a._listeners
 

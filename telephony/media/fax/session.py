@@ -24,21 +24,12 @@ import numpy as np
 
 from ..codecs import FRAME_SAMPLES
 from . import spandsp
+from .resolution import t4_dpi
 from .udptl import UdptlDecoder, UdptlEncoder, UdptlError
 
 __all__ = ['FaxResult', 'FaxSession', 'AudioFaxSession', 'T38FaxSession', 'T38Sessions']
 
 log = logging.getLogger('telephony.fax')
-
-
-# T.4's resolutions as spandsp keeps them (pixels per metre), in the dots per inch the
-# Q-loud document reports (its example: x_res 203, y_res 98 for R8 x standard)
-_T4_DPI = {8031: 203, 8000: 203, 16063: 406, 16000: 406,        # R8, R16: 8 and 16 pels/mm
-           3850: 98, 3861: 98, 7700: 196, 7721: 196, 15400: 391, 15442: 391}   # lines/mm
-
-
-def _dpi(pixels_per_metre: int) -> int:
-    return _T4_DPI.get(pixels_per_metre, round(pixels_per_metre * 0.0254))
 
 
 @dataclass(frozen=True)
@@ -157,7 +148,7 @@ class FaxSession:
         self.result = FaxResult(
             code=code, text=spandsp.completion_text(code),
             pages=st.pages_tx if self.sending else st.pages_rx,
-            x_res=_dpi(st.x_resolution), y_res=_dpi(st.y_resolution), bad_rows=st.bad_rows,
+            x_res=t4_dpi(st.x_resolution), y_res=t4_dpi(st.y_resolution), bad_rows=st.bad_rows,
             bit_rate=st.bit_rate, ecm=st.ecm, remote_ident=self.term.t30.remote_ident(),
             tiff=self.tiff, t38=self.t38)
         self._detach()
