@@ -78,7 +78,6 @@ class FaxSession:
         self.pages_done = 0
         self._progress: list[int] = []   # noted inside spandsp, reported after it returns
         self._code: int | None = None
-        self._ident, self._header, self._ecm = ident, header, ecm
         self.term = self._terminal()
         try:
             t30 = self.term.t30
@@ -112,8 +111,12 @@ class FaxSession:
             self._progress.append(0)
 
     def _on_phase_d(self, _result: int) -> None:
-        self.pages_done += 1
-        self._progress.append(self.pages_done)
+        # spandsp's own count: a page sent again after a retrain is still one page
+        st = self.term.t30.stats()
+        pages = st.pages_tx if self.sending else st.pages_rx
+        if pages != self.pages_done:
+            self.pages_done = pages
+            self._progress.append(pages)
 
     def _on_phase_e(self, code: int) -> None:
         if self._code is None:
