@@ -196,6 +196,27 @@ async def test_t38_sender_cut_off_mid_page_keeps_page_one(tmp_path, document):
             s.close()
 
 
+async def test_audio_then_t38_as_after_a_re_invite(tmp_path, document, engine):
+    """The call starts as G.711 audio, then both sides switch to T.38 (the re-INVITE): the
+    audio sessions are abandoned without a report and T.38 sessions carry the fax."""
+    reports = []
+    tx, rx, driver, delivered, (a, b) = await _g711_call(
+        engine, document, tmp_path / 'audio.tif', tx_kw=dict(on_done=reports.append),
+        rx_kw=dict(on_done=reports.append))
+    await driver.run(lambda: driver.ticks >= 100, delivered)      # 2 s of CNG and CED
+    tx.abandon()
+    rx.abandon()
+    assert reports == [] and a.source is None and not b._listeners
+    t38 = await _t38_pair(tmp_path, document)
+    ttx, trx, sessions, tdriver, tdelivered, socks = t38
+    try:
+        await tdriver.run(lambda: ttx.done and trx.done, tdelivered)
+        assert trx.result.ok and trx.result.t38 and trx.result.pages == 2
+    finally:
+        for s in socks:
+            s.close()
+
+
 @pytest.mark.parametrize('max_datagram', [400, 72])
 async def test_t38_redundancy_recovers_lost_datagrams(tmp_path, document, max_datagram):
     """Every 7th datagram of the sender is lost; a small T38FaxMaxDatagram leaves room for

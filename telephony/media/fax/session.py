@@ -145,6 +145,12 @@ class FaxSession:
             self._code = spandsp.T30_ERR_CALLDROPPED
         self._check()
 
+    def abandon(self) -> None:
+        """Let go without a report: the call moves on without this session (the switch
+        from audio to T.38 after the peer's re-INVITE)."""
+        self.on_done = self.on_progress = None
+        self.hangup()
+
     def _finish(self) -> None:
         st = self.term.t30.stats()
         code = self._code if self._code is not None else spandsp.T30_ERR_CALLDROPPED
