@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 
 import numpy as np
 import pytest
@@ -110,3 +111,27 @@ def test_a_receiver_hung_up_before_any_page_has_no_file(tmp_path):
     rx.hangup()
     assert (rx.result.pages, rx.result.tiff, rx.result.ok) == (0, None, False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_t30_messages_are_debug_lines_with_the_calls_tag(tmp_path, caplog, document):
+    caplog.set_level(logging.DEBUG, logger='telephony.fax.t30')
+    tx = AudioFaxSession(send_file=str(document), log_tag='call-42')
+    rx = AudioFaxSession(receive_file=str(tmp_path / 'got.tif'))
+    for _ in range(400):           # 8 s: CED, DIS, DCS, training
+        a, b = tx.read(), rx.read()
+        rx._on_audio(a)
+        tx._on_audio(b)
+    tx.hangup()
+    rx.hangup()
+    lines = [r.getMessage() for r in caplog.records if r.name == 'telephony.fax.t30']
+    assert any('call-42' in line and 'DIS' in line for line in lines)
+    assert all('\n' not in line for line in lines)
+
+
+def test_no_protocol_lines_unless_debug(tmp_path, caplog, document):
+    caplog.set_level(logging.INFO, logger='telephony.fax.t30')
+    tx = AudioFaxSession(send_file=str(document))
+    for _ in range(200):
+        tx.read()
+    tx.hangup()
+    assert not [r for r in caplog.records if r.name == 'telephony.fax.t30']

@@ -55,6 +55,7 @@ class FaxSession:
     """One T.30 exchange: sends `send_file` or receives into `receive_file`.
 
     `calling` is the T.30 role (the side that dialled); by default the sender calls.
+    With the logger telephony.fax.t30 at DEBUG, T.30's messages are logged with `log_tag`.
     `on_done(result)` is called once, outside any spandsp call.  `on_progress(pages)` is
     called when the terminals have agreed on the transfer (phase B, pages=0: a report
     moves from `dial` to `transmit`) and after each page (phase D)."""
@@ -65,7 +66,8 @@ class FaxSession:
                  ident: str = '', header: str = '', ecm: bool = True,
                  calling: bool | None = None,
                  on_done: Callable[[FaxResult], None] | None = None,
-                 on_progress: Callable[[int], None] | None = None) -> None:
+                 on_progress: Callable[[int], None] | None = None,
+                 log_tag: str = '') -> None:
         if (send_file is None) == (receive_file is None):
             raise ValueError('a fax session either sends a file or receives one')
         self.sending = send_file is not None
@@ -93,6 +95,8 @@ class FaxSession:
             t30.set_phase_b_handler(self._on_phase_b)
             t30.set_phase_d_handler(self._on_phase_d)
             t30.set_phase_e_handler(self._on_phase_e)
+            if spandsp.protocol_logging():
+                t30.log_protocol(log_tag or f'fax-{id(self):x}')
         except BaseException:
             self.term.close()
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -68,6 +69,11 @@ _PHASE_E = ctypes.CFUNCTYPE(None, _p, _p, _int)
 #                                       const uint8_t *buf, int len, int count);
 _T38_TX = ctypes.CFUNCTYPE(_int, _p, _p, ctypes.POINTER(ctypes.c_uint8), _int, _int)
 
+# typedef void (*message_handler_func_t)(int level, const char *text);  (0.0.6: no user data)
+_MESSAGE = ctypes.CFUNCTYPE(None, _int, ctypes.c_char_p)
+SPAN_LOG_FLOW = 5
+SPAN_LOG_SHOW_TAG = 0x2000
+SPAN_LOG_SHOW_PROTOCOL = 0x0800
 # typedef void (*tone_report_func_t)(void *user_data, int code, int level, int delay);
 _TONE_REPORT = ctypes.CFUNCTYPE(None, _p, _int, _int, _int)
 
@@ -115,6 +121,10 @@ _SIGNATURES: dict[str, tuple[object, list]] = {
                                       ctypes.c_uint16]),
     't38_set_redundancy_control': (None, [_p, _int, _int]),
     't38_set_max_datagram_size': (None, [_p, _int]),
+    't30_get_logging_state': (_p, [_p]),
+    'span_log_set_level': (_int, [_p, _int]),
+    'span_log_set_tag': (_int, [_p, _str]),
+    'span_log_set_message_handler': (None, [_p, _MESSAGE]),
     'modem_connect_tones_rx_init': (_p, [_p, _int, _TONE_REPORT, _p]),
     'modem_connect_tones_rx': (_int, [_p, ctypes.POINTER(ctypes.c_int16), _int]),
     'modem_connect_tones_rx_free': (_int, [_p]),
@@ -125,6 +135,24 @@ if _lib is not None:
         _f = getattr(_lib, _name)
         _f.restype = _res
         _f.argtypes = _args
+
+
+_protocol_log = logging.getLogger('telephony.fax.t30')
+
+
+def _on_message(level: int, text: bytes | None) -> None:
+    try:
+        if text:
+            _protocol_log.debug('%s', text.decode('ascii', 'replace').rstrip())
+    except Exception:   # nothing may unwind through C
+        pass
+
+
+_MESSAGE_CB = _MESSAGE(_on_message)   # one for the process: 0.0.6 passes no user data
+
+
+def protocol_logging() -> bool:
+    return _protocol_log.isEnabledFor(logging.DEBUG)
 
 
 def _need_lib() -> ctypes.CDLL:
@@ -254,6 +282,15 @@ class T30:
     @property
     def active(self) -> bool:
         return bool(_lib.t30_call_active(self._state()))
+
+    def log_protocol(self, tag: str) -> None:
+        """T.30's messages (DIS, DCS, TCF, MCF, ...) as debug lines of the logger
+        telephony.fax.t30, each with `tag` (the call it belongs to)."""
+        state = _lib.t30_get_logging_state(self._state())
+        buf = self._keep_bytes(tag.encode('ascii', 'replace')[:32])
+        _lib.span_log_set_tag(state, buf)
+        _lib.span_log_set_message_handler(state, _MESSAGE_CB)
+        _lib.span_log_set_level(state, SPAN_LOG_FLOW | SPAN_LOG_SHOW_TAG | SPAN_LOG_SHOW_PROTOCOL)
 
 
 class _Terminal:
