@@ -154,7 +154,13 @@ def render(r: dict) -> str:
             f"| bench/mixer.py: a MediaEngine process with N endpoints in rooms, every member sending "
             f"A-law speech (all talk); mixer CPU per member and the pooled p99 gap of the mix at the "
             f"members (kernel timestamps); pass: p99 gap ≤ 30 ms, loss < 1 %, no skipped tick |")
-    for k in 'abcdef':
+    fx = figs.get('g')
+    if fx and fx.get('rows'):
+        lines.append(
+            f"| (g) concurrent fax calls | most calls held: **{fx['max_held_pairs']}** | — "
+            f"| bench/fax.py: N calls of two AudioFaxSessions over RTP on one MediaEngine at "
+            f"real-time pacing; pass: no skipped tick, every call through phase B |")
+    for k in 'abcdefg':
         if k in figs and figs[k].get('error'):
             lines.append(f"| ({k}) | not measured: {figs[k]['error']} | | |")
 
@@ -204,6 +210,16 @@ def render(r: dict) -> str:
                 f"{_f(row.get('tick_us_per_member'), '{:.1f}')} | "
                 f"{_f(row.get('gap_ms', {}).get('99'), '{:.1f}')} | "
                 f"{_f(row.get('loss_pct'), '{:.2f}')} | {'yes' if row.get('held') else 'no'} |")
+    if fx and fx.get('rows'):
+        lines += ['', '### (g) fax calls', '',
+                  '| calls | CPU % | CPU % per session | tick CPU µs per session | skipped ticks '
+                  '| through phase B | held |', '|---|---|---|---|---|---|---|']
+        for row in fx['rows']:
+            lines.append(
+                f"| {row['pairs']} | {_f(row.get('cpu_pct'))} | "
+                f"{_f(row.get('cpu_pct_per_session'), '{:.3f}')} | "
+                f"{_f(row.get('tick_us_per_session'), '{:.1f}')} | {row.get('ticks_skipped')} | "
+                f"{row.get('agreed')} | {'yes' if row.get('held') else 'no'} |")
     if r.get('observations'):
         lines += ['', '### Seen in this run', '']
         lines += [f'- {o}' for o in r['observations']]

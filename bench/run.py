@@ -24,7 +24,7 @@ from pathlib import Path
 
 from telephony.config import Settings
 
-from . import api_tput, cps, latency, media, mixer, report
+from . import api_tput, cps, fax, latency, media, mixer, report
 from .common import (BENCH, HOST, ROOT, LineReader, cpu_busy_snapshot, git_revision,
                      install_cleanup, loadavg, log, machine, spawn, stop, wait_for)
 from .sipp import finish_uac, make_loop_pcap, start_uac
@@ -46,6 +46,7 @@ FULL = {
     'e': {'calls': 100, 'seconds': 10, 'connections': 10, 'ramp_rate': 50.0},
     'f': {'members': [100, 200, 300, 400, 500], 'room_sizes': [0, 5, -1], 'window': 15.0,
           'warmup': 3.0},
+    'g': {'pairs': [25, 50, 100, 150], 'window': 20.0},      # issue 11: fax calls (bench/fax.py)
 }
 QUICK = {
     'a': {'probe_s': 2, 'confirm_s': 3, 'precision': 0.5, 'budget_s': 30, 'overload_s': 3,
@@ -60,6 +61,7 @@ QUICK = {
     'd': {'trials': 20},
     'e': {'calls': 10, 'seconds': 3, 'connections': 4, 'ramp_rate': 20.0},
     'f': {'members': [100, 300], 'room_sizes': [0, 5, -1], 'window': 5.0, 'warmup': 2.0},
+    'g': {'pairs': [5], 'window': 10.0},
 }
 
 
@@ -370,7 +372,7 @@ def tools() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m bench.run', description=__doc__.split('\n')[0])
     ap.add_argument('--quick', action='store_true', help='a few seconds per figure (smoke test)')
-    ap.add_argument('--only', default='a,b,c,d,e,f', help='figures to run, e.g. a,c')
+    ap.add_argument('--only', default='a,b,c,d,e,f,g', help='figures to run, e.g. a,c')
     ap.add_argument('--no-refs', dest='refs', action='store_false', help='skip SIPp/Kamailio/pyVoIP')
     ap.add_argument('--no-doc', dest='doc', action='store_false', help='do not touch docs/benchmarks.md')
     ap.add_argument('--log-level', default='INFO', help="the server's log level (its default: INFO)")
@@ -394,7 +396,7 @@ def main(argv=None) -> int:
            'figures': {}, 'references': {}, 'observations': []}
     obs = out['observations']
     log(f'bench {out["meta"]["mode"]}: figures {",".join(only)}; work in {work}')
-    order = [f for f in ('c', 'd', 'a', 'b', 'e', 'f') if f in only]
+    order = [f for f in ('c', 'd', 'a', 'b', 'e', 'f', 'g') if f in only]
     for f in order:
         log(f'--- figure ({f})')
         busy0, la0, t0 = cpu_busy_snapshot(), loadavg(), time.monotonic()
@@ -409,6 +411,9 @@ def main(argv=None) -> int:
                 pf = params['f']
                 out['figures']['f'] = mixer.figure(work / 'f', pf['members'], pf['room_sizes'],
                                                    warmup=pf['warmup'], window=pf['window'])
+            elif f == 'g':
+                out['figures']['g'] = fax.figure(work / 'g', params['g']['pairs'],
+                                                 params['g']['window'])
             else:
                 figure_cd(f, work, params[f], args.log_level, out)
         except Exception as e:
@@ -424,7 +429,7 @@ def main(argv=None) -> int:
     if args.merge:
         prev = json.loads(Path(args.merge).read_text())
         merged = {}
-        for f in 'abcdef':
+        for f in 'abcdefg':
             if f in only or f not in prev.get('figures', {}):
                 continue
             out['figures'][f] = prev['figures'][f]
