@@ -133,6 +133,12 @@ class Settings:
     # --- conference audio (issue 10, session 5) ---
     conference_tap_dir: str = ''     # when set, each member's received mix goes to DIR/<conference>/<member>.wav
 
+    # --- fax objects and /api/fax (issue 11, session 6) ---
+    fax_upload_max_bytes: int = 20_000_000  # a PDF upload above this is too-large
+    fax_max_pages: int = 100          # pages one fax may have (a longer PDF is too-large)
+    fax_convert_timeout: int = 120    # s ghostscript may take for one upload (then status fail)
+    fax_pages_per_month: int = 50     # a user's monthly page quota (`feature.quota.fax`)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
