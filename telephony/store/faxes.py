@@ -399,7 +399,7 @@ class FaxStore:
         except IllegalTransition as exc:
             log.info('event=fax-report-ignored report=%s reason="%s"', report, exc)
             return None
-        r.status = status
+        before, r.status = r.status, status
         if status in FINAL or status == 'busy':
             r.time_end = time.time() if now is None else now
         elif status == 'dial':          # a retry
@@ -414,8 +414,12 @@ class FaxStore:
             await conn.execute(update(fax_reports).where(fax_reports.c.uuid == r.uuid).values(
                 status=r.status, time_end=r.time_end, sip_status_code=r.sip_status_code,
                 fax_error_code=r.fax_error_code, pages=r.pages))
-        if not r.incoming and status in NOTHING_SENT and status in FINAL and r.pages:
-            await self.refund_pages(r.owner, r.pages, r.time_start)
+        if not r.incoming and r.pages:
+            # what sent nothing gives its pages back; a busy one dialled again takes them again
+            if status in NOTHING_SENT and before not in NOTHING_SENT:
+                await self.refund_pages(r.owner, r.pages, r.time_start)
+            elif before in NOTHING_SENT and status not in NOTHING_SENT:
+                await self.reserve_pages(r.owner, r.pages, r.time_start, force=True)
         log.info('event=fax-report report=%s fax=%s status=%s sip=%s t30=%s', r.uuid, r.fax,
                  status, r.sip_status_code, r.fax_error_code)
         self._report_event(r)
@@ -472,11 +476,12 @@ class FaxStore:
         tiff = self.tiff_path(obj.uuid)
         if obj.status != 'ok' or not row['page_count'] or not tiff.exists():
             raise NoContent(uuid)
+        now = time.time() if now is None else now
+        pages = row['page_count']
+        await self._check_quota(owner, pages, now)     # a client learns this even unwired
         sender = self.sender
         if sender is None:
             raise NoEngine('no fax engine is running')
-        now = time.time() if now is None else now
-        pages = row['page_count']
         await self.reserve_pages(owner, pages, now)
         report = await self.outgoing_report(owner, obj.uuid, from_, to, ident=ident,
                                             header=header, pages=pages, now=now)
@@ -508,15 +513,28 @@ class FaxStore:
                 fax_usage.c.owner == owner, fax_usage.c.month == month))).scalar()
         return int(v or 0)
 
-    async def reserve_pages(self, owner: str, n: int, now: float | None = None) -> None:
-        """Count n pages against this month's quota, or QuotaExceeded (nothing counted)."""
+    def _over(self, used: int, n: int) -> QuotaExceeded | None:
+        if used + n <= self.pages_per_month:
+            return None
+        return QuotaExceeded(f'{used} of {self.pages_per_month} pages used this month, {n} more '
+                             f'asked')
+
+    async def _check_quota(self, owner: str, n: int, now: float) -> None:
+        over = self._over(await self.used_pages(owner, now), n)
+        if over is not None:
+            raise over
+
+    async def reserve_pages(self, owner: str, n: int, now: float | None = None, *,
+                            force: bool = False) -> None:
+        """Count n pages against this month's quota, or QuotaExceeded (nothing counted);
+        `force` counts them regardless (a retry of pages the user was allowed already)."""
         month = month_of(time.time() if now is None else now)
         async with self.db.write() as conn:
             used = (await conn.execute(select(fax_usage.c.pages).where(
                 fax_usage.c.owner == owner, fax_usage.c.month == month))).scalar()
-            if (used or 0) + n > self.pages_per_month:
-                raise QuotaExceeded(f'{used or 0} of {self.pages_per_month} pages used this '
-                                    f'month, {n} more asked')
+            over = None if force else self._over(used or 0, n)
+            if over is not None:
+                raise over
             if used is None:
                 await conn.execute(fax_usage.insert().values(owner=owner, month=month, pages=n))
             else:
