@@ -169,6 +169,7 @@ class FaxStore:
         self.convert_timeout = convert_timeout
         self.pages_per_month = pages_per_month
         self.sender: FaxSender | None = None       # the fax engine, when the server has one
+        self._busy: set[str] = set()   # faxes an upload is staging or converting right now
         objects.purge_hooks.append(self._forget)
 
     # --- files ------------------------------------------------------------------------------
@@ -271,6 +272,18 @@ class FaxStore:
             raise TooLarge(f'{len(data)} bytes, at most {self.max_upload_bytes}')
         if not faxpages.is_pdf(data):
             raise Malformed('not a PDF file')
+        if obj.uuid in self._busy:      # two uploads at once: the second waits for no one
+            raise WrongState('another upload of this fax is being converted')
+        self._busy.add(obj.uuid)
+        try:
+            job = await self._stage(obj, data, landscape, photo)
+        except BaseException:
+            self._busy.discard(obj.uuid)
+            raise
+        self.objects._spawn(self._convert(obj, job))
+
+    async def _stage(self, obj: MediaObject, data: bytes, landscape: bool, photo: bool) -> dict:
+        """The upload on disk, counted and its job written: status `convert`."""
         self.dir.mkdir(parents=True, exist_ok=True)
         staged = self._staged(obj.uuid)
         await asyncio.to_thread(write_atomic, staged, lambda f: f.write(data))
@@ -285,13 +298,20 @@ class FaxStore:
             raise TooLarge(f'{pages} pages, at most {self.max_pages}')
         if (await self.objects._row(obj.uuid)) is None:      # purged meanwhile
             await asyncio.to_thread(_unlink, staged)
-            raise NotFound(uuid)
+            raise NotFound(obj.uuid)
         job = {'landscape': landscape, 'photo': photo}
         await _in_order(self._job(obj.uuid).write_text, json.dumps(job))   # see recover()
         await self.objects._set(obj.uuid, status='convert')
-        self.objects._spawn(self._convert(obj, job))
+        return job
 
     async def _convert(self, obj: MediaObject, job: dict) -> None:
+        self._busy.add(obj.uuid)
+        try:
+            await self._rasterise(obj, job)
+        finally:
+            self._busy.discard(obj.uuid)
+
+    async def _rasterise(self, obj: MediaObject, job: dict) -> None:
         tiff, staged = self.tiff_path(obj.uuid), self._staged(obj.uuid)
         pages = None
         try:

@@ -4,6 +4,7 @@ cancel, quota, trash and purge, recovery after a crash.  The fax engine is not h
 `Engine` stands in for it at the FaxSender interface and records what it was handed."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -123,6 +124,19 @@ async def test_landscape_and_photo_uploads_fit_the_fax_page(store):
         top, bottom = faxdocs.mean(g.crop((0, 0, 1728, 1146))), faxdocs.mean(g.crop((0, 1146,
                                                                                   1728, 2292)))
         assert top < 100 < bottom, (top, bottom)
+
+
+async def test_two_uploads_at_once_one_is_wrong_state(store):
+    obj = await store.create(OWNER)
+    results = await asyncio.gather(store.upload(OWNER, obj.uuid, faxdocs.pdf(1)),
+                                   store.upload(OWNER, obj.uuid, faxdocs.pdf(2)),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ['NoneType', 'WrongState']
+    with pytest.raises(WrongState):                  # converting: no upload over it
+        await store.upload(OWNER, obj.uuid, faxdocs.pdf(1))
+    await store.objects.idle()
+    assert (await store.describe(OWNER, obj.uuid))['status'] == 'ok'
+    await store.upload(OWNER, obj.uuid, faxdocs.pdf(1))    # done: a new one is fine
 
 
 @pytest.mark.parametrize('data, error', [
@@ -270,6 +284,8 @@ async def test_send_hands_the_job_to_the_engine_and_the_report_moves_on(store):
                    'status': 'ok', 'sip_status_code': 200, 'fax_error_code': 0}
     assert [e['report'][report]['status'] for e in named(store, 'fax_report')] == [
         'dial', 'busy', 'dial', 'transmit', 'ok']
+    later = await store.send(OWNER, uuid, A, '+4940123456', '', '', now=4000.0)
+    assert list((await store.describe(OWNER, uuid))['report']) == [later, report]   # by time
     assert await store.report_update(report, 'fail') is None     # ended: stays ok
     with pytest.raises(WrongState):                               # sent: contents fixed
         await store.upload(OWNER, uuid, faxdocs.pdf(1))
