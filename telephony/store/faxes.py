@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger('telephony.fax')
 TYPE = 'fax'
+GS_AT_ONCE = 2
 
 faxes = Table(
     'faxes', metadata,
@@ -170,6 +171,8 @@ class FaxStore:
         self.pages_per_month = pages_per_month
         self.sender: FaxSender | None = None       # the fax engine, when the server has one
         self._busy: set[str] = set()   # faxes an upload is staging or converting right now
+        # ghostscript runs at most this many at once: each may take a core and 1 GiB
+        self._gs_slots = asyncio.Semaphore(GS_AT_ONCE)
         objects.purge_hooks.append(self._forget)
 
     # --- files ------------------------------------------------------------------------------
@@ -288,8 +291,9 @@ class FaxStore:
         staged = self._staged(obj.uuid)
         await asyncio.to_thread(write_atomic, staged, lambda f: f.write(data))
         try:
-            pages = await asyncio.to_thread(faxpages.pdf_page_count, staged,
-                                            min(self.convert_timeout, 30.0))
+            async with self._gs_slots:
+                pages = await asyncio.to_thread(faxpages.pdf_page_count, staged,
+                                                min(self.convert_timeout, 30.0))
         except faxpages.DocumentError as exc:
             await asyncio.to_thread(_unlink, staged)
             raise Malformed(str(exc)) from None
@@ -315,10 +319,11 @@ class FaxStore:
         tiff, staged = self.tiff_path(obj.uuid), self._staged(obj.uuid)
         pages = None
         try:
-            pages = await asyncio.to_thread(
-                faxpages.pdf_to_tiff, staged, tiff, landscape=bool(job.get('landscape')),
-                photo=bool(job.get('photo')), max_pages=self.max_pages,
-                timeout=self.convert_timeout)
+            async with self._gs_slots:
+                pages = await asyncio.to_thread(
+                    faxpages.pdf_to_tiff, staged, tiff, landscape=bool(job.get('landscape')),
+                    photo=bool(job.get('photo')), max_pages=self.max_pages,
+                    timeout=self.convert_timeout)
         except Exception as exc:     # noqa: BLE001 -- any failure ends as status fail
             log.warning('event=fax-convert-failed uuid=%s error=%s', obj.uuid, exc)
         await asyncio.to_thread(_unlink, staged)

@@ -98,6 +98,11 @@ def test_fax_object_create_get_modify_trash_purge(api):
                      what='object_delete')
     assert ev['purge'] is True
     assert status(c.get(f'/api/fax/{bare["uuid"]}')) == 'wrong-fax'
+    # DELETE /api/trash takes faxes too
+    third = new_fax(c, 'third')
+    assert status(c.delete(f'/api/fax/{third}')) == 'ok'
+    assert status(c.delete('/api/trash')) == 'ok'
+    assert status(c.get(f'/api/fax/{third}')) == 'wrong-fax'
 
 
 def test_pdf_upload_converts_and_downloads_with_session_and_download_id(start_api):
