@@ -296,7 +296,8 @@ class FaxStore:
                                                 min(self.convert_timeout, 30.0))
         except faxpages.DocumentError as exc:
             await asyncio.to_thread(_unlink, staged)
-            raise Malformed(str(exc)) from None
+            log.info('event=fax-upload-malformed uuid=%s error="%s"', obj.uuid, exc)
+            raise Malformed('ghostscript finds no page in it') from None   # no paths to users
         if pages > self.max_pages:
             await asyncio.to_thread(_unlink, staged)
             raise TooLarge(f'{pages} pages, at most {self.max_pages}')
@@ -515,7 +516,7 @@ class FaxStore:
         except Exception as exc:      # noqa: BLE001 -- the engine refused: an internal error
             log.warning('event=fax-send-failed report=%s error=%s', report, exc)
             await self.report_update(report, 'error')
-            raise NoEngine(str(exc)) from None
+            raise NoEngine('the fax engine refused the job') from None   # details: the log
         return report
 
     async def cancel(self, owner: str, uuid: str, report: str) -> None:

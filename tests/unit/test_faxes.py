@@ -257,7 +257,7 @@ async def test_send_without_content_without_engine_and_a_refusing_engine(store):
         await store.send(OWNER, uuid, A, B, '', '')
     assert await store.used_pages(OWNER) == 0 and (await store.describe(OWNER, uuid))['report'] == {}
     store.sender = Engine(refuse=True)
-    with pytest.raises(NoEngine, match='no trunk'):
+    with pytest.raises(NoEngine, match='refused'):
         await store.send(OWNER, uuid, A, B, '', '')
     (report,) = (await store.describe(OWNER, uuid))['report'].values()
     assert report['status'] == 'error' and 'time_end' in report
