@@ -142,6 +142,12 @@ class Settings:
     pin_guard_max_keys: int = 10000  # sources, targets and pairs each table tracks (bounded memory)
     conference_status_interval: int = 30  # s between conference_status to subscribed sessions (0: only on subscribing)
 
+    # --- fax objects and /api/fax (issue 11, session 6) ---
+    fax_upload_max_bytes: int = 20_000_000  # a PDF upload above this is too-large
+    fax_max_pages: int = 100          # pages one fax may have (a longer PDF is too-large)
+    fax_convert_timeout: int = 120    # s ghostscript may take for one upload (then status fail)
+    fax_pages_per_month: int = 50     # a user's monthly page quota (`feature.quota.fax`)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

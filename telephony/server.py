@@ -46,6 +46,7 @@ from .store.dialplans import DialplanStore
 from .store.ivrs import IvrStore
 from .store.cospaces import CoSpaceStore
 from .store.dialrules import DialRuleStore
+from .store.faxes import FaxStore
 from .store.objects import ObjectStore
 from .store.phones import PhoneStore
 from .store.policy import PolicyStore
@@ -96,6 +97,11 @@ class Server:
         self.objects = ObjectStore(self.db, self.data_dir, self.events,
                                    max_upload_bytes=settings.upload_max_bytes,
                                    max_upload_seconds=settings.upload_max_seconds)
+        self.faxes = FaxStore(self.db, self.objects, self.events,
+                              max_upload_bytes=settings.fax_upload_max_bytes,
+                              max_pages=settings.fax_max_pages,
+                              convert_timeout=settings.fax_convert_timeout,
+                              pages_per_month=settings.fax_pages_per_month)
         self.phones = PhoneStore(self.db)
         self.dialplans = DialplanStore(self.db)
         self.ivrs = IvrStore(self.db)
@@ -247,6 +253,7 @@ class Server:
         await self.cdr_delivery.start()
         recover_all(self.calls.recordings_dir)  # recordings cut short by a crash stay playable
         await self.objects.recover()            # ... and recordings/conversions in progress finish
+        await self.faxes.recover()              # ... and fax conversions; cut-off faxes end
         await self.media.start()
         await self.stack.start()
         await self.trunk_rules.sync()

@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException
 from .cisco.app import PREFIX as CISCO_PREFIX, CiscoApi
 from .limits import BodyLimit, BodyTooLarge
 from .login_guard import LoginGuard
-from .qloud import (announcement, call, conference, dialplan, dialplan_calls, dialplan_v2, event, ivr,
-                    partner_cdr, partner_enterprise, partner_policy, partner_usergroup, phone,
-                    recording, session, sip)
+from .qloud import (announcement, call, conference, dialplan, dialplan_calls, dialplan_v2, event, fax,
+                    ivr, partner_cdr, partner_enterprise, partner_policy, partner_usergroup, phone,
+                    recording, session, sip, user)
 from .qloud.common import ApiError, answer, validation_answer
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def create_app(server: 'ApiServices') -> FastAPI:
     app.add_middleware(BodyLimit, limit=server.settings.api_max_body_bytes)
     for module in (session, phone, call, event, sip, announcement, recording, dialplan_v2,
                    dialplan, dialplan_calls, ivr, partner_cdr, partner_policy, partner_usergroup,
-                   partner_enterprise, conference):
+                   partner_enterprise, conference, fax, user):
         app.include_router(module.router)
     # its own ASGI app: XML answers and errors, HTTP Basic, not in the Q-loud OpenAPI schema;
     # guesses there and at POST /api/session share one budget

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..store.ivrs import IvrStore
     from ..store.cospaces import CoSpaceStore
     from ..store.dialrules import DialRuleStore
+    from ..store.faxes import FaxStore
     from ..store.objects import ObjectStore
     from ..store.phones import PhoneStore
     from ..store.policy import PolicyStore
@@ -61,6 +62,7 @@ class ApiServices(Protocol):
     cospaces: 'CoSpaceStore'                       # the Cisco coSpaces and access methods (§6)
     conference_rooms: 'ConferenceRooms'            # the rooms themselves (Cisco calls/callLegs)
     profiles: 'ProfileStore'                       # Cisco call/callLeg/dtmf/dial-in profiles
+    faxes: 'FaxStore'         # fax objects, reports, page quota (§3.13); .sender: the engine
 
     @property
     def stopping(self) -> bool:

@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import numpy as np
 import soundfile as sf
@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger('telephony.objects')
 
 RATE = 8000
-TYPES = ('announcement', 'recording')
+AUDIO = ('announcement', 'recording')
+TYPES = (*AUDIO, 'fax')          # faxes: store/faxes.py keeps their pages and reports
 STATUSES = ('record', 'ok', 'convert', 'empty', 'fail')
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024     # `too-large` above this many bytes ...
 MAX_UPLOAD_SECONDS = 15 * 60            # ... or this much audio
@@ -68,7 +69,7 @@ objects = Table(
     'objects', metadata,
     Column('uuid', String(36), primary_key=True),
     Column('owner', String(36), nullable=False),
-    Column('type', String(16), nullable=False),           # announcement | recording (fax later)
+    Column('type', String(16), nullable=False),           # announcement | recording | fax
     Column('time', Float, nullable=False),                # creation, seconds since the epoch
     Column('description', String(200), nullable=False, default=''),
     Column('status', String(8), nullable=False),          # record|ok|convert|empty|fail
@@ -225,6 +226,8 @@ class ObjectStore:
         self._locks: dict[str, list] = {}   # uuid -> [lock, holders and waiters]
         self._gen: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
+        # called with each purged object, after its row and files went (store/faxes.py)
+        self.purge_hooks: list[Callable[[MediaObject], Awaitable[None]]] = []
 
     # files
     def wav_path(self, uuid: str) -> Path:
@@ -343,6 +346,8 @@ class ObjectStore:
                 await conn.execute(delete(objects).where(objects.c.uuid == obj.uuid))
             await asyncio.to_thread(lambda: _unlink(*self.dir.glob(f'{obj.uuid}.*')))
         self._gen.pop(obj.uuid, None)
+        for hook in self.purge_hooks:
+            await hook(obj)
         self.events.publish(obj.owner, 'object_delete', {
             'object': obj.uuid, 'type': obj.type, 'owner': obj.owner,
             **({'user': user} if user else {}), 'description': obj.description, 'purge': True})
@@ -365,7 +370,7 @@ class ObjectStore:
             obj = await self.get(owner_uuid, object_uuid)
         except NotFound:
             return None
-        if obj.type not in TYPES or obj.status != 'ok' or obj.trashed is not None:
+        if obj.type not in AUDIO or obj.status != 'ok' or obj.trashed is not None:
             return None
         path = self.wav_path(obj.uuid)
         return str(path) if path.exists() else None
@@ -595,7 +600,8 @@ class ObjectStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         for p in self.dir.glob('.*.tmp'):
             _unlink(p)
-        q = select(objects).where(objects.c.status.in_(('record', 'convert')))
+        q = select(objects).where(objects.c.status.in_(('record', 'convert')),
+                                  objects.c.type.in_(AUDIO))     # faxes: FaxStore.recover()
         async with self.db.engine.connect() as conn:
             pending = [MediaObject.of(r) for r in (await conn.execute(q)).mappings().all()]
         for obj in pending:

@@ -39,9 +39,9 @@ from .conftest import Api
 EXAMPLES_PER_OPERATION = 25
 
 
-@schemathesis.serializer('audio/wav', 'audio/ogg')
+@schemathesis.serializer('audio/wav', 'audio/ogg', 'application/pdf')
 def audio_body(ctx, value):
-    """Announcement uploads: the generated body as raw bytes (valid audio or not)."""
+    """Announcement and fax uploads: the generated body as raw bytes (valid or not)."""
     return {'data': serialize_binary(value)}
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -83,10 +83,16 @@ async def download(request: Request, uuid: str, name: str, type_: str) -> Respon
     data = await server_of(request).objects.download(s.user, uuid, type_, fmt)
     if data is None:
         return Response(status_code=404)
-    disposition = 'inline' if 'inline' in request.query_params else 'attachment'
-    safe = ''.join(c for c in name if c.isalnum() or c in '._-') or f'{type_}.{fmt}'
     return Response(data, media_type=MEDIA_TYPES[fmt],
-                    headers={'Content-Disposition': f'{disposition}; filename="{safe}"'})
+                    headers={'Content-Disposition': attachment(request, name, f'{type_}.{fmt}')})
+
+
+def attachment(request: Request, name: str, default: str) -> str:
+    """Content-Disposition of a download: `inline` when asked for (RFC 2183), the name the
+    user agent chose, kept to safe characters."""
+    disposition = 'inline' if 'inline' in request.query_params else 'attachment'
+    safe = ''.join(c for c in name if c.isalnum() or c in '._-') or default
+    return f'{disposition}; filename="{safe}"'
 
 
 # --- /api/recording ------------------------------------------------------------------------
