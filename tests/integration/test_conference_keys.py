@@ -67,7 +67,7 @@ def test_keys_in_a_room_without_profiles_do_nothing(start_api, sipp, tmp_path):
     call = api.server.wait_event('cospace-call')[0]['call']
     assert api.server.wait_event('conference-join', call=call)[0]['conference'] == space
     heard = api.server.wait_event('dtmf', call=call, count=4)
-    assert [e['digit'] for e in heard] == ['*', '6', '*', '0']
+    assert [e['n'] for e in heard] == ['1', '2', '3', '4']   # keys are counted, never logged
     api.server.wait_event('conference-leave', call=call)
     assert not api.server.events('conference-dtmf-action')
     assert not api.server.events('conference-dtmf-refused')
