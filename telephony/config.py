@@ -133,6 +133,11 @@ class Settings:
     # --- conference audio (issue 10, session 5) ---
     conference_tap_dir: str = ''     # when set, each member's received mix goes to DIR/<conference>/<member>.wav
 
+    # --- Cisco participants and dial-out (issue 10, session 6) ---
+    cisco_api_calls_max: int = 100       # calls POST /api/v1/calls may hold open at once (tooManyCalls)
+    cisco_dialouts_max: int = 200        # participant/callLeg dial-outs ringing at once (server-wide)
+    cisco_dialout_ring_seconds: int = 60  # a dial-out not answered by then is given up (cause 19)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

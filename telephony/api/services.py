@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..calls.manager import CallManager
     from ..conference.registry import ConferenceRuntime
     from ..conference.room import ConferenceRooms
+    from ..conference.dialout import DialOuts
     from ..config import Settings
     from ..sip.registrar import Registrar
     from ..sip.registrations import TrunkRegistrations
@@ -59,6 +60,7 @@ class ApiServices(Protocol):
     conference_runtime: 'ConferenceRuntime'        # the rooms running now (.running(uuid))
     cospaces: 'CoSpaceStore'                       # the Cisco coSpaces and access methods (§6)
     conference_rooms: 'ConferenceRooms'            # the rooms themselves (Cisco calls/callLegs)
+    dialouts: 'DialOuts'                           # /api/v1-made calls and their dial-outs
 
     @property
     def stopping(self) -> bool:

@@ -70,6 +70,7 @@ class ConferenceRoom:
         self.cospace = conference.owner is None    # a coSpace's room has no Q-loud owner
         self.started = rooms.now()
         self.max_members = 0
+        self.held = False   # made by POST /api/v1/calls: stays, empty too, until DELETE (dialout.py)
 
     def call_space(self) -> str | None:
         """The coSpace this room is the call of (its id), None for a Q-loud conference."""
@@ -88,10 +89,11 @@ class ConferenceRoom:
         return {uuid: {**m.fields(), 'call_quality': quality.leg_quality(m.audio(now))}
                 for uuid, m in self._members.items()}
 
-    def add(self, call: 'Call', mute: bool) -> str:
-        """`call` joins (its leg must have media); returns its member uuid."""
+    def add(self, call: 'Call', mute: bool, uuid: str | None = None) -> str:
+        """`call` joins (its leg must have media); returns its member uuid (`uuid`: the id a
+        dial-out was given)."""
         mix = self.mix.add(call.leg.endpoint, mute=mute)
-        uuid = new_uuid()
+        uuid = uuid or new_uuid()
         caller = call.info.get('from') or ''
         phone = caller if caller.startswith('+') and not call.info.get('clir') else None
         member = self._members[uuid] = _Member(call, mix, phone, self.rooms.now())
@@ -120,7 +122,7 @@ class ConferenceRoom:
         self.rooms.registry.detail(self, 'conference_leave', [uuid])
         if self._members:
             self.mix.play_tone('leave')
-        else:
+        elif not self.held:
             self.rooms.closed(self)
 
     # --- the API's member changes (§3.17 POST .../member) -----------------------------------
@@ -177,7 +179,8 @@ class ConferenceRooms:
 
     def running(self) -> list[ConferenceRoom]:
         """The rooms with members, oldest first (the Cisco `calls`)."""
-        return sorted((r for r in self.rooms.values() if r.legs), key=lambda r: r.started)
+        return sorted((r for r in self.rooms.values() if r.legs or r.held),
+                      key=lambda r: r.started)
 
     def call(self, call_id: str) -> ConferenceRoom | None:
         return next((r for r in self.rooms.values() if r.call_id == call_id.lower()), None)
@@ -206,19 +209,19 @@ class ConferenceRooms:
         log.info('event=conference-tap conference=%s member=%s path=%s tick=%d', room.uuid,
                  uuid, path, self.tick())
 
-    async def join(self, call: 'Call', conference: 'Conference') -> None:
-        """Put `call` in the conference's room until the call ends."""
+    async def join(self, call: 'Call', conference: 'Conference', member: str | None = None) -> None:
+        """Put `call` in the conference's room until the call ends; `member`: its uuid."""
         if call.leg.ended or call.leg.endpoint is None:
             return
         room = self.rooms.get(conference.uuid)
         if room is None:
             room = self.rooms[conference.uuid] = ConferenceRoom(self, conference)
         try:
-            uuid = room.add(call, conference.mute_default)
+            uuid = room.add(call, conference.mute_default, member)
         except ValueError as exc:     # a bridged leg: refused by the mixer
             log.warning('event=conference-join-refused conference=%s call=%s reason="%s"',
                         conference.uuid, call.id, exc)
-            if not room._members:      # it never started: no conference_stop either
+            if not room._members and not room.held:   # never started: no conference_stop
                 self._drop(room)
             call.leg.hangup(cause=47)
             return
