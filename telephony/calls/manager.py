@@ -349,7 +349,7 @@ class CallManager:
         asyncio.get_running_loop().create_task(run())
 
     # --- outbound through the dial plan rules (POST /api/call/dial) ------------------------------
-    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool,
+    async def dial(self, owner: str | None, from_: str, to: str, clip: str | None, clir: bool,
                    parent: Call | None = None, api: bool = True, service: str = 'call_api') -> Call:
         """Raises outgoing.DialFailed when the call cannot be placed; `parent`: the leg that
         caused this one (callback, hunt), for the CDRs; `api`: the owner's call API clients see
