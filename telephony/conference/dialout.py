@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..calls.leg import ANSWERED, CALLING, HANGUP
 from ..ids import new_uuid
@@ -199,3 +199,18 @@ def view(d: DialOut) -> dict[str, Any]:
     """What a dial-out shows before it joined: the far end, the call, the state."""
     return {'remoteParty': d.remote_party, 'call': d.room.call_id, 'state': d.state,
             'rxAudioMute': d.wanted.get('mute', False), 'txAudioMute': d.wanted.get('deaf', False)}
+
+
+def enter(rooms: 'ConferenceRooms', call: 'Call', conference) -> Callable[[], None]:
+    """The Q-loud `conference` control (our extension): `call` joins the conference's room
+    as a member until it ends; the callable returned takes it out at once (a `split`, a
+    `bridge`, another `conference`) while the call goes on."""
+    member = new_uuid()
+    task = asyncio.get_running_loop().create_task(rooms.join(call, conference, member=member))
+
+    def leave() -> None:
+        room = rooms.rooms.get(conference.uuid)
+        if room is not None:
+            room.remove(member)
+        task.cancel()   # a join not begun never adds it; one begun ends (room.remove again: none)
+    return leave

@@ -13,6 +13,7 @@ its own `tick=`, so a change logged at tick T is at frame T - tick(tap) of every
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +227,7 @@ class ConferenceRooms:
             call.leg.hangup(cause=47)
             return
         try:
-            await call.ended
+            await asyncio.shield(call.ended)   # a cancel (split) leaves; the call goes on
         finally:
             room.remove(uuid)
 
