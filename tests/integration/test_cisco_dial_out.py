@@ -106,3 +106,58 @@ def test_dial_out_joins_the_room_and_hears_it(start_api, sipp, tmp_path):
     heard = taps.final(dialled)
     start = SETTLE * 160
     assert tone_level(heard[start:start + WINDOW * 160], HZ) > HEARD
+
+
+def ringing_trunk(start_api, sipp, calls: int, **env):
+    """A server whose rule for carrier.test leads to a SIPp phone that rings until cancelled."""
+    api = start_api(**NO_SHEDDING, **env)
+    cisco = add_admin(api)
+    port = free_port()
+    phone = sipp.start('', scenario='uas_ring_cancel.xml', port=port, calls=calls,
+                       global_timeout=110)
+    create(cisco, 'outboundDialPlanRules', domain='carrier.test', sipProxy=f'127.0.0.1:{port}',
+           priority='10')
+    return api, cisco, phone
+
+
+def test_a_ringing_dial_out_shows_its_state_and_is_cancelled(start_api, sipp, tmp_path):
+    """A callLeg dialled into an ad hoc call rings (`ringing`, no media figures yet) and takes
+    a PUT that applies when it joins; DELETE cancels it; DELETE of the call cancels one."""
+    api, cisco, phone = ringing_trunk(start_api, sipp, calls=2)
+    call = location(cisco.post('/calls', data={'name': 'ring'}), 'calls')
+
+    leg = location(cisco.post(f'/calls/{call}/callLegs', data={
+        'remoteParty': 'sip:carol@carrier.test', 'txAudioMute': 'true'}), 'callLegs')
+    wait_for(lambda: state(cisco, f'/callLegs/{leg}') == 'ringing', 30, 'ringing')
+    shown = parsed(cisco.get(f'/callLegs/{leg}'))
+    assert (shown.findtext('remoteParty'), shown.findtext('direction'), shown.find('status/rxAudio')) \
+        == ('sip:carol@carrier.test', 'outgoing', None)
+    assert cisco.put(f'/callLegs/{leg}', data={'rxAudioMute': 'true'}).status_code == 200
+    assert fields(shown.find('configuration')) == {'rxAudioMute': 'false', 'txAudioMute': 'true'}
+    assert fields(parsed(cisco.get(f'/participants/{leg}')).find('configuration')) == \
+        {'rxAudioMute': 'true', 'txAudioMute': 'true'}
+    assert [e.get('id') for e in parsed(cisco.get(f'/calls/{call}/callLegs'))] == [leg]
+    assert state(cisco, f'/participants/{leg}') == 'ringing'
+    assert is_xml(cisco.delete(f'/callLegs/{leg}')).status_code == 200
+    wait_for(lambda: cisco.get(f'/callLegs/{leg}').status_code == 404, 30, 'cancelled')
+
+    # DELETE of the call cancels what still rings
+    last = location(cisco.post(f'/calls/{call}/participants',
+                               data={'remoteParty': 'sip:erin@carrier.test'}), 'participants')
+    wait_for(lambda: state(cisco, f'/participants/{last}') == 'ringing', 30, 'ringing')
+    assert is_xml(cisco.delete(f'/calls/{call}')).status_code == 200
+    assert_sipp_ok(sipp.wait(*phone, timeout=60), calls=2, server=api.server)
+    assert failure(cisco.get(f'/participants/{last}')) == (['participantDoesNotExist'], {})
+
+
+def test_a_dial_out_ringing_too_long_is_given_up(start_api, sipp):
+    api, cisco, phone = ringing_trunk(start_api, sipp, calls=1,
+                                      TELEPHONY_CISCO_DIALOUT_RING_SECONDS='2')
+    call = location(cisco.post('/calls', data={'name': 'ring'}), 'calls')
+    late = location(cisco.post(f'/calls/{call}/participants',
+                               data={'remoteParty': 'sip:dave@carrier.test'}), 'participants')
+    api.server.wait_event('conference-dial-out-timeout', leg=late)
+    assert_sipp_ok(sipp.wait(*phone, timeout=60), calls=1, server=api.server)   # its CANCEL
+    wait_for(lambda: cisco.get(f'/participants/{late}').status_code == 404, 30, 'given up')
+    assert parsed(cisco.get(f'/calls/{call}')).findtext('numCallLegs') == '0'   # still held
+    cisco.delete(f'/calls/{call}')
