@@ -2,8 +2,8 @@
 owner dialled through /api/call/dial (out through an outbound rule to a SIPp trunk that
 answers) joins the owner's conference as a member; a SIPp caller keys the PIN of the same
 conference and plays a tone, which the API leg hears (its tap). `split` takes the leg out
-of the room while the call goes on; the hangup ends it. Bad input gets the document's
-status strings."""
+of the room while the call goes on; the hangup ends it. An inbound call_enable call joins
+too, once it has media. Bad input gets the document's status strings."""
 from __future__ import annotations
 
 from tests.api import conftest as api_fixtures
@@ -99,5 +99,22 @@ def test_an_api_call_joins_a_conference_and_leaves_it(start_api, sipp, tmp_path)
     events.wait(lambda e: is_('conference_leave', conf)(e) and e['member'] == [second],
                 since=mark, what='the hangup leaving')
     assert_sipp_ok(sipp.wait(*trunk, timeout=60), calls=1, server=api.server)
+
+    # an inbound call_enable call: not before it has media; ringing and answered in the
+    # same request, it joins
+    mark = events.mark()
+    inbound = sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario=write(
+        tmp_path / 'inbound.xml', []), service=NUMBER, global_timeout=110)
+    ev = events.wait(lambda e: e['event'] == 'call_update' and any(
+        v.get('status') == 'calling' for v in e['call'].values()), since=mark, what='a call')
+    [incoming] = ev['call']
+    join = {'control': 'conference', 'conference': conf}
+    assert control(c, incoming, join)['status'] == 'illegal-state'
+    mark = events.mark()
+    assert control(c, incoming, {'control': 'ring'}, {'control': 'answer'}, join)['status'] == 'ok'
+    events.wait(lambda e: is_('conference_join', conf)(e) and caller_member not in e['member'],
+                since=mark, what='the inbound call joining')
+    assert control(c, incoming, {'control': 'hangup'})['status'] == 'ok'
+    assert_sipp_ok(sipp.wait(*inbound, timeout=60), calls=1, server=api.server)
     c.post(f'/api/conference/{conf}/member', json={'delete': [caller_member]})
     assert_sipp_ok(sipp.wait(*caller, timeout=60), calls=1, server=api.server)
