@@ -148,6 +148,11 @@ class Settings:
     fax_convert_timeout: int = 120    # s ghostscript may take for one upload (then status fail)
     fax_pages_per_month: int = 50     # a user's monthly page quota (`feature.quota.fax`)
 
+    # --- Cisco participants and dial-out (issue 10, session 6) ---
+    cisco_api_calls_max: int = 100       # calls POST /api/v1/calls may hold open at once (tooManyCalls)
+    cisco_dialouts_max: int = 200        # participant/callLeg dial-outs ringing at once (server-wide)
+    cisco_dialout_ring_seconds: int = 60  # a dial-out not answered by then is given up (cause 19)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import secrets
 import time
+from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -22,6 +23,7 @@ from .calls.cdr_delivery import CdrDelivery, receivers_from
 from .calls.manager import CallManager
 from .calls.trunk_rules import TrunkRules
 from .calls.policy import OutgoingPolicy
+from .conference.dialout import DialOuts, enter
 from .conference.registry import ConferenceRegistry
 from .conference.room import ConferenceRooms
 from .config import Settings
@@ -132,6 +134,9 @@ class Server:
             apps=Applications(self.phones, self.objects, self.events, demo_services=settings.demo,
                               ivrs=self.ivrs, settings=settings, conferences=self.conferences))
         self.calls.apps.conference_join = self.conference_rooms.join   # after the right PIN
+        # calls /api/v1 makes and the legs it dials into them (§8.1.2, §8.1.6, §8.3.2)
+        self.dialouts = DialOuts(self.conference_rooms, self.calls, settings)
+        self.calls.apps.conference_enter = partial(enter, self.conference_rooms)   # `conference` control
         self.calls.outgoing.cospaces = self.cospaces    # inbound rules' resolveToCoSpaces/Ivrs
         self.calls.apps.cospaces = self.cospaces        # the IVRs' call IDs
         self.profiles = ProfileStore(self.db)   # Cisco profiles; a coSpace dial-in reads them

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..calls.manager import CallManager
     from ..conference.registry import ConferenceRuntime
     from ..conference.room import ConferenceRooms
+    from ..conference.dialout import DialOuts
     from ..config import Settings
     from ..sip.registrar import Registrar
     from ..sip.registrations import TrunkRegistrations
@@ -63,6 +64,7 @@ class ApiServices(Protocol):
     conference_rooms: 'ConferenceRooms'            # the rooms themselves (Cisco calls/callLegs)
     profiles: 'ProfileStore'                       # Cisco call/callLeg/dtmf/dial-in profiles
     faxes: 'FaxStore'         # fax objects, reports, page quota (§3.13); .sender: the engine
+    dialouts: 'DialOuts'                           # /api/v1-made calls and their dial-outs
 
     @property
     def stopping(self) -> bool:

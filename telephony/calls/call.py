@@ -62,6 +62,7 @@ class Call:
         self.keys = 0               # DTMF keys received (logged as a count, never as digits)
         self.digits: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self.bridged_with: Call | None = None
+        self.in_conference: Callable[[], None] | None = None   # leaves the `conference` control's room
         self.hangup_both = True
         self.recording_path: Path | None = None
         self._recorder = None       # the endpoint's WavRecorder of the running recording
@@ -225,13 +226,27 @@ class Call:
         if other is None or other.leg.endpoint is None or self.leg.endpoint is None:
             return
         self.split()
+        other.leave_conference()   # neither end stays a room's member
         self.leg.endpoint.bridge(other.leg.endpoint)
         self.bridged_with, other.bridged_with = other, self
         self.hangup_both = other.hangup_both = hangup_both
         self.update(bridge=other.id)
         other.update(bridge=self.id)
 
+    # --- a conference room (the `conference` control, our extension of §3.24) --------------
+    def join_conference(self, conference) -> None:
+        """Into `conference`'s room (apps.conference_enter) until the call ends or a
+        `split`, `bridge` or another `conference` control takes it out."""
+        self.split()   # a member is never bridged (the mixer's rule); leaves a room it is in
+        self.in_conference = self.manager.apps.conference_enter(self, conference)
+
+    def leave_conference(self) -> None:
+        leave, self.in_conference = self.in_conference, None
+        if leave is not None:
+            leave()   # out of the room at once: a bridge may follow
+
     def split(self) -> None:
+        self.leave_conference()
         other = self.bridged_with
         if other is None:
             return

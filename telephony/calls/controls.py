@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger('telephony.calls')
 
 CONTROLS = {'ring', 'progress', 'answer', 'hangup', 'bridge', 'split', 'sleep', 'silence', 'tone',
-            'play', 'record_start', 'record_stop', 'dtmf_collect', 'dtmf_send', 'echo'}
+            'play', 'record_start', 'record_stop', 'dtmf_collect', 'dtmf_send', 'echo',
+            'conference'}   # ours: the leg into a conference room (api/qloud/call.py)
 
 
 @dataclass
@@ -171,6 +172,8 @@ class ControlQueue:
             call.bridge(p['call'], p.get('hangup_both', True))
         elif name == 'split':
             call.split()
+        elif name == 'conference':
+            call.join_conference(p['conference'])
         self._finish(ctl)
 
     def _play(self, ctl: Control, ep, source) -> None:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .callback import DialplanCalls
     from .cdr import CdrRecorder
     from ..store.db import Database
+    from ..store.conferences import Conference
     from ..store.cospaces import Entry
     from ..store.dialplans import DialplanStore
     from ..store.dialrules import DialRuleStore
@@ -59,6 +60,8 @@ class Applications(Protocol):
     def conference(self, phone: Phone) -> App: ...
     def cospace(self, entries: list['Entry']) -> App: ...   # a coSpace's ways in a URI dials
     def cisco_ivr(self, ivr: dict) -> App: ...   # a Cisco IVR (§8.9): call ID, then its coSpace
+    # the `conference` control: the call into a conference's room now; returns what takes it out
+    conference_enter: Callable[[Call, 'Conference'], Callable[[], None]]
 
 
 class CallManager:
@@ -349,7 +352,7 @@ class CallManager:
         asyncio.get_running_loop().create_task(run())
 
     # --- outbound through the dial plan rules (POST /api/call/dial) ------------------------------
-    async def dial(self, owner: str, from_: str, to: str, clip: str | None, clir: bool,
+    async def dial(self, owner: str | None, from_: str, to: str, clip: str | None, clir: bool,
                    parent: Call | None = None, api: bool = True, service: str = 'call_api') -> Call:
         """Raises outgoing.DialFailed when the call cannot be placed; `parent`: the leg that
         caused this one (callback, hunt), for the CDRs; `api`: the owner's call API clients see

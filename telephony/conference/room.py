@@ -19,6 +19,7 @@ conference has no profiles: no limit, no lobby, a tone for every join and leave,
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,7 @@ class ConferenceRoom:
         self.live = False                   # conference_start sent (someone was mixed)
         self.join_mute_override: bool | None = None   # Cisco joinAudioMuteOverride
         self.allow_all_mute_self = False              # Cisco allowAllMuteSelf
+        self.held = False   # made by POST /api/v1/calls: stays, empty too, until DELETE (dialout.py)
 
     @property
     def locked(self) -> bool:
@@ -138,15 +140,16 @@ class ConferenceRoom:
         return {uuid: {**m.fields(), 'call_quality': m.windows.quality(m.mix.endpoint.stats(), now, m.joined)}
                 for uuid, m in self._members.items()}
 
-    def add(self, call: 'Call', conference) -> str:
+    def add(self, call: 'Call', conference, uuid: str | None = None) -> str:
         """`call` enters (its leg must have media): mixed at once, or into the lobby until
-        activated; returns its member uuid. RoomFull past the participantLimit; ValueError
-        when the mixer refuses the endpoint (a bridged leg)."""
+        activated; returns its member uuid (`uuid`: the id a dial-out was given). RoomFull
+        past the participantLimit; ValueError when the mixer refuses the endpoint (a bridged
+        leg)."""
         limit = self.rules.participant_limit
         if limit is not None and self.participants() >= limit:
             raise RoomFull(f'{self.participants()} of {limit} participants')
         _, leg, dtmf = _profiles(conference)
-        uuid = new_uuid()
+        uuid = uuid or new_uuid()
         caller = call.info.get('from') or ''
         phone = caller if caller.startswith('+') and not call.info.get('clir') else None
         member = self._lobby[uuid] = _Member(call, None, phone, self.rooms.now(),
@@ -179,12 +182,21 @@ class ConferenceRoom:
         self.rooms.deadlines.cancel(('max', uuid))
         actions.unlisten(self, uuid, member)
         lobby.apply(self, self.activation.leave(uuid, self.rooms.now()))
-        if not self.participants():
-            self.rooms.deadlines.cancel(('lobby', self.uuid))
-            if self.live:
-                self.rooms.closed(self)
-            else:
-                self.rooms._drop(self)
+        self._close_if_empty()
+
+    def release(self) -> None:
+        """An API-made call is no longer held open (its DELETE): it closes once empty."""
+        self.held = False
+        self._close_if_empty()
+
+    def _close_if_empty(self) -> None:
+        if self.participants() or self.held or self.rooms.rooms.get(self.uuid) is not self:
+            return
+        self.rooms.deadlines.cancel(('lobby', self.uuid))
+        if self.live:
+            self.rooms.closed(self)
+        else:
+            self.rooms._drop(self)
 
     # --- entering the mix (at once, or from the lobby: conference/lobby.py) ----------------
     def _admit(self, uuid: str) -> None:
@@ -298,7 +310,8 @@ class ConferenceRooms:
 
     def running(self) -> list[ConferenceRoom]:
         """The rooms with members, oldest first (the Cisco `calls`)."""
-        return sorted((r for r in self.rooms.values() if r.legs), key=lambda r: r.started)
+        return sorted((r for r in self.rooms.values() if r.legs or r.held),
+                      key=lambda r: r.started)
 
     def call(self, call_id: str) -> ConferenceRoom | None:
         return next((r for r in self.rooms.values() if r.call_id == call_id.lower()), None)
@@ -335,21 +348,22 @@ class ConferenceRooms:
         limit = rules.participant_limit
         return limit is not None and (room.participants() if room is not None else 0) >= limit
 
-    async def join(self, call: 'Call', conference: 'Conference',
+    async def join(self, call: 'Call', conference: 'Conference', member: str | None = None,
                    raise_full: bool = False) -> None:
-        """Put `call` in the conference's room until the call ends. A full room plays the
-        caller a prompt and hangs up (and, with `raise_full`, raises RoomFull after)."""
+        """Put `call` in the conference's room until the call ends (`member`: its uuid). A
+        full room plays the caller a prompt and hangs up (and, with `raise_full`, raises
+        RoomFull after)."""
         if call.leg.ended or call.leg.endpoint is None:
             return
         room = self.rooms.get(conference.uuid)
         if room is None:
             room = self.rooms[conference.uuid] = ConferenceRoom(self, conference)
         try:
-            uuid = room.add(call, conference)
+            uuid = room.add(call, conference, member)
         except RoomFull as exc:
             log.info('event=conference-full conference=%s call=%s reason="%s"', conference.uuid,
                      call.id, exc)
-            if not room.participants():
+            if not room.participants() and not room.held:
                 self._drop(room)
             await call.run(C.make('play', path=prompt_path(FULL)), C.make('hangup'))
             if raise_full:
@@ -361,7 +375,7 @@ class ConferenceRooms:
             call.leg.hangup(cause=47)
             return
         try:
-            await call.ended
+            await asyncio.shield(call.ended)   # a cancel (split) leaves; the call goes on
         finally:
             room.remove(uuid)
 

@@ -143,7 +143,7 @@ class CiscoApi:
             if len(parts) == 1:
                 return await self.collection(IVRS, request, user.username, self.server.cospaces)
             return await self.single(IVRS, parts[1], request, user.username, self.server.cospaces)
-        if parts[0] in ('calls', 'callLegs'):
+        if parts[0] in ('calls', 'callLegs', 'participants'):
             return await self.calls.handle(request, parts, user.username)
         if rest in RESOURCES:
             resource, rule_id = RESOURCES[rest], None

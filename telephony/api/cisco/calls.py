@@ -1,11 +1,14 @@
-"""/api/v1/calls and /callLegs (CMS §8.1, §8.3) over the conference rooms running now: a
-running room is a call (its id new for each run of the room), its members are the call's
-legs. GET lists and shows them with the leg's media figures (media/quality.py), PUT sets
-`rxAudioMute` (the others do not hear the leg: the mixer's mute) and `txAudioMute` (the leg
-hears nothing: deaf), DELETE disconnects the leg (its call is hung up). Nothing is stored:
-a call that ended is gone (`callDoesNotExist`)."""
+"""/api/v1/calls, /callLegs and /participants (CMS §8.1, §8.3, §8.11) over the conference
+rooms running now: a running room is a call (its id new for each run of the room), its members
+are the call's legs, and a participant is one leg (same id). GET lists and shows them with the
+leg's media figures (media/quality.py), PUT sets `rxAudioMute` (the others do not hear the
+leg: the mixer's mute) and `txAudioMute` (the leg hears nothing: deaf), DELETE disconnects
+the leg (its call is hung up). POST /calls makes a call held open until DELETE, POST
+.../participants and .../callLegs dial out (conference/dialout.py; api/cisco/participants.py).
+Nothing is stored: a call that ended is gone (`callDoesNotExist`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -20,6 +23,7 @@ from .profiles import leg_profile_trace
 from .resources import Resource
 
 if TYPE_CHECKING:
+    from ...conference.dialout import DialOut, DialOuts
     from ...conference.room import ConferenceRoom, ConferenceRooms
     from .app import CiscoApi
 
@@ -27,6 +31,46 @@ LEG_CONTROLS = Resource('callLegs', 'callLegs', 'callLeg', 'callLegDoesNotExist'
                         (Field('rxAudioMute', boolean), Field('txAudioMute', boolean)),
                         listed=(), filter_on=())
 _FILTER = text(255)
+MIXER = {'rxAudioMute': 'mute', 'txAudioMute': 'deaf'}   # callLeg configuration -> mixer member
+
+
+@dataclass(frozen=True)
+class LegRef:
+    """A leg of a call: a member of its room, or a dial-out on its way in (`dialout`)."""
+    room: 'ConferenceRoom'
+    id: str
+    dialout: 'DialOut | None' = None
+
+    def remote(self) -> str:
+        if self.dialout is not None:
+            return self.dialout.remote_party
+        return remote_party(self.room.legs[self.id].call.leg)
+
+    def name(self) -> str:
+        """Who the leg is: the caller as its call shows it, the far end of a dial-out."""
+        if self.dialout is not None:
+            return self.dialout.remote_party
+        call = self.room.legs[self.id].call
+        return (call.info.get('from') or '') if call.leg.incoming else remote_party(call.leg)
+
+    def present(self) -> bool:
+        return self.id in self.room.legs if self.dialout is None else \
+            self.dialout.call.leg.state != 'hangup'
+
+    def configure(self, dialouts: 'DialOuts', changes: dict[str, str]) -> None:
+        """rxAudioMute/txAudioMute ('true'/'false'): now, or when a dial-out joins."""
+        fields = {MIXER[k]: v == 'true' for k, v in changes.items()}
+        if self.dialout is not None:
+            dialouts.update(self.dialout, fields)
+        else:
+            self.room.update(self.id, fields)
+
+    def drop(self) -> None:
+        """DELETE: a member is kicked (our BYE), a dial-out given up (CANCEL or BYE)."""
+        if self.dialout is not None:
+            self.dialout.call.leg.hangup()
+        else:
+            self.room.kick(self.id)
 
 
 def call_fields(room: 'ConferenceRoom', now: float, full: bool) -> dict:
@@ -43,14 +87,17 @@ def call_fields(room: 'ConferenceRoom', now: float, full: bool) -> dict:
             'recording': room.mix.recorder is not None}
 
 
-def leg_fields(room: 'ConferenceRoom', uuid: str, now: float, full: bool) -> dict:
-    """§8.3.1 (a list's) or §8.3.6 (one leg's) elements of a member."""
-    member = room.legs[uuid]
+def leg_fields(ref: LegRef, now: float, full: bool) -> dict:
+    """§8.3.1 (a list's) or §8.3.6 (one leg's) elements of a member or a dial-out."""
+    room, d = ref.room, ref.dialout
+    if d is not None:
+        return _dialout_fields(ref, d, full)
+    member = room.legs[ref.id]
     leg = member.call.leg
     seconds = now - member.joined
     audio = member.audio(now)
     held = quality.alarms(audio)
-    head = {'name': member.call.info.get('from') or '', 'remoteParty': remote_party(leg),
+    head = {'name': ref.name(), 'remoteParty': remote_party(leg),
             'call': room.call_id,
             'call_quality': member.windows.quality(member.mix.endpoint.stats(), now, member.joined),
             'alarms': [f'<alarms>{"".join(f"<{a}/>" for a in held)}</alarms>'] if held else None}
@@ -71,99 +118,151 @@ def leg_fields(room: 'ConferenceRoom', uuid: str, now: float, full: bool) -> dic
             'configuration': [config], 'status': [status]}
 
 
+def _dialout_fields(ref: LegRef, d: 'DialOut', full: bool) -> dict:
+    """A leg not yet in the room: no media figures yet, its state `initial` or `ringing`."""
+    head = {'name': ref.name(), 'remoteParty': d.remote_party, 'call': ref.room.call_id}
+    if not full:
+        return head
+    leg = d.call.leg
+    config = xml.element('configuration', {'rxAudioMute': d.wanted.get('mute', False),
+                                           'txAudioMute': d.wanted.get('deaf', False)})
+    status = xml.element('status', {
+        'state': d.state, 'direction': 'outgoing',
+        'sipCallId': leg.invite.call_id if leg.invite is not None else None})
+    return {**head, 'type': 'sip', 'direction': 'outgoing',
+            'configuration': [config], 'status': [status]}
+
+
 class CallsApi:
-    """`calls[/<id>[/callLegs]]` and `callLegs[/<id>]` of one CiscoApi."""
+    """`calls[/<id>[/callLegs|/participants[/*]]]`, `callLegs[/<id>]` and
+    `participants[/<id>[/callLegs]]` of one CiscoApi."""
 
     def __init__(self, api: 'CiscoApi'):
+        from .participants import ParticipantsApi
         self.api = api
+        self.participants = ParticipantsApi(self)
 
     @property
     def rooms(self) -> 'ConferenceRooms':
         return self.api.server.conference_rooms
+
+    @property
+    def dialouts(self) -> 'DialOuts':
+        return self.api.server.dialouts
+
+    def legs(self, rooms: list['ConferenceRoom']) -> list[LegRef]:
+        """Every leg of these calls: the members, then the dial-outs on their way in."""
+        out = []
+        for room in rooms:
+            out += [LegRef(room, uuid) for uuid in room.legs]
+            out += [LegRef(room, d.id, d) for d in self.dialouts.of_room(room)]
+        return out
+
+    def find_leg(self, leg_id: str, missing: str = 'callLegDoesNotExist') -> LegRef:
+        leg_id = id_or_404(leg_id, missing).lower()
+        found = self.rooms.leg(leg_id)
+        if found is not None:
+            return LegRef(*found)
+        d = self.dialouts.find(leg_id)
+        if d is None or self.rooms.rooms.get(d.room.uuid) is not d.room:
+            raise CiscoError(404, missing)
+        return LegRef(d.room, d.id, d)
+
+    def find_call(self, call_id: str) -> 'ConferenceRoom':
+        room = self.rooms.call(id_or_404(call_id, 'callDoesNotExist'))
+        if room is None:
+            raise CiscoError(404, 'callDoesNotExist')
+        return room
 
     async def handle(self, request: Request, parts: list[str], user: str) -> Response:
         from .app import answer
         method = request.method
         if parts[0] == 'callLegs' and parts[2:] == ['callLegProfileTrace']:   # §8.4.7
             return await leg_profile_trace(self, request, parts[1])
-        if len(parts) > (3 if parts[0] == 'calls' else 2) or parts[2:] not in ([], ['callLegs']):
+        if parts[0] == 'participants':
+            return await self.participants.handle(request, parts, user)
+        sub = parts[2:]
+        if len(parts) > (5 if parts[0] == 'calls' else 2) or \
+                sub not in ([], ['callLegs'], ['participants'], ['participants', '*']):
             raise CiscoError(404, 'unrecognisedObject')
-        if len(parts) != 2 and method != 'GET':   # POST (§8.1.2, §8.3.2: dial out): not here
-            raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET'})
         now = self.rooms.now()
         if len(parts) == 1:
+            if parts[0] == 'calls' and method == 'POST':
+                return await self.participants.create_call(request, user)
+            if method != 'GET':
+                raise CiscoError(405, 'invalidOperation', headers={
+                    'Allow': 'GET, POST' if parts[0] == 'calls' else 'GET'})
             body = self.list_calls(request, now) if parts[0] == 'calls' else \
-                self.list_legs(request, self.rooms.running(), now)
+                self.list_legs(request, self.legs(self.rooms.running()), now)
             return answer(body=xml.document(body))
         if parts[0] == 'calls':
-            room = self.rooms.call(_ID_or_404(parts[1], 'callDoesNotExist'))
-            if room is None:
-                raise CiscoError(404, 'callDoesNotExist')
-            if len(parts) == 3:
-                return answer(body=xml.document(self.list_legs(request, [room], now)))
+            room = self.find_call(parts[1])
+            if sub:
+                return await self.participants.of_call(request, room, sub, user, now)
             if method == 'GET':
                 return answer(body=xml.document(xml.element(
                     'call', call_fields(room, now, True), id=room.call_id)))
             if method == 'DELETE':   # ends the call: every leg is hung up, the lobby's too
-                room.end()
+                self.dialouts.end_call(room)
                 self.api.log_change(user, 'delete', 'calls', room.call_id)
                 return answer()
             raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, DELETE'})
-        found = self.rooms.leg(_ID_or_404(parts[1], 'callLegDoesNotExist'))
-        if found is None:
-            raise CiscoError(404, 'callLegDoesNotExist')
-        room, uuid = found
+        ref = self.find_leg(parts[1])
         if method == 'GET':
             return answer(body=xml.document(xml.element(
-                'callLeg', leg_fields(room, uuid, now, True), id=uuid)))
+                'callLeg', leg_fields(ref, now, True), id=ref.id)))
         if method == 'PUT':
-            await self.modify(request, room, uuid, user)
+            await self.modify(request, ref, user, 'callLegs', 'callLegDoesNotExist')
             return answer()
         if method == 'DELETE':
-            room.kick(uuid)
-            self.api.log_change(user, 'delete', 'callLegs', uuid)
+            ref.drop()
+            self.api.log_change(user, 'delete', 'callLegs', ref.id)
             return answer()
         raise CiscoError(405, 'invalidOperation', headers={'Allow': 'GET, PUT, DELETE'})
 
-    async def modify(self, request: Request, room: 'ConferenceRoom', uuid: str,
-                     user: str) -> None:
+    async def changes(self, request: Request) -> dict[str, str]:
+        """rxAudioMute/txAudioMute of a PUT body; an empty value changes nothing."""
         from .app import fields_from
         form = await read_form(request, self.api.server.settings.cisco_max_body_bytes)
-        if uuid not in room.legs:   # it left while the body arrived
-            raise CiscoError(404, 'callLegDoesNotExist')
-        changes = {k: v for k, v in fields_from(LEG_CONTROLS, form, creating=False).items()
-                   if v is not None}
-        mix = {'rxAudioMute': 'mute', 'txAudioMute': 'deaf'}
-        room.update(uuid, {mix[k]: v == 'true' for k, v in changes.items()})
-        self.api.log_change(user, 'modify', 'callLegs', uuid, changes)
+        return {k: v for k, v in fields_from(LEG_CONTROLS, form, creating=False).items()
+                if v is not None}
 
-    def _page(self, request: Request, items: list) -> tuple[int, list]:
+    async def modify(self, request: Request, ref: LegRef, user: str, kind: str,
+                     missing: str) -> None:
+        changes = await self.changes(request)
+        if not ref.present():   # it left while the body arrived
+            raise CiscoError(404, missing)
+        ref.configure(self.dialouts, changes)
+        self.api.log_change(user, 'modify', kind, ref.id, changes)
+
+    def page(self, request: Request, items: list) -> tuple[int, list]:
         offset, limit = self.api.paging(request)
         return len(items), items[offset:offset + limit]
 
     def list_calls(self, request: Request, now: float) -> str:
-        contains = _filter(request).lower()
+        contains = filter_of(request).lower()
         space = request.query_params.get('coSpaceFilter')
         rooms = [r for r in self.rooms.running()
                  if contains in r.description.lower()
                  and (not space or r.call_space() == space.lower())]
-        total, page = self._page(request, rooms)
+        total, page = self.page(request, rooms)
         return xml.collection('calls', total, [
             xml.element('call', call_fields(r, now, False), id=r.call_id) for r in page])
 
-    def list_legs(self, request: Request, rooms: list['ConferenceRoom'], now: float) -> str:
-        contains = _filter(request).lower()
+    def list_legs(self, request: Request, legs: list[LegRef], now: float) -> str:
+        contains = filter_of(request).lower()
         wanted = _alarms(request)
-        legs = []
-        for room in rooms:
-            for uuid, member in room.legs.items():
-                seen = f'{member.call.info.get("from") or ""}\n{remote_party(member.call.leg)}'
-                if contains in seen.lower() and \
-                        (wanted is None or wanted & set(quality.alarms(member.audio(now)))):
-                    legs.append((room, uuid))
-        total, page = self._page(request, legs)
+        shown = []
+        for ref in legs:
+            if contains not in f'{ref.name()}\n{ref.remote()}'.lower():
+                continue
+            if wanted is not None and (ref.dialout is not None or not wanted & set(
+                    quality.alarms(ref.room.legs[ref.id].audio(now)))):
+                continue
+            shown.append(ref)
+        total, page = self.page(request, shown)
         return xml.collection('callLegs', total, [
-            xml.element('callLeg', leg_fields(r, u, now, False), id=u) for r, u in page])
+            xml.element('callLeg', leg_fields(r, now, False), id=r.id) for r in page])
 
 
 def remote_party(leg) -> str:
@@ -171,7 +270,7 @@ def remote_party(leg) -> str:
     return leg.caller if leg.incoming else leg.callee
 
 
-def _filter(request: Request) -> str:
+def filter_of(request: Request) -> str:
     try:
         return _FILTER(request.query_params.get('filter', ''))
     except Invalid as exc:
@@ -191,7 +290,7 @@ def _alarms(request: Request) -> set[str] | None:
     return names
 
 
-def _ID_or_404(value: str, missing: str) -> str:
+def id_or_404(value: str, missing: str) -> str:
     """An id too long to be one of ours is simply not there."""
     if len(value) > 36:
         raise CiscoError(404, missing)

@@ -1,10 +1,11 @@
 """/api/call (§3.24): list calls, subscribe to their events, dial out, and drive them."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal, Union
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 
 from ...calls.controls import Control
 from ...calls.outgoing import DialFailed
@@ -95,8 +96,16 @@ class DtmfSend(_Ctl):
     duration: Annotated[int, Field(ge=50, le=3_600_000)] = 100
 
 
+class Conference(_Ctl):
+    """Ours (not in §3.24): the call joins one of the owner's conferences (§3.17) as a member
+    until it ends or a `split` (or `bridge`, or another `conference`) takes it out."""
+    control: Literal['conference']
+    conference: Annotated[str, StringConstraints(pattern=UUID_RE)]
+    mute: StrictBool | None = None   # None: the conference's mute_default (booleans as §3.17's)
+
+
 AnyControl = Annotated[Union[Ring, Progress, Answer, Hangup, Bridge, Split, Sleep, Silence, Tone,
-                             Play, RecordStart, RecordStop, DtmfCollect, DtmfSend],
+                             Play, RecordStart, RecordStop, DtmfCollect, DtmfSend, Conference],
                        Field(discriminator='control')]
 
 
@@ -193,7 +202,7 @@ async def dial(body: Dial, request: Request, s: Session = Depends(get_user_sessi
 # Which call states each control may start from (§3.24 `illegal-state`).
 INCOMING_ONLY = {'ring': ('calling',), 'progress': ('calling', 'ringing'),
                  'answer': ('calling', 'ringing', 'progress')}
-NEEDS_MEDIA = {'tone', 'play', 'record_start', 'dtmf_send', 'bridge'}   # silence waits like sleep
+NEEDS_MEDIA = {'tone', 'play', 'record_start', 'dtmf_send', 'bridge', 'conference'}   # silence waits like sleep
 CONTROL_QUEUE_LIMIT = 1000   # controls waiting on one call: each costs memory until it runs
 
 
@@ -220,12 +229,15 @@ async def control(uuid: str, body: ControlRequest, request: Request,
             other = server.calls.calls.get(params['call'])
             if other is None or not other.api or other.owner != s.user or other is call:
                 raise ApiError('wrong-call', f'cannot bridge to {params["call"]}')
+        elif name == 'conference':
+            params['conference'] = await _joinable(server, s.user, params.pop('conference'),
+                                                   params.pop('mute', None))
         if name in NEEDS_MEDIA and state not in ('progress', 'answered') \
                 and not any(x.control in ('progress', 'answer') for x in controls):
             raise ApiError('illegal-state', f'{name} needs an answered call or early media')
-        if name == 'split' and call.bridged_with is None \
-                and not any(x.control == 'bridge' for x in controls):
-            raise ApiError('illegal-state', 'the call is not bridged')
+        if name == 'split' and call.bridged_with is None and call.in_conference is None \
+                and not any(x.control in ('bridge', 'conference') for x in controls):
+            raise ApiError('illegal-state', 'the call is neither bridged nor in a conference')
         elif name == 'record_stop' and call.recording_path is None \
                 and not any(x.control == 'record_start' for x in controls):
             raise ApiError('illegal-state', 'the call is not being recorded')
@@ -240,3 +252,14 @@ async def control(uuid: str, body: ControlRequest, request: Request,
                        f'{kept} are waiting')
     call.queue.enqueue(controls, body.queue)
     return ok()
+
+
+async def _joinable(server, owner: str, uuid: str, mute: bool | None):
+    """The owner's conference a `conference` control joins (`wrong-conference` otherwise:
+    unknown, someone else's, in the trash or not active), with the member's mute."""
+    conference = await server.conferences.get(owner, uuid)
+    if conference is None or conference.trashed is not None:
+        raise ApiError('wrong-conference', f'{uuid} is not a conference of yours')
+    if not conference.active:
+        raise ApiError('wrong-conference', f'{uuid} is not active')
+    return conference if mute is None else replace(conference, mute_default=mute)
