@@ -176,6 +176,9 @@ class FaxSending:
             await job.transmit             # `transmit` before the end
         retry = outcome.status == 'busy' and job.retried < self.retries
         await self._report(job, outcome)
+        if outcome.status == 'busy':
+            log.info('event=fax-busy report=%s dialled=%d retry=%s', job.report, job.retried + 1,
+                     'yes' if retry else 'no')
         if retry and not job.cancelled and not self.closed:
             self.queue.wait(job.report, asyncio.get_running_loop().time() + self.retry_delay)
             self._arm()
