@@ -218,7 +218,8 @@ class FaxSending:
         if not call.leg.ended:
             call.leg.hangup(cause=16)      # the fax is done: so is the call
         if job.session is None:
-            final = call.leg.final_status
+            # the far end's final answer; none when we gave up first (no answer in time)
+            final = None if call.leg.ended_here else call.leg.final_status
             if final in BUSY:
                 return _Outcome('busy', final)
             return _Outcome('error', final if final is not None and final >= 300 else None)

@@ -20,7 +20,7 @@ from tests.api.test_call_api import Events
 from tests.api.test_fax_api import converted, status
 from tests.fax.peer import RtpFaxPeer, _lib
 from tests.fax.test_fax_sessions import assert_same_pages
-from tests.integration.conftest import Sipp, assert_sipp_ok, free_port, wait_for
+from tests.integration.conftest import SCENARIOS, Sipp, assert_sipp_ok, free_port, wait_for
 
 pytestmark = pytest.mark.skipif(not spandsp.available(), reason='libspandsp2 not installed')
 
@@ -198,6 +198,33 @@ def test_a_busy_destination_is_dialled_again_then_stays_busy(start_api, sipp):
     result = sipp.wait(*trunk, timeout=30)       # three INVITEs, each answered 486
     assert_sipp_ok(result, calls=3, server=api.server)
     assert len(api.server.events('trunk-attempt')) == 3
+
+
+@pytest.mark.parametrize('answer', ['404', 'no answer'])
+def test_an_unanswered_call_is_an_error_and_not_dialled_again(start_api, sipp, tmp_path, answer):
+    port = free_port()
+    if answer == '404':
+        scenario = tmp_path / 'uas_404.xml'
+        scenario.write_text((SCENARIOS / 'uas_refuse.xml').read_text().replace(
+            'SIP/2.0 503 Service Unavailable', 'SIP/2.0 404 Not Found'))
+    else:
+        scenario = 'uas_ring_cancel.xml'
+    trunk = sipp.start('', scenario=scenario, port=port)
+    api, c, events = started(start_api, port, TELEPHONY_FAX_RING_TIMEOUT='2',
+                             TELEPHONY_FAX_RETRY_DELAY='1')
+    fax = converted(c, events, 1)
+    report = send(c, fax)['uuid']
+    reports = report_events(events, report, 'error')
+    assert [r['status'] for r in reports] == ['dial', 'error']
+    if answer == '404':
+        assert reports[-1]['sip_status_code'] == 404
+    else:                                        # we gave up ringing: CANCEL, no status
+        assert 'sip_status_code' not in reports[-1]
+        assert api.server.wait_event('fax-no-answer')
+    result = sipp.wait(*trunk, timeout=60)
+    assert_sipp_ok(result, calls=1, server=api.server)
+    assert c.get('/api/user').json()['user']['feature']['used']['fax'] == 0
+    assert len(api.server.events('trunk-attempt')) == 1
 
 
 def test_cancel_while_ringing_and_the_queue_behind_one_line(start_api, sipp):
