@@ -77,15 +77,20 @@ class PeerThread:
         self.port = self.peer.transport.get_extra_info('sockname')[1]
         self.ready.set()
         self.loop.run_forever()
-        t30 = _lib.fax_get_t30_state(self.peer.state)
-        self.ident = (_lib.t30_get_rx_ident(t30) or b'').decode()
+        self.ident = self._ident()
         self.peer.close()        # t30_terminate if it had not ended: the pages received stay
         self.code = self.peer.code
         self.loop.close()
 
-    @property
-    def packets(self) -> int:
-        return self.peer.received if self.ready.is_set() else 0
+    def _ident(self) -> str:
+        t30 = _lib.fax_get_t30_state(self.peer.state)
+        return (_lib.t30_get_rx_ident(t30) or b'').decode()
+
+    def remote_ident(self) -> str:
+        """The TSI received so far, asked on the peer's own loop."""
+        async def ask():
+            return self._ident()
+        return asyncio.run_coroutine_threadsafe(ask(), self.loop).result(10)
 
     def stop(self) -> None:
         if self.thread.is_alive():
@@ -263,6 +268,7 @@ def test_cancel_while_transmitting_hangs_up(start_api, sipp, peer):
     fax = converted(c, events, 1)
     report = send(c, fax, fax_ident='+4930 555001', fax_header='')['uuid']   # not the defaults
     report_events(events, report, 'transmit', timeout=90)
+    wait_for(lambda: peer.remote_ident() == '+4930 555001', 60, 'the TSI at the far end')
     assert status(c.post(f'/api/fax/{fax}/report/{report}/cancel')) == 'ok'
     result = sipp.wait(*trunk, timeout=60)       # BYE from the server
     assert_sipp_ok(result, calls=1, server=api.server)
