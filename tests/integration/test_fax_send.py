@@ -18,6 +18,7 @@ from tests.api.cisco import add_admin, create
 from tests.api.conftest import start_api  # noqa: F401 -- the fixture
 from tests.api.test_call_api import Events
 from tests.api.test_fax_api import converted, status
+from tests.api.test_partner_cdr import KEY, partner_client
 from tests.fax.peer import RtpFaxPeer, _lib
 from tests.fax.test_fax_sessions import assert_same_pages
 from tests.integration.conftest import SCENARIOS, Sipp, assert_sipp_ok, free_port, wait_for
@@ -112,13 +113,17 @@ def peer(tmp_path):
     p.stop()
 
 
-def started(start_api, trunk_port: int, **env):
+def started(start_api, trunk_port: int, partner: bool = False, **env):
     """Joe (number NUMBER, the user defaults IDENT/HEADER), an outbound rule to the SIPp
     trunk for +4922… (as 004922…@carrier.test), +4989… to a domain no rule has, +49900…
     denied; joe's client and events."""
     api = start_api(**env)
     admin = add_admin(api)
-    api.add_user('joe')
+    if partner:       # acme sees joe's CDRs
+        api.add_user('acme', KEY, '--partner')
+        api.add_user('joe', 'secret12345', '--partner-of', 'acme')
+    else:
+        api.add_user('joe')
     api.cli('phone', 'add', NUMBER, '--user', 'joe')
     create(admin, 'dialTransforms', type='raw', match='($1/^[+]4922/)',
            transform='$1{/^[+]/00/}@carrier.test', priority='10')
@@ -156,7 +161,7 @@ def test_a_fax_goes_out_over_an_outbound_rule_to_an_independent_terminal(start_a
     port = free_port()
     trunk = sipp.start('', scenario='uas_fax.xml', port=port, keys={'fax_port': peer.start()},
                        global_timeout=170)
-    api, c, events = started(start_api, port)
+    api, c, events = started(start_api, port, partner=True)
     fax = converted(c, events, 1)
     sent = tmp_path / 'sent.tif'
     sent.write_bytes(c.get(f'/api/fax/{fax}/sent.tif').content)
@@ -177,6 +182,13 @@ def test_a_fax_goes_out_over_an_outbound_rule_to_an_independent_terminal(start_a
     assert peer.ident == IDENT                   # the TSI: the user's default
     assert_same_pages(sent, peer.got, 1)         # pixel for pixel below the header line
     assert api.server.wait_event('fax-sent', report=report)[0]['code'] == '0'
+    p = partner_client(api)
+
+    def cdrs():
+        return p.get(f'/api/partner/cdr/{NUMBER}').json()['cdr']
+    wait_for(cdrs, 30, "the fax call's CDR")
+    (cdr,) = cdrs()
+    assert cdr['service'] == 'fax' and cdr['b_number'] == TO and cdr['phone'] == NUMBER
 
 
 def test_a_busy_destination_is_dialled_again_then_stays_busy(start_api, sipp):
