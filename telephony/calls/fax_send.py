@@ -187,6 +187,8 @@ class FaxSending:
         self._pump()
 
     async def _call(self, job: _Job) -> _Outcome:
+        if job.cancelled:                  # while its retry's `dial` was being written
+            return _Outcome('cancel')
         try:
             call = await self.manager.dial(job.owner, job.from_, job.to, None, False, api=False,
                                            service='fax')
