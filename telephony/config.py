@@ -153,6 +153,13 @@ class Settings:
     cisco_dialouts_max: int = 200        # participant/callLeg dial-outs ringing at once (server-wide)
     cisco_dialout_ring_seconds: int = 60  # a dial-out not answered by then is given up (cause 19)
 
+    # --- sending faxes (issue 11, session 6) ---
+    fax_calls_at_once: int = 4        # outgoing fax calls at once; later sends wait in order
+    fax_queue_max: int = 1000         # sends that may wait for a line (more: the send fails)
+    fax_retry_count: int = 3          # times a busy destination (486/600) is dialled again
+    fax_retry_delay: int = 120        # s between a busy answer and the next dial
+    fax_ring_timeout: int = 60        # s a fax call may ring unanswered before it is given up
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -20,6 +20,7 @@ from .api.qloud.sip import publish_bindings
 from .calls.callback import DialplanCalls
 from .calls.cdr import CdrRecorder
 from .calls.cdr_delivery import CdrDelivery, receivers_from
+from .calls.fax_send import FaxSending
 from .calls.manager import CallManager
 from .calls.trunk_rules import TrunkRules
 from .calls.policy import OutgoingPolicy
@@ -145,6 +146,12 @@ class Server:
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,
                                                     lambda: self.calls.calls.values())
+        # POST /api/fax/(uuid)/send: the store's checked sends go out as calls
+        self.fax_sending = FaxSending(
+            self.calls, self.faxes, at_once=settings.fax_calls_at_once,
+            queue_max=settings.fax_queue_max, retries=settings.fax_retry_count,
+            retry_delay=settings.fax_retry_delay, ring_timeout=settings.fax_ring_timeout)
+        self.faxes.sender = self.fax_sending
         self.dialplan_calls = DialplanCalls(self.calls, self.dialplans, self.events)
         self.calls.dialplan_calls = self.dialplan_calls
         self.stack.on_invite = self.calls.on_invite
@@ -286,6 +293,7 @@ class Server:
         self.base_url = f'http://{s.http_host}:{self.http_port}'
 
     async def stop(self) -> None:
+        self.fax_sending.close()   # its calls end below; their reports end `error` at start
         for call in list(self.calls.calls.values()):
             call.leg.hangup(cause=41)
         if self.http:

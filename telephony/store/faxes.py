@@ -635,7 +635,8 @@ class FaxStore:
             else:
                 await self.objects._set(obj.uuid, status='ok' if pages else 'fail')
         for r in open_reports:
-            if not r.incoming:
+            # a `busy` one has ended its last dial (its retry, if one was due, is dropped)
+            if not r.incoming and r.status != 'busy':
                 await self.report_update(r.uuid, 'error')
 
 

@@ -19,7 +19,7 @@ from tests.api.conftest import Api
 from tests.api.test_call_api import Events
 from tests.api.test_partner_cdr import KEY, partner_client
 from tests.api.test_partner_policy import EXAMPLE_FILTER
-from tests.integration.conftest import ServerProcess
+from tests.integration.conftest import ServerProcess, free_port
 
 JOE_NUMBER, BOB_NUMBER = '+4930555001', '+4930555002'
 FIXED, MOBILE = '+492216698123', '+4915112345678'     # EXAMPLE_FILTER lets faxes reach fixed lines
@@ -158,7 +158,10 @@ def test_pdf_upload_converts_and_downloads_with_session_and_download_id(start_ap
 
 
 def test_send_checks_until_the_engine(start_api):
-    api = start_api(TELEPHONY_FAX_PAGES_PER_MONTH='1', TELEPHONY_PHONE_POOL='+4930555009')
+    # a settings trunk nobody answers on: every number has a route (no route: forbidden-to,
+    # tests/integration/test_fax_send.py)
+    api = start_api(TELEPHONY_FAX_PAGES_PER_MONTH='1', TELEPHONY_PHONE_POOL='+4930555009',
+                    TELEPHONY_TRUNK=f'127.0.0.1:{free_port()}')
     ids = {'acme': api.add_user('acme', KEY, '--partner'),
            'joe': api.add_user('joe', 'secret12345', '--partner-of', 'acme'),
            'bob': api.add_user('bob')}
@@ -182,7 +185,6 @@ def test_send_checks_until_the_engine(start_api):
     assert send(empty) == 'no-content'
     assert send(one, to=MOBILE) == 'forbidden-to'
     assert send(two) == 'quota-exceeded'
-    assert send(one) == 'fail'               # no fax engine on this server
     for bad in ({'to': '0221'}, {'from': 'joe'}, {'fax_ident': 'ACME'},
                 {'fax_header': 'h' * 41}):
         assert send(one, **bad) == 'wrong-syntax', bad
@@ -191,6 +193,11 @@ def test_send_checks_until_the_engine(start_api):
     user = c.get('/api/user').json()['user']
     assert user['feature']['quota']['fax'] == 1 and user['feature']['used']['fax'] == 0
     assert status(c.post(f'/api/fax/{one}/report/{NOBODY}/cancel')) == 'wrong-fax'
+    sent = c.post(f'/api/fax/{one}/send', json={'from': JOE_NUMBER, 'to': FIXED}).json()
+    assert sent['status'] == 'ok', sent                    # to the engine: a report in `dial`
+    assert status(c.post(f'/api/fax/{one}/report/{sent["uuid"]}/cancel')) == 'ok'
+    assert c.get(f'/api/fax/{one}').json()['fax']['report'][sent['uuid']]['status'] == 'cancel'
+    assert c.get('/api/user').json()['user']['feature']['used']['fax'] == 0   # given back
 
 
 def test_user_fax_defaults_and_quota(api):

@@ -336,6 +336,8 @@ async def test_recover_after_a_crash(tmp_path):
     st.sender = Engine()
     sent = await with_pages(st, 2)
     report = await st.send(OWNER, sent, A, B, '', '')
+    busy = await st.send(OWNER, sent, A, B, '', '')
+    await st.report_update(busy, 'busy', sip_status_code=486)   # its last dial was busy
     # a conversion under way: the staged PDF and its job on disk, status convert
     converting = await st.create(OWNER)
     st._staged(converting.uuid).write_bytes(faxdocs.pdf(2))
@@ -356,4 +358,5 @@ async def test_recover_after_a_crash(tmp_path):
     assert got['status'] == 'ok' and got['page_count'] == 1
     assert got['report'][incoming]['status'] == 'fail'
     assert (await st.report(report)).status == 'error' and await st.used_pages(OWNER) == 0
+    assert (await st.report(busy)).status == 'busy'     # what it was: its retry is dropped
     await st.db.close()

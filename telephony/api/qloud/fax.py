@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import Field
 
+from ...calls.fax_send import route_refusal
 from ...calls.policy import PolicyDenied
 from ...store.faxes import NoContent, NoEngine, QuotaExceeded, WrongState
 from ...store.objects import InTrash, Malformed, NotFound, TooLarge
@@ -118,6 +119,9 @@ async def send_fax(body: FaxSend, request: Request, uuid: str = object_uuid(),
             from None
     if permit.verdict is not None and permit.verdict.emergency:
         raise ApiError('forbidden-to', 'a fax cannot go to an emergency number')
+    refusal = await route_refusal(server.calls.outgoing, permit.number)
+    if refusal is not None:      # nothing would carry it: say so now, not in a report later
+        raise ApiError('forbidden-to', refusal)
     defaults = await faxes.user_defaults(s.user)
     ident = body.fax_ident if body.fax_ident is not None else defaults.get('fax_ident',
                                                                            body.from_)
