@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from telephony.limiters import AccountLimiter, RateLimiter
 
+TRUNK_SHARE = 5   # a trunk's callers together may fail this many times one source's share
+
 
 @dataclass(frozen=True)
 class Ticket:
@@ -58,13 +60,15 @@ class GuessGuard:
                  target_guesses: int = 30, target_window: float = 600.0,
                  max_keys: int = 10000) -> None:
         self.sources = RateLimiter(failures, window, block, max_keys)
+        # every caller of one trunk together (their numbers are the trunk's word only)
+        self.trunks = RateLimiter(failures * TRUNK_SHARE, window, block, max_keys)
         self.targets = AccountLimiter(target_guesses, target_window, max_keys)
         # (target, source) pairs that failed within the target window: one failure marks one
         self.failed = RateLimiter(1, target_window, target_window, max_keys)
 
     def attempt(self, target: str, source: str, now: float) -> Ticket | None:
         """May this entry be checked? A Ticket, or None: refuse it without looking at it."""
-        if self.sources.blocked(source, now):
+        if self.sources.blocked(source, now) or self.trunks.blocked(_trunk(source), now):
             return None
         verdict = self.targets.attempt(target, source, now)
         if verdict is None and self.failed.blocked(_pair(target, source), now):
@@ -73,15 +77,23 @@ class GuessGuard:
 
     def wrong(self, ticket: Ticket, now: float) -> None:
         self.sources.failure(ticket.source, now)
+        if _trunk(ticket.source):
+            self.trunks.failure(_trunk(ticket.source), now)
         self.failed.failure(_pair(ticket.target, ticket.source), now)
 
     def right(self, ticket: Ticket, now: float) -> None:
-        """The entry led somewhere: its source is a good one, its token goes back."""
-        self.sources.success(ticket.source)
+        """The entry led somewhere: its source is a good one, its token goes back. Its wrong
+        entries still count: knowing one PIN of a target must not buy unlimited guesses at
+        its others."""
         self.targets.success(ticket.target, ticket.source, now, refund=ticket.token)
 
     def __len__(self) -> int:
-        return len(self.sources) + len(self.targets) + len(self.failed)
+        return len(self.sources) + len(self.trunks) + len(self.targets) + len(self.failed)
+
+
+def _trunk(source: str) -> str:
+    """The trunk a trunk caller's source key names ('' for an address)."""
+    return ' '.join(source.split(' ', 2)[:2]) if source.startswith('trunk ') else ''
 
 
 def _pair(target: str, source: str) -> str:

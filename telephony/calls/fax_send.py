@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -256,7 +257,7 @@ class FaxSending:
                     self._report(job, _Outcome('transmit')))
         try:
             job.session = AudioFaxSession(send_file=str(job.tiff), ident=job.ident,
-                                          header=job.header, on_done=on_done,
+                                          header=printable(job.header), on_done=on_done,
                                           on_progress=on_progress, log_tag=call.id)
             job.session.attach(ep)
         except Exception:      # noqa: BLE001 -- spandsp refused the job: an internal error
@@ -274,3 +275,12 @@ class FaxSending:
         except Exception:      # noqa: BLE001 -- the call goes on; the log says what was lost
             log.exception('event=fax-report-failed report=%s status=%s', job.report,
                           outcome.status)
+
+
+def printable(header: str) -> str:
+    """The header line as spandsp prints it: printable ASCII only (the API takes any text,
+    `^.{0,40}$`). An accented letter loses its accent (Müller: Muller), anything else is `?`."""
+    def plain(c: str) -> str:
+        base = unicodedata.normalize('NFKD', c).encode('ascii', 'ignore').decode()
+        return base if base and all(' ' <= b <= '~' for b in base) else '?'
+    return ''.join(plain(c) for c in header)

@@ -37,7 +37,18 @@ class Deadlines:
     def cancel(self, key: Hashable) -> None:
         self._due.pop(key, None)       # its heap entry is skipped when it comes up
         if not self._due:
+            self._heap.clear()
             self._disarm()
+        elif len(self._heap) > 2 * len(self._due) + 64:
+            # joins and leaves cancel deadlines days ahead (maxCallDurationTime): drop the
+            # stale entries so the heap stays within twice the live ones
+            self._heap = [(w, q, k) for w, q, k in self._heap if self._due.get(k, (0, -1))[1] == q]
+            heapq.heapify(self._heap)
+
+    @property
+    def entries(self) -> int:
+        """Heap entries, stale ones included (bounded: see cancel)."""
+        return len(self._heap)
 
     def _arm(self) -> None:
         while self._heap and self._due.get(self._heap[0][2], (None, None))[1] != self._heap[0][1]:

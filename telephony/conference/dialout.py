@@ -117,12 +117,20 @@ class DialOuts:
                    wanted: dict[str, bool] | None = None) -> DialOut:
         """Place a leg to `remote_party` from `caller` (the user part of our From); Refused
         at a limit, calls.outgoing.DialFailed when the outbound rules do not reach it."""
-        if len(self.pending) >= self.settings.cisco_dialouts_max:
+        if len(self.pending) + len(self.placing) >= self.settings.cisco_dialouts_max:
             raise Refused('tooManyDialOuts')
         limit = room.rules.participant_limit     # members, the lobby and ringing dial-outs
-        if limit is not None and room.participants() + len(self.of_room(room)) >= limit:
+        ringing = len(self.of_room(room)) + sum(r is room for r in self.placing)
+        if limit is not None and room.participants() + ringing >= limit:
             raise Refused('participantLimitReached')
-        call = await self.calls.dial(None, caller, remote_party, None, False, api=False)
+        self.placing.append(room)     # counted while the dial awaits the rules and DNS
+        try:
+            call = await self.calls.dial(None, caller, remote_party, None, False, api=False)
+        finally:
+            self.placing.remove(room)
+        if self.rooms.rooms.get(room.uuid) is not room:   # DELETE of the call meanwhile
+            call.leg.hangup()
+            raise Refused('callDoesNotExist')
         d = DialOut(call.id, room, call, remote_party, dict(wanted or {}))
         self.pending[d.id] = d
         loop = asyncio.get_running_loop()
@@ -165,10 +173,14 @@ class DialOuts:
             d.call.leg.hangup()
 
     def _joined(self, d: DialOut) -> None:
+        self.pending.pop(d.id, None)
         if d.id in d.room.legs or d.id in d.room.lobby:
             if d.wanted.get('deaf'):
                 d.room.update(d.id, {'deaf': True})
-            self.pending.pop(d.id, None)
+        elif not d.room.full():   # (a full room plays its prompt, then hangs up itself)
+            # the join refused it (the leg lost its media, the room closed): not left up
+            log.info('event=conference-dial-out-not-joined leg=%s call=%s', d.id, d.room.call_id)
+            d.call.leg.hangup()
 
     def _ring_out(self, d: DialOut) -> None:
         d.timer = None

@@ -119,6 +119,11 @@ class ConferenceRoom:
         """The legs that wait for activation (not mixed, not in `legs`); read only."""
         return self._lobby
 
+    def full(self) -> bool:
+        """At its call profile's participantLimit (members and lobby)."""
+        limit = self.rules.participant_limit
+        return limit is not None and self.participants() >= limit
+
     def participants(self) -> int:
         """Everyone connected to the room: mixed or waiting (participantLimit counts both)."""
         return len(self._members) + len(self._lobby)
@@ -145,9 +150,8 @@ class ConferenceRoom:
         activated; returns its member uuid (`uuid`: the id a dial-out was given). RoomFull
         past the participantLimit; ValueError when the mixer refuses the endpoint (a bridged
         leg)."""
-        limit = self.rules.participant_limit
-        if limit is not None and self.participants() >= limit:
-            raise RoomFull(f'{self.participants()} of {limit} participants')
+        if self.full():
+            raise RoomFull(f'{self.participants()} of {self.rules.participant_limit} participants')
         _, leg, dtmf = _profiles(conference)
         uuid = uuid or new_uuid()
         caller = call.info.get('from') or ''
@@ -344,9 +348,10 @@ class ConferenceRooms:
         """Would a join be refused now (participantLimit)? For a dial-out to check before it
         dials (Cisco `participantLimitReached`); `join` checks again when the call is in."""
         room = self.rooms.get(conference.uuid)
-        rules = room.rules if room is not None else RoomRules.from_fields(_profiles(conference)[0])
-        limit = rules.participant_limit
-        return limit is not None and (room.participants() if room is not None else 0) >= limit
+        if room is not None:
+            return room.full()
+        limit = RoomRules.from_fields(_profiles(conference)[0]).participant_limit
+        return limit is not None and limit <= 0
 
     async def join(self, call: 'Call', conference: 'Conference', member: str | None = None,
                    raise_full: bool = False) -> None:

@@ -498,6 +498,8 @@ class FaxStore:
         QuotaExceeded; else the pages are reserved, a report in `dial` made and the job handed
         to the engine.  Returns the report's uuid."""
         obj = await self._writable(owner, uuid)
+        if obj.uuid in self._busy:      # an upload is replacing the pages being sent
+            raise WrongState('the fax is being converted')
         row = await self._fax_row(obj.uuid)
         tiff = self.tiff_path(obj.uuid)
         if obj.status != 'ok' or not row['page_count'] or not tiff.exists():

@@ -45,7 +45,7 @@ def test_keys_unmute_a_caller_that_entered_muted(start_api, sipp, tmp_path):
     run = _start(api, sipp, tmp_path, 'keys', 'keys',
                  # keyed five times over 15 s: a busy box may take a while to put the caller in the
                  # room, and unmuting is idempotent, so only keys after the join count
-                 [pause(3000), *keyed_in_order('*6' * 5, tmp_path, gap=1500), pause(2000)])
+                 [pause(6000), *keyed_in_order('*6' * 5, tmp_path, gap=1500), pause(2000)])
     call = _call_of(api, 'keys')
     assert api.server.wait_event('conference-join', call=call)[0]['conference'] == space
     [leg_id] = [el.get('id') for el in parsed(admin.get('/callLegs'))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.guess_limit import GuessGuard, Ticket, source_key
+from ivr.guess_limit import TRUNK_SHARE, GuessGuard, Ticket, source_key
 from ivr.pin import (COLLECTING, DONE, GOODBYE, LOOKING_UP, PROMPTING, REFUSED, Digit, End,
                      IllegalTransition, Limited, Lookup, PinEntry, PromptDone)
 from telephony.limiters import AccountLimiter, RateLimiter
@@ -41,13 +41,26 @@ def test_failures_spread_wider_than_the_window_do_not_block():
     assert all(guess(g, '10.0.0.1', t) for t in (0, 50, 100, 150, 200))
 
 
-def test_a_right_entry_forgets_the_sources_earlier_failures():
+def test_a_right_entry_does_not_forget_the_sources_failures():
+    """Knowing one PIN of a target (an owner with several conferences, a coSpace's guest
+    passcode) must not buy unlimited guesses at its others: wrong, wrong, right, ..."""
     g = GuessGuard(failures=3, window=60, block=120)
     guess(g, '10.0.0.1', 0)
     guess(g, '10.0.0.1', 1)
     assert guess(g, '10.0.0.1', 2, right=True)
-    assert guess(g, '10.0.0.1', 3) and guess(g, '10.0.0.1', 4)
-    assert guess(g, '10.0.0.1', 5, right=True)
+    assert guess(g, '10.0.0.1', 3)               # the third failure in the window
+    assert not guess(g, '10.0.0.1', 4, right=True)
+
+
+def test_a_trunks_callers_share_one_cap_whatever_numbers_they_send():
+    """A trunk caller's number is only the trunk's word: a new From per call gets a fresh
+    per-source count, but all of them together stop at TRUNK_SHARE sources' worth."""
+    g = GuessGuard(failures=2, window=60, block=120, target_guesses=1000)
+    keys = [source_key('192.0.2.7', 'carrier', f'+49301{i:03d}') for i in range(20)]
+    heard = [guess(g, k, 0) for k in keys]
+    assert heard == [True] * (2 * TRUNK_SHARE) + [False] * (20 - 2 * TRUNK_SHARE)
+    assert guess(g, source_key('192.0.2.8', 'other', '+4930999'), 0)   # another trunk: heard
+    assert guess(g, '10.0.0.1', 0)                                    # an address: heard
 
 
 def test_a_spent_target_budget_refuses_sources_that_failed_there():

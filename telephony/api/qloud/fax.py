@@ -134,6 +134,8 @@ async def send_fax(body: FaxSend, request: Request, uuid: str = object_uuid(),
         raise ApiError('access-denied', IN_TRASH) from None
     except NoContent:
         raise ApiError('no-content', 'the fax has no contents to send') from None
+    except WrongState as exc:     # an upload is replacing its pages right now
+        raise ApiError('wrong-state', str(exc)) from None
     except QuotaExceeded as exc:
         raise ApiError('quota-exceeded', str(exc)) from None
     except NoEngine as exc:       # §2's generic failure: the server cannot do it now
