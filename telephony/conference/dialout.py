@@ -78,6 +78,7 @@ class DialOuts:
         self.calls = calls
         self.settings = settings
         self.pending: dict[str, DialOut] = {}
+        self.placing: list[ConferenceRoom] = []   # dial-outs whose dial is still awaited
 
     # --- calls (§8.1.2) -------------------------------------------------------------------
     def create_call(self, cospace: str | None, name: str) -> ConferenceRoom:
