@@ -345,8 +345,10 @@ class AudioFaxTerminal(_Terminal):
         self._out = np.zeros(160, np.int16)
 
     def rx(self, samples: np.ndarray) -> None:
-        """Feed received audio (int16, any length)."""
-        buf = np.ascontiguousarray(samples, dtype=np.int16)
+        """Feed received audio (int16, any length). Always a copy: 0.0.6's fax_rx takes a
+        non-const pointer and DC-restores the samples in place, and what it is given may be
+        shared (SILENCE_FRAME, read-only to numpy but not to C)."""
+        buf = np.array(samples, dtype=np.int16, copy=True)
         _lib.fax_rx(self._state(), buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)),
                     len(buf))
 
