@@ -317,3 +317,108 @@ def _answer(req: Message, status: int, body: str = '') -> bytes:
         lines.append('Content-Type: application/sdp')
     lines.append(f'Content-Length: {len(body)}')
     return ('\r\n'.join(lines) + '\r\n\r\n' + body).encode()
+
+
+class _Delay:
+    """The session's rng for §14.1 glare delays: always `value` hundredths of a second."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def randint(self, lo: int, hi: int) -> int:
+        return self.value
+
+
+def _send_answer(peer: SipPeer, req: Message, status: int, body: str = '') -> None:
+    peer.transport.sendto(_answer(req, status, body), (HOST, peer.stack.port))
+
+
+async def test_glare_their_t38_reinvite_wins_and_ours_is_not_sent_again(call, tmp_path):
+    """Both ends ask for T.38 at once (RFC 3261 §14.1): each answers the other 491; theirs,
+    sent again first, is taken, and our request returns that link without a second try."""
+    leg, peer, rtp, driver = call
+    leg.session.rng = _Delay(100000)             # our retry would come very late
+    results = []
+    kw = {'receive_file': str(tmp_path / 'got.tif'), 'on_done': results.append}
+    asking = asyncio.ensure_future(switch_to_t38(leg, None, kw))
+    ours = await peer.next(lambda m: m.method == 'INVITE')
+    crossed = await peer.reinvite(t38_offer(40000))      # theirs crossed ours
+    assert crossed.status == 491
+    _send_answer(peer, ours, 491)
+    await wait_for(lambda: leg.session.reinvite.value == 'retry')
+    resp = await peer.reinvite(t38_offer(40000))         # their retry comes first
+    assert resp.status == 200
+    peer.ack()
+    session = await asyncio.wait_for(asking, 10)
+    assert session is not None and leg.t38.session is session
+    assert leg.t38.remote == (HOST, 40000)
+    assert 'reinvite-retry' not in leg._timers
+    pending = [peer.queue.get_nowait() for _ in range(peer.queue.qsize())]
+    assert not [m for m in pending if m.method == 'INVITE']   # no second INVITE of ours
+
+
+async def test_glare_our_retry_wins(call):
+    leg, peer, rtp, driver = call
+    leg.session.rng = _Delay(0)                  # retry at once
+    asking = asyncio.ensure_future(leg.request_t38())
+    first = await peer.next(lambda m: m.method == 'INVITE')
+    _send_answer(peer, first, 491)
+    second = await peer.next(lambda m: m.method == 'INVITE')
+    assert second.cseq != first.cseq and t38_media(sdp.parse_sdp(second.body))
+    _send_answer(peer, second, 200, t38_offer(40002))
+    link = await asyncio.wait_for(asking, 10)
+    assert link is not None and link.remote == (HOST, 40002) and leg.t38 is link
+    await peer.next(lambda m: m.method == 'ACK')
+
+
+async def test_a_reinvite_while_theirs_is_being_answered_gets_500(call, tmp_path, monkeypatch):
+    """§14.2: their second re-INVITE while the first (T.38, its socket being bound) is
+    unanswered gets 500 with Retry-After; the first is answered 200."""
+    from telephony.calls import t38
+
+    leg, peer, rtp, driver = call
+    accept_t38(leg, None, {'receive_file': str(tmp_path / 'got.tif')})
+    binding, gate = asyncio.Event(), asyncio.Event()
+    real_open = t38.UdptlSocket.open
+
+    async def held_open(*a, **kw):
+        binding.set()
+        await gate.wait()
+        return await real_open(*a, **kw)
+    monkeypatch.setattr(t38.UdptlSocket, 'open', held_open)
+    peer.cseq += 1
+    peer.send(peer.request('INVITE', t38_offer(40000)))
+    await asyncio.wait_for(binding.wait(), 10)
+    peer.send(peer.request('INVITE', t38_offer(40000), cseq=peer.cseq + 1))
+    overlap = await peer.final(peer.cseq + 1)
+    assert overlap.status == 500 and overlap.header('Retry-After') is not None
+    gate.set()
+    assert (await peer.final(peer.cseq)).status == 200
+    peer.ack()
+    await wait_for(lambda: leg.t38 is not None)
+
+
+async def test_bye_while_the_t38_answer_is_being_made(call, tmp_path, monkeypatch):
+    """The call ends while the UDPTL socket is bound: 487 to the re-INVITE, no socket kept."""
+    from telephony.calls import t38
+
+    leg, peer, rtp, driver = call
+    accept_t38(leg, None, {'receive_file': str(tmp_path / 'got.tif')})
+    binding, gate = asyncio.Event(), asyncio.Event()
+    real_open = t38.UdptlSocket.open
+    opened = []
+
+    async def held_open(*a, **kw):
+        binding.set()
+        await gate.wait()
+        opened.append(await real_open(*a, **kw))
+        return opened[-1]
+    monkeypatch.setattr(t38.UdptlSocket, 'open', held_open)
+    peer.cseq += 1
+    peer.send(peer.request('INVITE', t38_offer(40000)))
+    await asyncio.wait_for(binding.wait(), 10)
+    peer.send(peer.request('BYE', cseq=peer.cseq + 1))
+    assert (await peer.final(peer.cseq)).status == 487
+    gate.set()
+    await asyncio.wait_for(leg._t38_task, 10)
+    assert leg.ended and opened and opened[0].transport is None
