@@ -93,7 +93,24 @@ def on_offer(leg: 'Leg', offer: SessionDescription, txn: 'ServerTransaction') ->
     except T38ParamsError as exc:
         log.info('event=t38-refused leg=%s reason=%s', leg.id, quoted(exc))
         return leg._feed(ss.AnswerReinvite(488, txn, headers=(_warning(leg, 306, str(exc)),)))
+    if leg.t38 is not None:
+        return _answer_again(leg, offer, txn)
     leg._t38_task = asyncio.ensure_future(_answer(leg, offer, txn))
+
+
+def _answer_again(leg: 'Leg', offer: SessionDescription, txn: 'ServerTransaction') -> None:
+    """A T.38 offer while on T.38 (a session refresh, a new address): same socket, same
+    fax session; only where we send may change."""
+    link = leg.t38
+    leg.sdp_version += 1
+    try:
+        sd, local, theirs = answer_t38(offer, leg.media.host, link.socket.local_address[1],
+                                       OURS, session_id=leg.session_id, version=leg.sdp_version)
+    except T38ParamsError as exc:
+        return leg._feed(ss.AnswerReinvite(488, txn, headers=(_warning(leg, 306, str(exc)),)))
+    link.remote, link.ours, link.theirs = theirs.address, local, theirs.params
+    link.socket.connect(theirs.address, link.session)
+    leg._feed(ss.AnswerReinvite(200, txn, body=sd))
 
 
 async def _answer(leg: 'Leg', offer: SessionDescription, txn: 'ServerTransaction') -> None:

@@ -422,3 +422,34 @@ async def test_bye_while_the_t38_answer_is_being_made(call, tmp_path, monkeypatc
     gate.set()
     await asyncio.wait_for(leg._t38_task, 10)
     assert leg.ended and opened and opened[0].transport is None
+
+
+async def test_a_t38_offer_while_on_t38_keeps_the_fax_session(call, tmp_path):
+    """A refresh re-INVITE on T.38 (a new UDPTL address) keeps our socket and session."""
+    leg, peer, rtp, driver = call
+    accept_t38(leg, None, {'receive_file': str(tmp_path / 'got.tif')})
+    first = await peer.reinvite(t38_offer(40000))
+    peer.ack()
+    await wait_for(lambda: leg.t38 is not None)
+    link, session = leg.t38, leg.t38.session
+    again = await peer.reinvite(t38_offer(40010))
+    assert again.status == 200 and again.body.split(b'\r\nm=')[1] == first.body.split(b'\r\nm=')[1]
+    peer.ack()
+    assert leg.t38 is link and link.session is session and not session.done
+    assert link.socket.remote == (HOST, 40010)
+
+
+async def test_an_audio_reinvite_takes_the_call_back_from_t38(call, tmp_path):
+    """Gateways switch back to audio after the fax: the T.38 session ends, RTP resumes."""
+    leg, peer, rtp, driver = call
+    results = []
+    accept_t38(leg, None, {'receive_file': str(tmp_path / 'got.tif'), 'on_done': results.append})
+    await peer.reinvite(t38_offer(40000))
+    peer.ack()
+    await wait_for(lambda: leg.t38 is not None)
+    sock = leg.t38.socket
+    back = await peer.reinvite(sdp_offer(rtp.getsockname()[1]))
+    assert back.status == 200 and b'm=audio ' in back.body
+    peer.ack()
+    assert leg.t38 is None and sock.transport is None and len(results) == 1
+    await _audio_goes_on(leg, rtp, driver)
