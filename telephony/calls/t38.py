@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from ..logtext import quoted
 from ..media.fax.t38params import OURS, T38Params, T38ParamsError, session_options
-from ..media.fax.t38sdp import answer_t38, build_t38_offer, process_t38_answer, t38_media
+from ..media.fax.t38sdp import (answer_t38, build_t38_offer, offers_t38, process_t38_answer,
+                                t38_media)
 from ..media.fax.transport import UdptlSocket
 from ..sdp import SdpError, SessionDescription, parse_sdp
 from ..sip import session as ss
@@ -224,7 +225,8 @@ def on_response(leg: 'Leg', status: int, body: bytes) -> bool:
     """A final answer to our T.38 re-INVITE; False when no T.38 request is pending."""
     req = leg._t38_request
     if req is None or req.offer is None or status < 200 or req.done.done():
-        return False
+        # a retransmitted 2xx of the switch made: nothing for the audio side to take
+        return 200 <= status < 300 and leg.t38 is not None and _offers_t38(body)
     if status == 491:
         return True     # the session retries after its timer; the request waits
     if status >= 300:
@@ -242,6 +244,13 @@ def on_response(leg: 'Leg', status: int, body: bytes) -> bool:
     _switched(leg, link)
     req.finish(link)
     return True
+
+
+def _offers_t38(body: bytes) -> bool:
+    try:
+        return bool(body) and offers_t38(parse_sdp(body))
+    except SdpError:
+        return False
 
 
 def ended(leg: 'Leg') -> None:
