@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Callable
 
 from .. import sdp
+from ..media.fax.t38sdp import offers_t38
 from ..sip import session as ss
 from ..ids import new_uuid
 from ..logtext import quoted
@@ -25,6 +26,7 @@ from ..sip.dialog import Dialog
 from ..sip.message import Request, Response, gen_branch, gen_call_id, gen_tag, make_response
 from ..sip.transaction import ClientTransaction, Peer, ServerTransaction, Transaction
 from ..sip.uri import Uri
+from . import t38
 from .causes import (cause_for_sip_status, cause_name, parse_reason_cause, reason_header,
                      sip_status_for_cause)
 
@@ -73,6 +75,13 @@ class Leg:
         self.on_dtmf: Callable[['Leg', str, int], None] = lambda leg, d, ms: None
         self.on_media: Callable[['Leg'], None] = lambda leg: None
         self.on_confirmed: Callable[['Leg'], None] = lambda leg: None   # our 2xx ACKed / theirs
+        # T.38 (calls/t38.py): a fax app's handler(leg, link) takes the peer's switch to T.38
+        # (None: refused with 488); `t38` is the link while the call is on T.38
+        self.t38_handler: Callable[['Leg', t38.T38Link], None] | None = None
+        self.t38: t38.T38Link | None = None
+        self._t38_answered: tuple[int, t38.T38Link] | None = None   # our 200 awaits its ACK
+        self._t38_request = None        # our T.38 re-INVITE, until its final answer
+        self._t38_task: asyncio.Future | None = None
 
     def __repr__(self) -> str:
         way = 'in' if self.incoming else 'out'
@@ -350,6 +359,7 @@ class Leg:
                 self.hangup(cause=65)
                 return
         self._feed(ss.Ack())
+        t38.on_ack(self, ack.cseq.seq)
 
     def _on_reinvite(self, req: Request, txn: ServerTransaction) -> None:
         """Hold, resume or a media change from the peer."""
@@ -366,11 +376,14 @@ class Leg:
             return self._feed(ss.AnswerReinvite(200, txn, body=self._our_offer()))
         try:
             offer = sdp.parse_sdp(req.body)
+            if offers_t38(offer):
+                return t38.on_offer(self, offer, txn)
             self.sdp_version += 1
             answer, neg = sdp.answer_offer(offer, self._local_ip(), self.endpoint.local_port,
                                            session_id=self.session_id, version=self.sdp_version)
         except sdp.SdpError as exc:
             return self._feed(ss.AnswerReinvite(488, txn, headers=(self.stack.media_warning(exc),)))
+        t38.left_t38(self)
         self._apply(neg)
         log.info('event=reinvite leg=%s direction=%s', self.id, neg.local_direction)
         self._feed(ss.AnswerReinvite(200, txn, body=answer))
@@ -405,11 +418,16 @@ class Leg:
         self._feed(ss.SendReinvite())
         return True
 
+    async def request_t38(self, ours=None) -> 't38.T38Link | None':
+        """Switch the call to T.38 by our re-INVITE: the link on a 2xx with a T.38 answer,
+        None on a refusal or failure (the audio stays)."""
+        return await t38.request(self, ours or t38.OURS)
+
     def _send_reinvite(self) -> None:
         self.sdp_version += 1
         invite = self.dialog.request('INVITE', self.stack.via(self.peer),
                                      contact=self.stack.contact(self.peer))
-        self._with_body(invite, self._our_offer(self._reinvite_direction))
+        self._with_body(invite, t38.offer_body(self) or self._our_offer(self._reinvite_direction))
         self._reinvite_txn = self.stack.send_request(invite, self.peer, self)
 
     def _end(self) -> None:
@@ -417,6 +435,7 @@ class Leg:
             return
         if self.endpoint is not None:
             self.endpoint.close()
+        t38.ended(self)
         self._set_state(HANGUP)
 
     # --- outbound (UAC) -----------------------------------------------------------
@@ -511,7 +530,8 @@ class Leg:
         self._feed(ss.InviteResponse(code), resp)
 
     def _on_reinvite_response(self, resp: Response) -> None:
-        if 200 <= resp.status < 300 and resp.body and not self.ended:
+        taken = not self.ended and t38.on_response(self, resp.status, resp.body)
+        if not taken and 200 <= resp.status < 300 and resp.body and not self.ended:
             try:
                 self._apply(sdp.process_answer(self._local_offer, sdp.parse_sdp(resp.body)))
             except sdp.SdpError as exc:

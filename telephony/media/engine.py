@@ -9,6 +9,7 @@ import socket
 import time
 
 from .clock import MediaClock
+from .fax.session import T38Sessions
 from .endpoint import RtpEndpoint, _RtcpProtocol, _RtpProtocol
 from .mixer import ConferenceMixer
 from .rtcp import ntp_from_seconds
@@ -56,6 +57,8 @@ class MediaEngine:
         self._active: set[RtpEndpoint] = set()
         #: every conference room's mix, run once per tick between the inbound and outbound phases
         self.mixer = ConferenceMixer(self)
+        #: every call's T.38 fax session, advanced by one clock callback (issue 11)
+        self.t38 = T38Sessions(self.clock)
         self._snapshot: tuple[RtpEndpoint, ...] = ()
         self._dirty = False
         #: RTCP reports every rtcp_interval seconds, endpoints spread over the interval
