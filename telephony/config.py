@@ -148,6 +148,9 @@ class Settings:
     fax_convert_timeout: int = 120    # s ghostscript may take for one upload (then status fail)
     fax_pages_per_month: int = 50     # a user's monthly page quota (`feature.quota.fax`)
 
+    # --- receiving faxes on calls (issue 11, session 6) ---
+    fax_receive_limit: int = 1800     # s a received fax may take (then it ends like a hangup)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
