@@ -110,6 +110,7 @@ async def voice_or_fax(call: Call, voice: Callable[[Call], Awaitable[None]],
         if kind == 'call_update' and fields.get('status') == 'answered' and not watch \
                 and ep is not None:
             watch.append(CngWatch(ep, lambda: heard.done() or heard.set_result(None)))
+            log.info('event=fax-cng-watch call=%s port=%s', call.id, ep.local_port)
     call.listeners.append(on_update)
     task = loop.create_task(voice(call))
     try:
