@@ -195,3 +195,21 @@ def test_a_fax_machine_calling_a_voice_mail_number_is_received(start_api, sipp, 
     assert not recs, recs
     cdr = the_cdr(api, BOX)
     assert (cdr['fax_id'], cdr['page_count']) == (uuid, 2)
+
+
+def test_a_reception_past_its_time_limit_ends_with_no_page(start_api, sipp, tmp_path, document):
+    """fax_receive_limit bounds a call: at the limit T.30 stops as at a hangup, the server
+    hangs up, and a fax with no page is `fail` (nothing to read)."""
+    api = start_api(**NO_SHEDDING, TELEPHONY_FAX_RECEIVE_LIMIT='4')
+    setup(api)
+    c = api.login('joe')
+    events = Events(c)
+    _, result = asyncio.run(fax_call(api, sipp, tmp_path, FAX, document, 'fax-rx-start'))
+    assert_sipp_ok(result, calls=1, server=api.server)     # our BYE came at the limit
+    assert api.server.events('fax-rx-limit')
+    uuid, fax, _ = fax_of(c, events, 0)
+    (_, report), = fax['report'].items()
+    assert (report['status'], report['fax_error_code']) == ('fail', CALLDROPPED), report
+    assert fax['status'] == 'fail' and 'page_count' not in fax, fax
+    assert c.get(f'/api/fax/{uuid}/fax.tif').status_code == 404
+    assert the_cdr(api, FAX)['page_count'] == 0
