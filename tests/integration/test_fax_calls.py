@@ -20,7 +20,9 @@ from tests.api.test_partner_cdr import partner_client
 from tests.fax.documents import make_tiff, page_bitmaps
 from tests.fax.peer import RtpFaxPeer
 from tests.integration.conftest import assert_sipp_ok, free_port, wait_for
-from tests.integration.uac_steps import _HEAD, _SEND_BYE, _WAIT_BYE, CALLER, NO_SHEDDING
+from tests.integration.test_voicemail import greeting_ms, leave
+from tests.integration.uac_steps import (_HEAD, _SEND_BYE, _WAIT_BYE, CALLER, NO_SHEDDING, pause,
+                                         play)
 
 start_api = api_fixtures.start_api
 FAX, BOX = '+4930555700', '+4930555701'
@@ -156,6 +158,9 @@ def test_a_fax_number_receives_two_pages(start_api, sipp, tmp_path, document):
     # fax_report events: the report in transmit when the call came, then ok
     assert [list(e['report'].values())[0]['status'] for e in reports] == ['transmit', 'ok']
     assert all(list(e['report']) == [rid] for e in reports)
+    assert reports[-1]['report'][rid] == report      # §7.9.2: the report as GET shows it
+    assert {'incoming', 'from', 'to', 'time_start', 'time_end', 'status', 'sip_status_code',
+            'fax_error_code'} <= set(report)
     assert_pages(document, tiff_of(c, uuid, tmp_path), 2)
     cdr = the_cdr(api, FAX)
     assert (cdr['fax_id'], cdr['page_count'], cdr['a_number']) == (uuid, 2, CALLER), cdr
@@ -213,3 +218,19 @@ def test_a_reception_past_its_time_limit_ends_with_no_page(start_api, sipp, tmp_
     assert fax['status'] == 'fail' and 'page_count' not in fax, fax
     assert c.get(f'/api/fax/{uuid}/fax.tif').status_code == 404
     assert the_cdr(api, FAX)['page_count'] == 0
+
+
+def test_a_voice_caller_on_a_fax_enabled_mailbox_leaves_a_message(start_api, sipp, tmp_path):
+    """Speech is no CNG: the CNG watch listens and the message is stored as usual."""
+    api = start_api(**NO_SHEDDING, TELEPHONY_VOICEMAIL_SILENCE='2')
+    setup(api)
+    c = api.login('joe')
+    events = Events(c)
+    leave(api, sipp, tmp_path, 'speech', [pause(greeting_ms()), play('g711a.pcap')], number=BOX)
+    new = events.wait(lambda e: e['event'] == 'object_new' and e.get('type') == 'recording',
+                      what='object_new of a recording')
+    rec = wait_for(lambda: (r := c.get(f'/api/recording/{new["object"]}').json()['recording'])
+                   ['status'] != 'record' and r, 30, 'the message stored')
+    assert (rec['to'], rec['status']) == (BOX, 'ok'), rec
+    assert api.server.events('fax-cng-watch') and not api.server.events('fax-cng-switch')
+    assert not api.server.events('fax-report'), 'no fax for a voice caller'
