@@ -20,6 +20,7 @@ from . import demo
 from .guess_limit import GuessGuard
 from .cisco_ivr_app import run_ivr
 from .cospace_app import no_profiles, run_cospace
+from .fax_app import receive_fax, voice_or_fax
 from .menu_app import MenuRuntime, run_menu
 from .pin_app import PinRuntime, run_pin
 from .unlock import unlock
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from telephony.events import EventSink
     from telephony.store.conferences import Conference, ConferenceStore
     from telephony.store.cospaces import CoSpaceStore, Entry
+    from telephony.store.faxes import FaxStore
     from telephony.store.ivrs import IvrStore
     from telephony.store.objects import ObjectStore
     from telephony.store.phones import PhoneStore
@@ -47,6 +49,7 @@ class Applications:
         self.conferences = conferences
         self.cospaces: 'CoSpaceStore | None' = None   # where a Cisco IVR's call IDs lead
         self.profiles: 'ProfileStore | None' = None   # the Cisco profiles a coSpace call gets
+        self.faxes: 'FaxStore | None' = None   # where received faxes go (none: no CNG watch)
         # what a caller with the right PIN is handed to; the conference rooms replace it
         self.conference_join: Callable[[Call, 'Conference'], Awaitable[None]] = no_room
         self.objects = objects
@@ -68,8 +71,26 @@ class Applications:
         return lambda call: unlock(call, phone, self.phones, self.events)
 
     def voicemail(self, phone: Phone) -> 'App':
-        return self.record(phone.owner, phone.announcement,
-                           announcement_only=phone.play_announcement_only)
+        """Voice mail; with fax_enable a calling fax machine's CNG switches to reception."""
+        app = self.record(phone.owner, phone.announcement,
+                          announcement_only=phone.play_announcement_only)
+        if not phone.fax_enable or self.faxes is None:
+            return app
+        return lambda call: voice_or_fax(call, app, self._fax(phone.owner, answer=False))
+
+    def fax(self, phone: Phone) -> 'App':
+        """A fax number (§3.9 fax_enable): answer and receive one fax for the owner."""
+        return self._fax(phone.owner, answer=True)
+
+    def _fax(self, owner: str, answer: bool) -> 'App':
+        faxes, limit = self.faxes, float(self.settings.fax_receive_limit)
+
+        async def app(call: Call) -> None:
+            if faxes is None:    # no fax store wired: nobody could read it
+                await call.run(C.make('hangup', hangup_cause=NO_ROUTE))
+                return
+            await receive_fax(call, faxes, owner, limit=limit, answer=answer)
+        return app
 
     def record(self, owner: str, announcement: str | None, *, announcement_only: bool = False,
                limit: float | None = None) -> 'App':

@@ -36,7 +36,8 @@ PHONE_FLAG_HELP = {
     'play_announcement_only': 'with --recording-enable: play the greeting and hang up',
     'dialplan_enable': 'a dial plan (not in this version: callers get 480); wins over '
                        'every other switch',
-    'fax_enable': 'fax reception (not in this version: callers get 480)',
+    'fax_enable': 'fax reception (G.711); with --recording-enable, voice mail that '
+                  'switches to fax reception when it hears a fax machine\'s CNG',
     'conference_enable': 'conference dial-in: the caller keys the PIN of one of the '
                          'owner\'s conferences (/api/conference); after fax',
     'notification_email': 'e-mail about new messages (stored, not sent yet)',

@@ -160,6 +160,9 @@ class Settings:
     fax_retry_delay: int = 120        # s between a busy answer and the next dial
     fax_ring_timeout: int = 60        # s a fax call may ring unanswered before it is given up
 
+    # --- receiving faxes on calls (issue 11, session 6) ---
+    fax_receive_limit: int = 1800     # s a received fax may take (then it ends like a hangup)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

@@ -209,6 +209,8 @@ class CdrRecorder:
             't_pre': round((leg.answered or now) - leg.created),
             't_post': round(now - leg.answered) if leg.answered else 0,
             'recording_id': info.get('recording'), 'owner': leg.owner, 'written': now,
+            # a fax call (ivr/fax_app.py): the fax object and the pages received
+            'fax_id': getattr(call, 'fax_id', None), 'page_count': getattr(call, 'page_count', None),
         }
         stored = getattr(call, 'record_stored', None)
         if stored is not None and not stored.done():

@@ -58,6 +58,7 @@ class Applications(Protocol):
     def ivr(self, phone: Phone) -> App: ...
     def record(self, owner: str, announcement: str | None) -> App: ...
     def conference(self, phone: Phone) -> App: ...
+    def fax(self, phone: Phone) -> App: ...   # fax reception (§3.9 fax_enable)
     def cospace(self, entries: list['Entry']) -> App: ...   # a coSpace's ways in a URI dials
     def cisco_ivr(self, ivr: dict) -> App: ...   # a Cisco IVR (§8.9): call ID, then its coSpace
     # the `conference` control: the call into a conference's room now; returns what takes it out
@@ -308,6 +309,10 @@ class CallManager:
             call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
                                  clir=clir)
             return self._start(call, self.apps.conference(phone))
+        if decision.kind == numbers.FAX:   # fax reception (§3.9 fax_enable)
+            call = self._inbound(req, txn, peer, owner=phone.owner, from_=shown, to=phone.number,
+                                 clir=clir)
+            return self._start(call, self.apps.fax(phone))
         if decision.not_yet:
             return self._refuse(req, txn, 480, decision.not_yet)
         if decision.kind in (numbers.DIALPLAN_V2, numbers.DIALPLAN_V1):

@@ -5,8 +5,8 @@ Precedence (§3.9, first that applies wins): a locked number asks for its unlock
 `dialplan` field (a v2 object) "has priority over all other phone flags"; `dialplan_enable`
 (v1) "takes priority" over the other switches; the call API when `call_enable` is the only
 switch on; the IVR when neither call_enable nor dialplan_enable is on; voice mail
-(`recording_enable`, with `play_announcement_only`); then fax, which this build does not
-have yet, and conference (PIN entry, ivr/pin.py). A `dialplan` whose object is gone (deleted, §4.1: "This will end in
+(`recording_enable`, with `play_announcement_only`; with fax_enable too, a calling fax
+machine is heard and received); then fax reception, and conference (PIN entry, ivr/pin.py). A `dialplan` whose object is gone (deleted, §4.1: "This will end in
 a unintended number configuration") is as if the field were empty.
 """
 from __future__ import annotations
@@ -32,10 +32,10 @@ class NumberSwitches(Protocol):
     conference_enable: bool
 
 
-# what wins, in order; fax has no runtime yet (NOT_YET)
+# what wins, in order (NOT_YET: switches without a runtime, callers get 480)
 UNLOCK, DIALPLAN_V2, DIALPLAN_V1, CALL_API, IVR = 'unlock', 'dialplan_v2', 'dialplan_v1', 'call_api', 'ivr'
 VOICEMAIL, FAX, CONFERENCE, NOT_IN_SERVICE = 'voicemail', 'fax', 'conference', 'not_in_service'
-NOT_YET = {FAX: 'Fax'}
+NOT_YET: dict[str, str] = {}
 
 
 def precedence(phone: NumberSwitches, v2_exists: bool = True) -> str:

@@ -467,10 +467,10 @@ def test_number_decision_other_kinds():
                         caller(), MON)
     assert (d.kind, d.record) == ('voicemail', False)
     assert number_decision(Phone(recording_enable=True), None, None, caller(), MON).record is True
-    assert number_decision(Phone(fax_enable=True), None, None, caller(), MON).not_yet == \
-        'Fax Not Available Yet'
+    d = number_decision(Phone(fax_enable=True), None, None, caller(), MON)
+    assert (d.kind, d.not_yet) == ('fax', None)     # received (ivr/fax_app.py)
     d = number_decision(Phone(conference_enable=True), None, None, caller(), MON)
     assert (d.kind, d.not_yet) == ('conference', None)
-    # fax still comes first, and has no runtime yet
+    # fax still comes first
     d = number_decision(Phone(fax_enable=True, conference_enable=True), None, None, caller(), MON)
-    assert d.not_yet == 'Fax Not Available Yet'
+    assert (d.kind, d.not_yet) == ('fax', None)
