@@ -142,6 +142,7 @@ class Server:
         self.calls.apps.cospaces = self.cospaces        # the IVRs' call IDs
         self.profiles = ProfileStore(self.db)   # Cisco profiles; a coSpace dial-in reads them
         self.calls.apps.profiles = self.profiles
+        self.dialouts.profiles = self.profiles   # a dial-out's room and callLegProfile
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ..calls.call import Call
     from ..calls.manager import CallManager
     from ..config import Settings
+    from ..dialplan.confprofiles import Resolved
+    from ..store.profiles import ProfileStore
     from .room import ConferenceRooms
 
 
@@ -49,6 +51,7 @@ class _Space:
     description: str
     owner: None = None
     mute_default: bool = False
+    profiles: 'Resolved | None' = None   # global, the coSpace's, the dial-out's callLegProfile
 
 
 @dataclass
@@ -60,6 +63,7 @@ class DialOut:
     remote_party: str                 # as the API was given it
     wanted: dict[str, bool] = field(default_factory=dict)   # mute/deaf set before it joined
     timer: asyncio.TimerHandle | None = None
+    leg_profile: str | None = None    # the POST's callLegProfile: the leg level of its profiles
 
     @property
     def state(self) -> str:
@@ -78,6 +82,7 @@ class DialOuts:
         self.calls = calls
         self.settings = settings
         self.pending: dict[str, DialOut] = {}
+        self.profiles: 'ProfileStore | None' = None   # server.py sets it: the legs' profiles
 
     # --- calls (§8.1.2) -------------------------------------------------------------------
     def create_call(self, cospace: str | None, name: str) -> ConferenceRoom:
@@ -114,16 +119,19 @@ class DialOuts:
         return self.pending.get(leg_id.lower())
 
     async def dial(self, room: ConferenceRoom, remote_party: str, caller: str,
-                   wanted: dict[str, bool] | None = None) -> DialOut:
-        """Place a leg to `remote_party` from `caller` (the user part of our From); Refused
-        at a limit, calls.outgoing.DialFailed when the outbound rules do not reach it."""
+                   wanted: dict[str, bool] | None = None,
+                   leg_profile: str | None = None) -> DialOut:
+        """Place a leg to `remote_party` from `caller` (the user part of our From), which
+        joins with the room's profiles and `leg_profile` (a callLegProfile id) below them;
+        Refused at a limit, calls.outgoing.DialFailed when the outbound rules do not reach
+        it."""
         if len(self.pending) >= self.settings.cisco_dialouts_max:
             raise Refused('tooManyDialOuts')
         limit = room.rules.participant_limit     # members, the lobby and ringing dial-outs
         if limit is not None and room.participants() + len(self.of_room(room)) >= limit:
             raise Refused('participantLimitReached')
         call = await self.calls.dial(None, caller, remote_party, None, False, api=False)
-        d = DialOut(call.id, room, call, remote_party, dict(wanted or {}))
+        d = DialOut(call.id, room, call, remote_party, dict(wanted or {}), leg_profile=leg_profile)
         self.pending[d.id] = d
         loop = asyncio.get_running_loop()
         d.timer = loop.call_later(self.settings.cisco_dialout_ring_seconds, self._ring_out, d)
@@ -154,7 +162,15 @@ class DialOuts:
         asyncio.get_running_loop().create_task(self._join(d))
 
     async def _join(self, d: DialOut) -> None:
-        space = _Space(d.room.uuid, d.room.description, mute_default=d.wanted.get('mute', False))
+        profiles = None
+        if self.profiles is not None:   # §8.4.7: global, coSpace, then the leg's own
+            profiles = await self.profiles.resolve_profiles(d.room.call_space(), None,
+                                                            d.leg_profile)
+            log.info('event=conference-dial-out-profiles leg=%s call=%s leg_profile=%s set=%s',
+                     d.id, d.room.call_id, d.leg_profile or 'none',
+                     ','.join(sorted(profiles.leg)) or 'none')
+        space = _Space(d.room.uuid, d.room.description, mute_default=d.wanted.get('mute', False),
+                       profiles=profiles)
         # runs once join's first step (the add) is done: the member is in, or refused
         asyncio.get_running_loop().call_soon(self._joined, d)
         try:
@@ -166,8 +182,12 @@ class DialOuts:
 
     def _joined(self, d: DialOut) -> None:
         if d.id in d.room.legs or d.id in d.room.lobby:
-            if d.wanted.get('deaf'):
-                d.room.update(d.id, {'deaf': True})
+            # the POST's own rxAudioMute/txAudioMute are more specific than its profiles
+            member = d.room.legs.get(d.id)
+            wanted = {k: v for k, v in d.wanted.items()
+                      if member is not None and getattr(member.mix, k) != v}
+            if wanted:
+                d.room.update(d.id, wanted)
             self.pending.pop(d.id, None)
 
     def _ring_out(self, d: DialOut) -> None:
