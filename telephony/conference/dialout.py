@@ -155,11 +155,16 @@ class DialOuts:
         if d.timer is not None:
             d.timer.cancel()
             d.timer = None
-        if self.rooms.rooms.get(d.room.uuid) is not d.room:   # the call ended meanwhile
-            log.info('event=conference-dial-out-late leg=%s call=%s', d.id, d.room.call_id)
-            d.call.leg.hangup()
-            return
-        asyncio.get_running_loop().create_task(self._join(d))
+        if not self._late(d):
+            asyncio.get_running_loop().create_task(self._join(d))
+
+    def _late(self, d: DialOut) -> bool:
+        """The call ended while the leg rang or its profiles were read: hung up."""
+        if self.rooms.rooms.get(d.room.uuid) is d.room:
+            return False
+        log.info('event=conference-dial-out-late leg=%s call=%s', d.id, d.room.call_id)
+        d.call.leg.hangup()
+        return True
 
     async def _join(self, d: DialOut) -> None:
         profiles = None
@@ -169,6 +174,8 @@ class DialOuts:
             log.info('event=conference-dial-out-profiles leg=%s call=%s leg_profile=%s set=%s',
                      d.id, d.room.call_id, d.leg_profile or 'none',
                      ','.join(sorted(profiles.leg)) or 'none')
+            if self._late(d):
+                return
         space = _Space(d.room.uuid, d.room.description, mute_default=d.wanted.get('mute', False),
                        profiles=profiles)
         # runs once join's first step (the add) is done: the member is in, or refused
