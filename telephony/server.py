@@ -143,6 +143,7 @@ class Server:
         self.profiles = ProfileStore(self.db)   # Cisco profiles; a coSpace dial-in reads them
         self.calls.apps.profiles = self.profiles
         self.calls.apps.faxes = self.faxes            # received faxes (ivr/fax_app.py)
+        self.dialouts.profiles = self.profiles   # a dial-out's room and callLegProfile
         # what partners set for their users' outgoing calls (§9): filters, limits, extensions
         self.policy_store = PolicyStore(self.db)
         self.calls.outgoing.policy = OutgoingPolicy(self.policy_store, self.phones, settings,

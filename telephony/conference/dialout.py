@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ..calls.call import Call
     from ..calls.manager import CallManager
     from ..config import Settings
+    from ..dialplan.confprofiles import Resolved
+    from ..store.profiles import ProfileStore
     from .room import ConferenceRooms
 
 
@@ -49,6 +51,7 @@ class _Space:
     description: str
     owner: None = None
     mute_default: bool = False
+    profiles: 'Resolved | None' = None   # global, the coSpace's, the dial-out's callLegProfile
 
 
 @dataclass
@@ -60,6 +63,7 @@ class DialOut:
     remote_party: str                 # as the API was given it
     wanted: dict[str, bool] = field(default_factory=dict)   # mute/deaf set before it joined
     timer: asyncio.TimerHandle | None = None
+    leg_profile: str | None = None    # the POST's callLegProfile: the leg level of its profiles
 
     @property
     def state(self) -> str:
@@ -79,6 +83,7 @@ class DialOuts:
         self.settings = settings
         self.pending: dict[str, DialOut] = {}
         self.placing: list[ConferenceRoom] = []   # dial-outs whose dial is still awaited
+        self.profiles: 'ProfileStore | None' = None   # server.py sets it: the legs' profiles
 
     # --- calls (§8.1.2) -------------------------------------------------------------------
     def create_call(self, cospace: str | None, name: str) -> ConferenceRoom:
@@ -115,9 +120,12 @@ class DialOuts:
         return self.pending.get(leg_id.lower())
 
     async def dial(self, room: ConferenceRoom, remote_party: str, caller: str,
-                   wanted: dict[str, bool] | None = None) -> DialOut:
-        """Place a leg to `remote_party` from `caller` (the user part of our From); Refused
-        at a limit, calls.outgoing.DialFailed when the outbound rules do not reach it."""
+                   wanted: dict[str, bool] | None = None,
+                   leg_profile: str | None = None) -> DialOut:
+        """Place a leg to `remote_party` from `caller` (the user part of our From), which
+        joins with the room's profiles and `leg_profile` (a callLegProfile id) below them;
+        Refused at a limit, calls.outgoing.DialFailed when the outbound rules do not reach
+        it."""
         if len(self.pending) + len(self.placing) >= self.settings.cisco_dialouts_max:
             raise Refused('tooManyDialOuts')
         limit = room.rules.participant_limit     # members, the lobby and ringing dial-outs
@@ -132,7 +140,7 @@ class DialOuts:
         if self.rooms.rooms.get(room.uuid) is not room:   # DELETE of the call meanwhile
             call.leg.hangup()
             raise Refused('callDoesNotExist')
-        d = DialOut(call.id, room, call, remote_party, dict(wanted or {}))
+        d = DialOut(call.id, room, call, remote_party, dict(wanted or {}), leg_profile=leg_profile)
         self.pending[d.id] = d
         loop = asyncio.get_running_loop()
         d.timer = loop.call_later(self.settings.cisco_dialout_ring_seconds, self._ring_out, d)
@@ -156,14 +164,34 @@ class DialOuts:
         if d.timer is not None:
             d.timer.cancel()
             d.timer = None
-        if self.rooms.rooms.get(d.room.uuid) is not d.room:   # the call ended meanwhile
-            log.info('event=conference-dial-out-late leg=%s call=%s', d.id, d.room.call_id)
-            d.call.leg.hangup()
-            return
-        asyncio.get_running_loop().create_task(self._join(d))
+        if not self._late(d):
+            asyncio.get_running_loop().create_task(self._join(d))
+
+    def _late(self, d: DialOut) -> bool:
+        """The call ended while the leg rang or its profiles were read: hung up."""
+        if self.rooms.rooms.get(d.room.uuid) is d.room:
+            return False
+        log.info('event=conference-dial-out-late leg=%s call=%s', d.id, d.room.call_id)
+        d.call.leg.hangup()
+        return True
 
     async def _join(self, d: DialOut) -> None:
-        space = _Space(d.room.uuid, d.room.description, mute_default=d.wanted.get('mute', False))
+        profiles = None
+        if self.profiles is not None:   # §8.4.7: global, coSpace, then the leg's own
+            try:
+                profiles = await self.profiles.resolve_profiles(d.room.call_space(), None,
+                                                                d.leg_profile)
+            except Exception:      # noqa: BLE001 -- an answered leg is never left in no room
+                log.exception('event=conference-dial-out-profiles-failed leg=%s', d.id)
+                d.call.leg.hangup()
+                return
+            log.info('event=conference-dial-out-profiles leg=%s call=%s leg_profile=%s set=%s',
+                     d.id, d.room.call_id, d.leg_profile or 'none',
+                     ','.join(sorted(profiles.leg)) or 'none')
+            if self._late(d):
+                return
+        space = _Space(d.room.uuid, d.room.description, mute_default=d.wanted.get('mute', False),
+                       profiles=profiles)
         # runs once join's first step (the add) is done: the member is in, or refused
         asyncio.get_running_loop().call_soon(self._joined, d)
         try:
@@ -176,8 +204,12 @@ class DialOuts:
     def _joined(self, d: DialOut) -> None:
         self.pending.pop(d.id, None)
         if d.id in d.room.legs or d.id in d.room.lobby:
-            if d.wanted.get('deaf'):
-                d.room.update(d.id, {'deaf': True})
+            # the POST's own rxAudioMute/txAudioMute are more specific than its profiles
+            member = d.room.legs.get(d.id)
+            wanted = {k: v for k, v in d.wanted.items()
+                      if member is not None and getattr(member.mix, k) != v}
+            if wanted:
+                d.room.update(d.id, wanted)
         elif not d.room.full():   # (a full room plays its prompt, then hangs up itself)
             # the join refused it (the leg lost its media, the room closed): not left up
             log.info('event=conference-dial-out-not-joined leg=%s call=%s', d.id, d.room.call_id)

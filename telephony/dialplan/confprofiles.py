@@ -22,9 +22,10 @@ LINKS = {CALL: 'callProfile', LEG: 'callLegProfile', DTMF: 'dtmfProfile',
 # §8.4.7's scopes, the ones we have, top first
 GLOBAL, COSPACE, ACCESS_METHOD, CALL_LEG = 'global', 'coSpace', 'accessMethod', 'callLeg'
 SCOPES = (GLOBAL, COSPACE, ACCESS_METHOD, CALL_LEG)
-# what each level may name (a coSpace has no dtmfProfile, an access method no callProfile)
+# what each level may name (a coSpace has no dtmfProfile, an access method no callProfile;
+# a leg only the callLegProfile a dial-out was given, §8.1.6)
 LEVEL_LINKS = {GLOBAL: (CALL, LEG, DTMF, SECURITY), COSPACE: (CALL, LEG, SECURITY),
-               ACCESS_METHOD: (LEG, SECURITY)}
+               ACCESS_METHOD: (LEG, SECURITY), CALL_LEG: (LEG,)}
 
 # the document's "if unset at all levels" values; a parameter without one stays unset
 DEFAULTS: dict[str, dict[str, str]] = {
@@ -99,7 +100,8 @@ def resolve(levels: Iterable[Level]) -> Resolved:
 
 
 def links(scope: str, row: dict | None) -> dict[str, str]:
-    """The profile ids a level's row (system/profiles, a coSpace, an access method) names."""
+    """The profile ids a level's row (system/profiles, a coSpace, an access method, a leg's
+    own `{'callLegProfile': id}`) names."""
     if row is None:
         return {}
     return {kind: row[LINKS[kind]] for kind in LEVEL_LINKS[scope] if row.get(LINKS[kind])}

@@ -4,7 +4,8 @@ dialInSecurityProfiles) and the global links (§10.5 system/profiles).
 Rows carry the document's field names, every value the text the API accepted (numbers
 too), None where unset, as store/dialrules.py keeps its rules (whose generic get, list and
 update this store shares). `resolve_profiles` reads the hierarchy a way into a coSpace
-inherits from (system/profiles, the coSpace, the access method) and merges it with the pure
+inherits from (system/profiles, the coSpace, the access method, a dial-out's own
+callLegProfile) and merges it with the pure
 dialplan/confprofiles.py.
 
 A profile may be deleted while objects name it (the document offers `usageFilter` as "a
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, String, Table, Text, delete, func, select, update
 
-from ..dialplan.confprofiles import (ACCESS_METHOD, CALL, COSPACE, DTMF, GLOBAL, LEG, LINKS,
-                                     SECURITY, Level, Resolved, links, resolve)
+from ..dialplan.confprofiles import (ACCESS_METHOD, CALL, CALL_LEG, COSPACE, DTMF, GLOBAL, LEG,
+                                     LINKS, SECURITY, Level, Resolved, links, resolve)
 from .cospaces import access_methods, cospaces
 from .dialrules import DialRuleStore
 from .schema import metadata
@@ -151,21 +152,24 @@ class ProfileStore(DialRuleStore):
                                        .where(t.c.id == row_id))).scalar_one() > 0
 
     # --- inheritance -----------------------------------------------------------------------------
-    async def resolve_profiles(self, cospace_id: str | None,
-                               access_method_id: str | None) -> Resolved:
+    async def resolve_profiles(self, cospace_id: str | None, access_method_id: str | None,
+                               leg_profile: str | None = None) -> Resolved:
         """The profiles in force for a caller who came into the coSpace `cospace_id` by its
-        access method `access_method_id` (None: by the coSpace's own URI or call ID)."""
+        access method `access_method_id` (None: by the coSpace's own URI or call ID), or
+        for a leg dialled out with its own callLegProfile `leg_profile` (§8.1.6)."""
         async with self.db.engine.connect() as conn:
             space = await _one(conn, cospaces, cospace_id)
             method = await _one(conn, access_methods, access_method_id)
-        return await self.resolve_rows(space, method)
+        return await self.resolve_rows(space, method, leg_profile)
 
-    async def resolve_rows(self, space: dict | None, method: dict | None) -> Resolved:
+    async def resolve_rows(self, space: dict | None, method: dict | None,
+                           leg_profile: str | None = None) -> Resolved:
         """The same for a coSpace and access method as given (as they would be stored: the
         API checks a passcode against the policy a write is about to make)."""
         system = await self.system()
         chain = [(GLOBAL, links(GLOBAL, system)), (COSPACE, links(COSPACE, space)),
-                 (ACCESS_METHOD, links(ACCESS_METHOD, method))]
+                 (ACCESS_METHOD, links(ACCESS_METHOD, method)),
+                 (CALL_LEG, links(CALL_LEG, {LINKS[LEG]: leg_profile}))]
         wanted = {(kind, pid) for _, named in chain for kind, pid in named.items()}
         rows: dict[tuple[str, str], dict] = {}
         async with self.db.engine.connect() as conn:

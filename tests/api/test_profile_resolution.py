@@ -1,5 +1,5 @@
 """store/profiles.py `resolve_profiles` on a real SQLite file: the hierarchy global
-(system/profiles) -> coSpace -> access method for each kind, what a deleted profile leaves,
+(system/profiles) -> coSpace -> access method -> a dial-out's own callLegProfile for each kind, what a deleted profile leaves,
 and the callLegProfileTrace it renders (§8.4.7)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from telephony.api.cisco.profiles import trace_xml
-from telephony.dialplan.confprofiles import ACCESS_METHOD, COSPACE, GLOBAL
+from telephony.dialplan.confprofiles import ACCESS_METHOD, CALL_LEG, COSPACE, GLOBAL
 from telephony.store import cospaces as cs
 from telephony.store import profiles as ps
 from telephony.store.db import Database
@@ -83,3 +83,22 @@ async def test_nothing_set_anywhere(stores):
     assert r.effective('security', 'allowOutOfPolicy') == 'true'
     gone = await profiles.resolve_profiles('no-such-space', 'no-such-method')
     assert gone.trace == ()
+
+
+async def test_a_dial_outs_call_leg_profile_is_the_lowest_level(stores):
+    """§8.1.6 POST /calls/<id>/participants callLegProfile: below the coSpace's, in the trace."""
+    profiles, spaces = stores
+    top = await profiles.create(ps.CALL_LEG_PROFILES, {'rxAudioMute': 'false',
+                                                       'muteSelfAllowed': 'true'})
+    own = await profiles.create(ps.CALL_LEG_PROFILES, {'rxAudioMute': 'true'})
+    await profiles.set_system({'callLegProfile': top})
+    space = await spaces.create(cs.COSPACES, {'name': 'dialled'})
+    r = await profiles.resolve_profiles(space, None, own)
+    assert r.leg == {'rxAudioMute': 'true', 'muteSelfAllowed': 'true'}
+    assert [(s.scope, s.id) for s in r.trace] == [(GLOBAL, top), (CALL_LEG, own)]
+    root = ET.fromstring(trace_xml(r))
+    assert [(e.get('scope'), e.get('id')) for e in root] == [(GLOBAL, top), (CALL_LEG, own)]
+    # an ad hoc call (no coSpace) still has the global level and the leg's own
+    assert (await profiles.resolve_profiles(None, None, own)).leg == r.leg
+    # without one the leg level is absent
+    assert [s.scope for s in (await profiles.resolve_profiles(space, None)).trace] == [GLOBAL]

@@ -13,7 +13,7 @@ from tests.api import conftest as api_fixtures
 from tests.api.cisco import add_admin, create, failure, fields, is_xml, parsed
 from tests.integration.conftest import assert_sipp_ok, free_port, wait_for
 from tests.integration.media import tone, write_rtp_pcap
-from tests.integration.test_conference_audio import HEARD, SETTLE, WINDOW, Taps
+from tests.integration.test_conference_audio import ABSENT, HEARD, SETTLE, WINDOW, Taps
 from tests.integration.test_cospace_dial_in import DOMAIN
 from tests.integration.uac_steps import NO_SHEDDING, pause, play, write
 from tests.integration.media import tone_level
@@ -161,3 +161,56 @@ def test_a_dial_out_ringing_too_long_is_given_up(start_api, sipp):
     wait_for(lambda: cisco.get(f'/participants/{late}').status_code == 404, 30, 'given up')
     assert parsed(cisco.get(f'/calls/{call}')).findtext('numCallLegs') == '0'   # still held
     cisco.delete(f'/calls/{call}')
+
+
+def test_a_dial_outs_call_leg_profile_sets_how_it_enters(start_api, sipp, tmp_path):
+    """§8.1.6 callLegProfile: the dialled leg joins with the coSpace's profiles and this one
+    below them. rxAudioMute=true there: it enters muted, which the caller's tap proves -
+    the trunk echoes what it hears (SIPp -rtp_echo), so the caller's own tone comes back
+    to it only once the leg is unmuted. An unknown profile is refused before any dial."""
+    taps_dir = tmp_path / 'taps'
+    api = start_api(**NO_SHEDDING, TELEPHONY_CONFERENCE_TAP_DIR=str(taps_dir))
+    cisco = add_admin(api)
+    create(cisco, 'inboundDialPlanRules', domain=DOMAIN)
+    space = create(cisco, 'coSpaces', name='Echo', uri='echo.room')
+    trunk_port = free_port()
+    trunk = sipp.start('', scenario='uas_trunk.xml', port=trunk_port, global_timeout=110,
+                       extra=['-rtp_echo'])
+    create(cisco, 'outboundDialPlanRules', domain='carrier.test',
+           sipProxy=f'127.0.0.1:{trunk_port}', priority='10')
+    muted = create(cisco, 'callLegProfiles', rxAudioMute='true')
+
+    call = location(cisco.post('/calls', data={'coSpace': space}), 'calls')
+    pcap = tmp_path / 'tone.pcap'
+    write_rtp_pcap(pcap, tone(HZ, 100))
+    caller = sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario=write(
+        tmp_path / 'caller.xml', [pause(500), play(pcap)], domain=DOMAIN), service='echo.room',
+        global_timeout=110)
+    first = api.server.wait_event('conference-join', conference=space)[0]['member']
+    taps = Taps(api, taps_dir / space)
+    taps.started(first)
+
+    r = cisco.post(f'/calls/{call}/participants', data={
+        'remoteParty': 'sip:bob@carrier.test', 'callLegProfile': '0' * 8 + '-0000-0000-0000-' + '0' * 12})
+    assert (r.status_code, failure(r)) == (400, (['callLegProfileDoesNotExist'], {}))
+
+    dialled = location(cisco.post(f'/calls/{call}/participants', data={
+        'remoteParty': 'sip:bob@carrier.test', 'callLegProfile': muted}), 'participants')
+    joined = int(api.server.wait_event('conference-join', member=dialled)[0]['tick'])
+    assert fields(parsed(cisco.get(f'/callLegs/{dialled}')).find('configuration')) == \
+        {'rxAudioMute': 'true', 'txAudioMute': 'false'}
+    trace = parsed(cisco.get(f'/callLegs/{dialled}/callLegProfileTrace'))
+    assert [(e.get('scope'), e.get('id'), fields(e)) for e in trace] == \
+        [('callLeg', muted, {'rxAudioMute': 'true'})]
+
+    # muted: the caller does not get its tone back; unmuted by the API: it does
+    taps.wait_past(first, joined + SETTLE + WINDOW)
+    assert is_xml(cisco.put(f'/callLegs/{dialled}', data={'rxAudioMute': 'false'})).status_code == 200
+    unmuted = int(api.server.wait_event('conference-member-update', member=dialled)[0]['tick'])
+    taps.wait_past(first, unmuted + SETTLE + WINDOW)
+    assert is_xml(cisco.delete(f'/calls/{call}')).status_code == 200
+    assert_sipp_ok(sipp.wait(*caller, timeout=60), calls=1, server=api.server)
+    assert_sipp_ok(sipp.wait(*trunk, timeout=60), calls=1, server=api.server)
+    heard = {first: taps.final(first)}
+    assert tone_level(taps.window(heard, first, joined), HZ) < ABSENT
+    assert tone_level(taps.window(heard, first, unmuted), HZ) > HEARD

@@ -8,7 +8,16 @@ key RFC 4733 captures.
 - a callProfile's `participantLimit=1`: a second caller hears the "meeting is full" prompt and
   gets the server's BYE while the first stays;
 - a callLegProfile's `needsActivation=true` on a guest access method: the guest waits in the
-  lobby until a caller by the coSpace's own URI (no activation needed) comes in.
+  lobby until a caller by the coSpace's own URI (no activation needed) comes in;
+- DTMF actions run only where the leg's profile allows them (§8.4 muteSelfAllowed,
+  muteOthersAllowed, endCallAllowed): the coSpace's callLegProfile forbids, an access
+  method's allows; a refused key logs conference-dtmf-refused and changes nothing.
+
+Keys are robust to a slow join: a caller keys an idempotent action five times, and the test
+waits until the server heard every key (the `dtmf` lines count them) before it says what did
+not happen. Where the server may hang a caller up while it still keys (endCall), the pauses
+between repeats are `recv BYE` with a timeout (`_keys_until_bye`), so SIPp takes the BYE
+whenever it comes.
 """
 from __future__ import annotations
 
@@ -26,6 +35,56 @@ def _start(api, sipp, tmp_path, name: str, uri: str, steps: list[str], wait_bye:
     scenario = write(tmp_path / f'{name}.xml', steps, wait_bye=wait_bye, domain=DOMAIN)
     return sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario=scenario, service=uri,
                       global_timeout=110)
+
+
+def _rounds(code: str, times: int, folder, every: int = 1500, bye: bool = False) -> list[str]:
+    """`code` keyed `times` times (its keys GAP apart), `every` ms between two rounds. With
+    `bye` each such wait takes a BYE (then to the 200 OK of `_bye_aware`'s tail), so a hangup
+    mid-keys is no failure."""
+    steps = keyed_in_order(code * times, folder)
+    per = 2 * len(code)              # a round's keys and pauses, with the pause after it
+    for i in range(times - 1):
+        steps[per * (i + 1) - 1] = pause(every) if not bye else (
+            f'  <recv request="BYE" timeout="{every}" ontimeout="k{i}" next="bye"/>\n'
+            f'  <label id="k{i}"/>\n')
+    return steps
+
+
+def _bye_aware(api, sipp, tmp_path, name: str, uri: str, steps: list[str]):
+    """A caller that ends on the server's BYE, one taken mid-steps too (label `bye`)."""
+    path = write(tmp_path / f'{name}.xml', steps, wait_bye=True, domain=DOMAIN)
+    text = path.read_text()
+    path.write_text(text.replace('<recv request="BYE" timeout="90000"/>',
+                                 '<recv request="BYE" timeout="90000"/>\n  <label id="bye"/>', 1))
+    return sipp.start(f'127.0.0.1:{api.server.sip_port}', scenario=path, service=uri,
+                      global_timeout=110)
+
+
+def _joined(api, uri: str, count: int = 1) -> str:
+    """The member id of the `count`th caller to `uri`, once it is in the room."""
+    call = _call_of(api, uri, count)
+    return api.server.wait_event('conference-join', call=call)[0]['member']
+
+
+def _all_keys_heard(api, uri: str, keys: int, count: int = 1) -> None:
+    api.server.wait_event('dtmf', call=_call_of(api, uri, count), n=keys, timeout=60)
+
+
+def _rooms_with_rights(admin, right: str, dtmf: dict) -> str:
+    """A coSpace whose own URI gives legs a profile with `right`=false, its access method
+    `chair.room` one with `right`=true, and the global dtmfProfile `dtmf`."""
+    create(admin, 'inboundDialPlanRules', domain=DOMAIN)
+    no = create(admin, 'callLegProfiles', **{right: 'false'})
+    yes = create(admin, 'callLegProfiles', **{right: 'true'})
+    assert admin.put('/system/profiles', data={
+        'dtmfProfile': create(admin, 'dtmfProfiles', **dtmf)}).status_code == 200
+    space = create(admin, 'coSpaces', name='Rights', uri='guest.room', callLegProfile=no)
+    create(admin, f'coSpaces/{space}/accessMethods', uri='chair.room', callLegProfile=yes)
+    return space
+
+
+def _leg_config(admin, leg: str) -> dict[str, str]:
+    return fields(parsed(admin.get(f'/callLegs/{leg}')).find('configuration'))
 
 
 def _call_of(api, uri: str, count: int = 1) -> str:
@@ -100,4 +159,90 @@ def test_a_guest_waits_in_the_lobby_until_the_host_comes(start_api, sipp, tmp_pa
     assert_sipp_ok(sipp.wait(*host, timeout=60), calls=1, server=api.server)
     api.server.wait_event('conference-deactivated', mode='deactivate')   # back to the lobby
     assert_sipp_ok(sipp.wait(*guest, timeout=60), calls=1, server=api.server)
+    api.server.wait_no_calls()
+
+
+def test_self_mute_keys_work_only_with_mute_self_allowed(start_api, sipp, tmp_path):
+    api = start_api(**NO_SHEDDING)
+    admin = add_admin(api)
+    space = _rooms_with_rights(admin, 'muteSelfAllowed',
+                               {'muteSelfAudio': '*5', 'toggleMuteSelfAudio': '*7'})
+    guest = _start(api, sipp, tmp_path, 'guest', 'guest.room',
+                   [pause(3000), *_rounds('*5*7', 3, tmp_path), pause(500)])
+    guest_leg = _joined(api, 'guest.room')
+    _all_keys_heard(api, 'guest.room', 12)
+    assert {(e['member'], e['action']) for e in api.server.events('conference-dtmf-refused')} == \
+        {(guest_leg, 'muteSelfAudio'), (guest_leg, 'toggleMuteSelfAudio')}
+    assert _leg_config(admin, guest_leg)['rxAudioMute'] == 'false'     # the mute did not change
+    assert_sipp_ok(sipp.wait(*guest, timeout=60), calls=1, server=api.server)
+    assert not api.server.events('conference-member-update')
+    assert not api.server.events('conference-dtmf-action')
+
+    # by the access method that allows it the same keys mute
+    chair = _start(api, sipp, tmp_path, 'chair', 'chair.room',
+                   [pause(3000), *_rounds('*5', 5, tmp_path), pause(500)])
+    chair_leg = _joined(api, 'chair.room')
+    api.server.wait_event('conference-dtmf-action', member=chair_leg, action='muteSelfAudio')
+    api.server.wait_event('conference-member-update', member=chair_leg, fields='mute')
+    assert _leg_config(admin, chair_leg)['rxAudioMute'] == 'true'
+    assert_sipp_ok(sipp.wait(*chair, timeout=60), calls=1, server=api.server)
+    assert {e['conference'] for e in api.server.events('conference-join')} == {space}
+    api.server.wait_no_calls()
+
+
+def test_mute_all_except_self_works_only_with_mute_others_allowed(start_api, sipp, tmp_path):
+    api = start_api(**NO_SHEDDING)
+    admin = add_admin(api)
+    _rooms_with_rights(admin, 'muteOthersAllowed', {'muteAllExceptSelfAudio': '*8'})
+    other = _bye_aware(api, sipp, tmp_path, 'other', 'guest.room', [])
+    other_leg = _joined(api, 'guest.room')
+    guest = _bye_aware(api, sipp, tmp_path, 'guest', 'guest.room',
+                       [pause(3000), *_rounds('*8', 5, tmp_path)])
+    guest_leg = _joined(api, 'guest.room', 2)
+    _all_keys_heard(api, 'guest.room', 10, count=2)
+    assert {(e['member'], e['action']) for e in api.server.events('conference-dtmf-refused')} == \
+        {(guest_leg, 'muteAllExceptSelfAudio')}
+    assert not api.server.events('conference-member-update')          # nobody was muted
+    assert _leg_config(admin, other_leg)['rxAudioMute'] == 'false'
+
+    # by the access method that allows it: everyone else is muted, the chair is not
+    chair = _start(api, sipp, tmp_path, 'chair', 'chair.room',
+                   [pause(3000), *_rounds('*8', 5, tmp_path), pause(500)])
+    chair_leg = _joined(api, 'chair.room')
+    api.server.wait_event('conference-dtmf-action', member=chair_leg,
+                          action='muteAllExceptSelfAudio')
+    for leg in (other_leg, guest_leg):
+        api.server.wait_event('conference-member-update', member=leg, fields='mute')
+        assert _leg_config(admin, leg)['rxAudioMute'] == 'true'
+    assert_sipp_ok(sipp.wait(*chair, timeout=60), calls=1, server=api.server)
+    assert not [e for e in api.server.events('conference-member-update') if e['member'] == chair_leg]
+    for leg, run in ((guest_leg, guest), (other_leg, other)):   # our BYE ends them
+        assert admin.delete(f'/callLegs/{leg}').status_code == 200
+        assert_sipp_ok(sipp.wait(*run, timeout=60), calls=1, server=api.server)
+    api.server.wait_no_calls()
+
+
+def test_end_call_key_works_only_with_end_call_allowed(start_api, sipp, tmp_path):
+    api = start_api(**NO_SHEDDING)
+    admin = add_admin(api)
+    _rooms_with_rights(admin, 'endCallAllowed', {'endCall': '*9'})
+    host = _bye_aware(api, sipp, tmp_path, 'host', 'guest.room', [])
+    host_leg = _joined(api, 'guest.room')
+    guest = _bye_aware(api, sipp, tmp_path, 'guest', 'guest.room',
+                       [pause(3000), *_rounds('*9', 5, tmp_path, bye=True)])
+    guest_leg = _joined(api, 'guest.room', 2)
+    _all_keys_heard(api, 'guest.room', 10, count=2)
+    assert {(e['member'], e['action']) for e in api.server.events('conference-dtmf-refused')} == \
+        {(guest_leg, 'endCall')}
+    assert {el.get('id') for el in parsed(admin.get('/callLegs'))} == {host_leg, guest_leg}
+
+    # by the access method that allows it: every leg gets our BYE
+    chair = _bye_aware(api, sipp, tmp_path, 'chair', 'chair.room',
+                       [pause(3000), *_rounds('*9', 5, tmp_path, bye=True)])
+    chair_leg = _joined(api, 'chair.room')
+    api.server.wait_event('conference-dtmf-action', member=chair_leg, action='endCall')
+    for run in (host, guest, chair):
+        result = sipp.wait(*run, timeout=60)
+        assert_sipp_ok(result, calls=1, server=api.server)
+        assert 'BYE sip:' in result.messages
     api.server.wait_no_calls()

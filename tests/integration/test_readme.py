@@ -226,3 +226,72 @@ def test_readme_cospace_dial_in(start_server, sipp, tmp_path):
     assert server.wait_event('ivr-call-id', call=call)[0]['cospace'] == made['coSpaces']
     assert server.wait_event('conference-join', call=call)[0]['conference'] == made['coSpaces']
     server.wait_no_calls()
+
+
+PROFILES_SECTION = '## Profiles and dial-outs (the Cisco dialect)'
+
+
+def test_readme_profiles_and_dial_out(start_server, tmp_path):
+    """The profiles section typed as written into one bash: a guests' call leg profile, a
+    global DTMF profile, a coSpace with a guest access method; then its SIPp trunk block
+    (the third terminal, on a free port) and the dial-out with the guests' profile, which
+    joins the coSpace's room muted, its trace naming the callLeg level."""
+    from .uac_steps import NO_SHEDDING
+
+    server = start_server(env=NO_SHEDDING)
+    blocks = section_blocks(PROFILES_SECTION)
+    [trunk_block] = [b for b in blocks if 'sipp ' in b]
+    profiles, dial, look = [b for b in blocks if b is not trunk_block]
+    trunk_port = free_port()
+
+    def here(block: str) -> str:
+        return localize(block.replace('127.0.0.1:5070', f'{HOST}:{trunk_port}'), server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('TELEPHONY_')}
+    env['TELEPHONY_DATA_DIR'] = str(server.data_dir)
+    shell = Shell(ROOT, env)
+    trunk = None
+    try:
+        admin = next(line for line in section_blocks(CISCO_SECTION)[0].splitlines()
+                     if line.startswith('.venv/bin/telephony user add admin'))
+        shell.type(localize(admin, server))
+        shell.type(here(profiles))
+        guests, keys, team = shell.type('echo "$GUESTS $KEYS $TEAM"').split()
+        assert all(re.fullmatch(r'[0-9a-f-]{36}', i) for i in (guests, keys, team))
+        shown = shell.type(localize('curl -s -u admin:secret12345 localhost:8080/api/v1/'
+                                    'system/profiles', server))
+        assert f'<dtmfProfile>{keys}</dtmfProfile>' in shown, shown
+
+        words = shlex.split(trunk_block)
+        assert words[0] == 'cd' and words[2] == '&&' and words[3] == 'sipp', trunk_block
+        assert words[words.index('-p') + 1] == '5070', trunk_block
+        words[words.index('-p') + 1] = str(trunk_port)
+        trunk_log = open(tmp_path / 'trunk.out', 'w')
+        trunk = subprocess.Popen(words[3:] + ['-mp', str(free_port_block()),
+                                              '-cp', str(free_port('udp')), '-nostdin',
+                                              '-timeout', '120s', '-timeout_error'],
+                                 cwd=ROOT / words[1], stdin=subprocess.DEVNULL,
+                                 stdout=trunk_log, stderr=subprocess.STDOUT)
+        trunk_log.close()
+
+        shell.type(here(dial))
+        call, leg = shell.type('echo "$CALL $LEG"').split()
+        joined = server.wait_event('conference-join', member=leg, timeout=60)[0]
+        assert joined['conference'] == team
+        out = shell.type(here(look))
+        assert '<configuration><rxAudioMute>true</rxAudioMute>' in out, out
+        assert f'<callLegProfile scope="callLeg" id="{guests}"><muteSelfAllowed>false' \
+               '</muteSelfAllowed><rxAudioMute>true</rxAudioMute></callLegProfile>' in out, out
+        assert 'HTTP/1.1 200' in out, out
+        try:
+            trunk.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        assert trunk.returncode == 0, ((tmp_path / 'trunk.out').read_text()[-3000:],
+                                       server.log_tail(40))
+        server.wait_no_calls()
+    except WaitTimeout as e:
+        raise AssertionError(f'{e}\n{server.log_tail(40)}') from None
+    finally:
+        shell.close()
+        if trunk is not None:
+            stop_process(trunk)

@@ -17,6 +17,7 @@ from .calls import LEG_CONTROLS, LegRef, leg_fields
 from .errors import MISSING, TOO_LONG, CiscoError, ParameterError, parameter_errors
 from .fields import Field, Invalid, choice, text
 from .forms import read_form
+from .profiles import refuse_links
 from .resources import Resource
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ NEW_CALL = Resource('calls', 'calls', 'call', 'callDoesNotExist',
                     (Field('coSpace', text(36)), Field('name', text(200))),
                     listed=(), filter_on=())
 # §8.1.6/§8.3.2: remoteParty (required; movedParticipant is not done), the call leg profile
-# link (kept for the profiles; not checked here) and the mute overrides applied on joining
+# (callLegProfileDoesNotExist; the leg level of its profiles) and the mute overrides applied
+# on joining
 DIAL = Resource('participants', 'participants', 'participant', 'participantDoesNotExist',
                 (Field('remoteParty', text(200), required=True), Field('callLegProfile', text(200)),
                  *LEG_CONTROLS.fields), listed=(), filter_on=())
@@ -100,11 +102,13 @@ class ParticipantsApi:
         fields = fields_from(DIAL, form, creating=True)
         if self.calls.rooms.rooms.get(room.uuid) is not room:   # ended while the body came
             raise CiscoError(404, 'callDoesNotExist')
+        await refuse_links(self.api.server.profiles, {'callLegProfile': fields['callLegProfile']})
         wanted = {m: fields[k] == 'true' for k, m in (('rxAudioMute', 'mute'),
                                                       ('txAudioMute', 'deaf')) if fields[k]}
         try:
             d = await self.calls.dialouts.dial(room, fields['remoteParty'],
-                                               await self._caller(room), wanted)
+                                               await self._caller(room), wanted,
+                                               fields['callLegProfile'] or None)
         except Refused as exc:
             raise CiscoError(400, exc.reason) from None
         except DialFailed:   # no outbound rule, a transform's deny, no trunk could be tried
