@@ -86,10 +86,14 @@ class DialOuts:
         self.profiles: 'ProfileStore | None' = None   # server.py sets it: the legs' profiles
 
     # --- calls (§8.1.2) -------------------------------------------------------------------
-    def create_call(self, cospace: str | None, name: str) -> ConferenceRoom:
+    async def create_call(self, cospace: str | None, name: str) -> ConferenceRoom:
         """The running call of `cospace` (a coSpace id; None: an ad hoc call named `name`),
         held open until `end_call`. A coSpace that already has a call keeps it: dial-ins and
-        dial-outs meet in one room."""
+        dial-outs meet in one room. A new room takes the coSpace's call profile (its limit,
+        lock, recording) as a dial-in would."""
+        profiles = None
+        if cospace and self.profiles is not None:
+            profiles = await self.profiles.resolve_profiles(cospace, None)
         room = self.rooms.rooms.get(cospace) if cospace else None
         if room is None or not room.held:
             held = sum(1 for r in self.rooms.rooms.values() if r.held)
@@ -97,7 +101,8 @@ class DialOuts:
                 raise Refused('tooManyCalls')
         if room is None:
             key = cospace or new_uuid()
-            room = self.rooms.rooms[key] = ConferenceRoom(self.rooms, _Space(key, name))
+            room = self.rooms.rooms[key] = ConferenceRoom(self.rooms,
+                                                          _Space(key, name, profiles=profiles))
             room.cospace = cospace is not None
         room.held = True
         log.info('event=conference-call-create call=%s conference=%s cospace=%s', room.call_id,

@@ -37,9 +37,9 @@ def setup(engine):
 
 async def test_a_held_call_outlives_its_members_until_ended(engine):
     rooms, dialouts = setup(engine)
-    room = dialouts.create_call('space-1', 'Board')
+    room = await dialouts.create_call('space-1', 'Board')
     assert (room.held, room.cospace, room.call_space()) == (True, True, 'space-1')
-    assert dialouts.create_call('space-1', '') is room      # one call per coSpace
+    assert await dialouts.create_call('space-1', '') is room      # one call per coSpace
     assert rooms.running() == [room] and not room.legs
     c = await call(engine, 'a', engine.peer)
     leave = enter(rooms, c, SimpleNamespace(uuid='space-1', mute_default=False))
@@ -54,14 +54,14 @@ async def test_a_held_call_outlives_its_members_until_ended(engine):
 
 async def test_calls_are_capped_and_ad_hoc_ones_have_no_cospace(engine):
     rooms, dialouts = setup(engine)
-    first = dialouts.create_call(None, 'standup')
+    first = await dialouts.create_call(None, 'standup')
     assert (first.cospace, first.call_space(), first.description) == (False, None, 'standup')
-    dialouts.create_call(None, 'second')
+    await dialouts.create_call(None, 'second')
     with pytest.raises(Refused) as refused:
-        dialouts.create_call(None, 'third')
+        await dialouts.create_call(None, 'third')
     assert refused.value.reason == 'tooManyCalls'
     dialouts.end_call(first)
-    assert dialouts.create_call(None, 'third').held
+    assert (await dialouts.create_call(None, 'third')).held
 
 
 async def test_the_conference_control_leaves_at_once_and_a_call_end_leaves_too(engine):

@@ -69,7 +69,7 @@ class ParticipantsApi:
                 raise CiscoError(400, 'coSpaceDoesNotExist')
             space, name = row['id'], name or row.get('name') or ''
         try:
-            room = self.calls.dialouts.create_call(space, name or '')
+            room = await self.calls.dialouts.create_call(space, name or '')
         except Refused as exc:
             raise CiscoError(400, exc.reason) from None
         self.api.log_change(user, 'create', 'calls', room.call_id, form.values.keys() & fields.keys())
