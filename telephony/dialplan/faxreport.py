@@ -11,7 +11,8 @@ from __future__ import annotations
 
 STATUSES = ('dial', 'transmit', 'ok', 'fail', 'cancel', 'busy', 'error')
 FINAL = frozenset({'ok', 'fail', 'cancel', 'error'})
-# a report that ends in one of these sent nothing: its reserved pages go back to the quota
+# a report that ends in one of these before `transmit` sent nothing: its pages go back to
+# the quota (from `transmit`, only the pages not sent; store/faxes.py charge_after)
 NOTHING_SENT = frozenset({'cancel', 'busy', 'error'})
 
 OUTGOING = {

@@ -226,7 +226,8 @@ def _add_missing_columns(conn) -> None:
              ('outbound_dial_plan_rules', 'trunkInboundUsername'): 'TEXT',
              ('outbound_dial_plan_rules', 'trunkInboundPassword'): 'TEXT',
              ('usergroups', 'credit'): 'INTEGER',
-             ('usergroups', 'zonefilter'): 'TEXT'}
+             ('usergroups', 'zonefilter'): 'TEXT',
+             ('fax_reports', 'pages_charged'): 'INTEGER'}
     for (table, column), sql_type in added.items():
         have = {c['name'] for c in inspect(conn).get_columns(table)}
         if column not in have:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import (Column, Float, Integer, PrimaryKeyConstraint, String, Table, case, delete,
+from sqlalchemy import (Column, Float, Integer, PrimaryKeyConstraint, String, Table, delete,
                         select, update)
 
 from ..dialplan.faxreport import (FINAL, NOTHING_SENT, IllegalTransition, cancellable,
@@ -72,6 +72,8 @@ fax_reports = Table(
     Column('fax_ident', String(20), nullable=True),      # outgoing: the TSI sent
     Column('fax_header', String(40), nullable=True),     # outgoing: the header line
     Column('pages', Integer, nullable=True),   # outgoing: reserved from the quota; in: received
+    # outgoing: the pages now counted against the quota (pages not sent are given back)
+    Column('pages_charged', Integer, nullable=True),
 )
 
 # pages a user sent (reserved by POST .../send) per calendar month, UTC (`used.fax`)
@@ -115,7 +117,8 @@ class FaxSender(Protocol):
     async def send(self, fax: str, report: str, from_: str, to: str, ident: str, header: str,
                    tiff: Path) -> None: ...
 
-    async def cancel(self, report: str) -> None: ...
+    async def cancel(self, report: str) -> int | None:
+        """Stop the transmission; the pages sent so far when it knows (refunded: the rest)."""
 
 
 @dataclass
@@ -396,7 +399,8 @@ class FaxStore:
             await conn.execute(fax_reports.insert().values(
                 uuid=r.uuid, fax=r.fax, owner=r.owner, incoming=int(r.incoming),
                 **{'from': r.from_, 'to': r.to}, time_start=r.time_start, status=r.status,
-                fax_ident=ident, fax_header=header, pages=r.pages))
+                fax_ident=ident, fax_header=header, pages=r.pages,
+                pages_charged=None if r.incoming else r.pages))
         log.info('event=fax-report report=%s fax=%s incoming=%s status=%s', r.uuid, r.fax,
                  r.incoming, r.status)
         self._report_event(r)
@@ -412,42 +416,49 @@ class FaxStore:
 
     async def report_update(self, report: str, status: str, *, sip_status_code: int | None = None,
                             fax_error_code: int | None = None, pages: int | None = None,
-                            now: float | None = None) -> Report | None:
+                            pages_sent: int | None = None, now: float | None = None
+                            ) -> Report | None:
         """The engine's word on a transmission: the report moves to `status` (fax_report).
-        A report that ended already (e.g. the user cancelled it) stays as it is: None."""
-        r = await self.report(report)
-        if r is None:
-            return None
-        if r.status in FINAL and status == r.status:
-            return None
-        try:
-            next_status(r.incoming, r.status, status)
-        except IllegalTransition as exc:
-            log.info('event=fax-report-ignored report=%s reason="%s"', report, exc)
-            return None
-        before, r.status = r.status, status
-        if status in FINAL or status == 'busy':
-            r.time_end = time.time() if now is None else now
-        elif status == 'dial':          # a retry
-            r.time_end = None
-        if sip_status_code is not None:
-            r.sip_status_code = sip_status_code
-        if fax_error_code is not None:
-            r.fax_error_code = fax_error_code
-        if pages is not None and r.incoming:
-            r.pages = pages
+        A report that ended already (e.g. the user cancelled it) stays as it is: None.
+        `pages_sent`: how many pages of an outgoing one went out (from `transmit`, the rest
+        go back to the quota; unknown, all are kept).  Read, check and write are one write
+        transaction, so of two racing changes (a retry's `dial`, the user's cancel) the
+        second sees the first."""
         async with self.db.write() as conn:
-            await conn.execute(update(fax_reports).where(fax_reports.c.uuid == r.uuid).values(
+            row = (await conn.execute(select(fax_reports).where(fax_reports.c.uuid == report))
+                   ).mappings().first()
+            if row is None:
+                return None
+            r = Report.of(row)
+            if r.status in FINAL and status == r.status:
+                return None
+            try:
+                next_status(r.incoming, r.status, status)
+            except IllegalTransition as exc:
+                log.info('event=fax-report-ignored report=%s reason="%s"', report, exc)
+                return None
+            before, r.status = r.status, status
+            if status in FINAL or status == 'busy':
+                r.time_end = time.time() if now is None else now
+            elif status == 'dial':          # a retry
+                r.time_end = None
+            if sip_status_code is not None:
+                r.sip_status_code = sip_status_code
+            if fax_error_code is not None:
+                r.fax_error_code = fax_error_code
+            if pages is not None and r.incoming:
+                r.pages = pages
+            charged = _charged(row)
+            after = charged if r.incoming else charge_after(
+                r.pages or 0, charged, before, status, pages_sent)
+            await conn.execute(update(fax_reports).where(
+                fax_reports.c.uuid == r.uuid, fax_reports.c.status == before).values(
                 status=r.status, time_end=r.time_end, sip_status_code=r.sip_status_code,
-                fax_error_code=r.fax_error_code, pages=r.pages))
-        if not r.incoming and r.pages:
-            # what sent nothing gives its pages back; a busy one dialled again takes them again
-            if status in NOTHING_SENT and before not in NOTHING_SENT:
-                await self.refund_pages(r.owner, r.pages, r.time_start)
-            elif before in NOTHING_SENT and status not in NOTHING_SENT:
-                await self.reserve_pages(r.owner, r.pages, r.time_start, force=True)
-        log.info('event=fax-report report=%s fax=%s status=%s sip=%s t30=%s', r.uuid, r.fax,
-                 status, r.sip_status_code, r.fax_error_code)
+                fax_error_code=r.fax_error_code, pages=r.pages, pages_charged=after))
+            if after != charged:
+                await _add_usage(conn, r.owner, month_of(r.time_start), after - charged)
+        log.info('event=fax-report report=%s fax=%s status=%s sip=%s t30=%s charged=%s', r.uuid,
+                 r.fax, status, r.sip_status_code, r.fax_error_code, after)
         self._report_event(r)
         return r
 
@@ -529,9 +540,10 @@ class FaxStore:
             raise NotFound(report)
         if not cancellable(r.incoming, r.status):
             raise WrongState(f'the report is {r.status}')
+        sent = None
         if self.sender is not None:
-            await self.sender.cancel(r.uuid)
-        await self.report_update(r.uuid, 'cancel')
+            sent = await self.sender.cancel(r.uuid)
+        await self.report_update(r.uuid, 'cancel', pages_sent=sent)
 
     # --- quota ------------------------------------------------------------------------------------
     async def used_pages(self, owner: str, now: float | None = None) -> int:
@@ -558,25 +570,18 @@ class FaxStore:
         `force` counts them regardless (a retry of pages the user was allowed already)."""
         month = month_of(time.time() if now is None else now)
         async with self.db.write() as conn:
-            used = (await conn.execute(select(fax_usage.c.pages).where(
-                fax_usage.c.owner == owner, fax_usage.c.month == month))).scalar()
-            over = None if force else self._over(used or 0, n)
-            if over is not None:
-                raise over
-            if used is None:
-                await conn.execute(fax_usage.insert().values(owner=owner, month=month, pages=n))
-            else:
-                await conn.execute(update(fax_usage).where(
-                    fax_usage.c.owner == owner, fax_usage.c.month == month).values(
-                    pages=used + n))
+            if not force:
+                used = (await conn.execute(select(fax_usage.c.pages).where(
+                    fax_usage.c.owner == owner, fax_usage.c.month == month))).scalar()
+                over = self._over(used or 0, n)
+                if over is not None:
+                    raise over
+            await _add_usage(conn, owner, month, n)
 
     async def refund_pages(self, owner: str, n: int, when: float) -> None:
         """Give back pages reserved in the month of `when` (a send that sent nothing)."""
-        month = month_of(when)
         async with self.db.write() as conn:
-            await conn.execute(update(fax_usage).where(
-                fax_usage.c.owner == owner, fax_usage.c.month == month).values(
-                pages=case((fax_usage.c.pages < n, 0), else_=fax_usage.c.pages - n)))
+            await _add_usage(conn, owner, month_of(when), -n)
 
     # --- the user's defaults ----------------------------------------------------------------------
     async def user_defaults(self, owner: str) -> dict:
@@ -640,6 +645,42 @@ class FaxStore:
             # a `busy` one has ended its last dial (its retry, if one was due, is dropped)
             if not r.incoming and r.status != 'busy':
                 await self.report_update(r.uuid, 'error')
+
+
+def _charged(row) -> int:
+    """The pages a report's row counts against the quota (rows older than the column: all of
+    them unless it ended having sent nothing)."""
+    if row['pages_charged'] is not None:
+        return row['pages_charged']
+    return 0 if row['incoming'] or row['status'] in NOTHING_SENT else (row['pages'] or 0)
+
+
+def charge_after(pages: int, charged: int, before: str, status: str,
+                 pages_sent: int | None) -> int:
+    """The pages an outgoing report counts after moving `before` -> `status`.  Counted at
+    most once: a retry (`busy` -> `dial`) takes back what was given back.  What ended
+    before `transmit` in cancel, busy or error sent nothing; from `transmit` only the pages
+    the engine says went out stay counted (unknown: all of them stay)."""
+    if status == 'dial':
+        return pages
+    if before == 'transmit':
+        if pages_sent is None or status == 'ok':
+            return charged
+        return min(charged, max(pages_sent, 0))
+    return 0 if status in NOTHING_SENT else charged
+
+
+async def _add_usage(conn, owner: str, month: str, n: int) -> None:
+    """Add n (may be negative; never below 0) to the owner's pages of `month`."""
+    used = (await conn.execute(select(fax_usage.c.pages).where(
+        fax_usage.c.owner == owner, fax_usage.c.month == month))).scalar()
+    if used is None:
+        if n > 0:
+            await conn.execute(fax_usage.insert().values(owner=owner, month=month, pages=n))
+        return
+    await conn.execute(update(fax_usage).where(
+        fax_usage.c.owner == owner, fax_usage.c.month == month).values(
+        pages=max(used + n, 0)))
 
 
 def _utc(t: float) -> str:

@@ -29,10 +29,11 @@ A, B = '+4930555001', '+4922100078'
 class Engine:
     """The FaxSender the engine will be: takes jobs, remembers them and cancellations."""
 
-    def __init__(self, refuse: bool = False):
+    def __init__(self, refuse: bool = False, sent: int | None = None):
         self.jobs: list[tuple] = []
         self.cancelled: list[str] = []
         self.refuse = refuse
+        self.sent = sent        # what cancel() says went out
 
     async def send(self, fax, report, from_, to, ident, header, tiff):
         if self.refuse:
@@ -41,6 +42,7 @@ class Engine:
 
     async def cancel(self, report):
         self.cancelled.append(report)
+        return self.sent
 
 
 class Events:
@@ -310,6 +312,53 @@ async def test_cancel(store):
     fax, incoming, _ = await store.new_incoming(OWNER, B, A)
     with pytest.raises(WrongState):          # only outgoing faxes are cancelled
         await store.cancel(OWNER, fax, incoming)
+
+
+async def test_cancel_while_transmitting_refunds_only_the_pages_not_sent(store):
+    store.sender = Engine(sent=1)
+    uuid = await with_pages(store, 3)
+    report = await store.send(OWNER, uuid, A, B, '', '')
+    await store.report_update(report, 'transmit', sip_status_code=200)
+    await store.cancel(OWNER, uuid, report)
+    assert (await store.report(report)).status == 'cancel'
+    assert await store.used_pages(OWNER) == 1          # page one went out
+
+
+@pytest.mark.parametrize('status, sent, used', [
+    ('error', 2, 2), ('fail', 0, 0), ('busy', 1, 1),
+    ('error', None, 3),       # the engine does not say: what may have gone out stays counted
+    ('ok', 1, 3)])
+async def test_a_transmission_ending_keeps_the_pages_sent(store, status, sent, used):
+    store.sender = Engine()
+    uuid = await with_pages(store, 3)
+    report = await store.send(OWNER, uuid, A, B, '', '')
+    await store.report_update(report, 'transmit')
+    assert await store.report_update(report, status, pages_sent=sent)
+    assert await store.used_pages(OWNER) == used
+    if status == 'busy':           # a retry counts the report's pages once
+        await store.report_update(report, 'dial')
+        assert await store.used_pages(OWNER) == 3
+        await store.report_update(report, 'cancel')
+        assert await store.used_pages(OWNER) == 0
+
+
+async def test_racing_updates_one_wins_and_the_quota_follows_it(store):
+    store.sender = Engine()
+    uuid = await with_pages(store, 2)
+    done = await store.send(OWNER, uuid, A, B, '', '')
+    await store.report_update(done, 'transmit')
+    got = await asyncio.gather(store.report_update(done, 'ok'), store.report_update(done, 'cancel'))
+    assert sum(r is not None for r in got) == 1        # ok is never overwritten, nor cancel
+    final = (await store.report(done)).status
+    assert final == ('ok' if got[0] else 'cancel')
+    assert await store.used_pages(OWNER) == 2          # unknown pages sent: kept counted
+    retried = await store.send(OWNER, uuid, A, B, '', '')
+    await store.report_update(retried, 'busy')
+    got = await asyncio.gather(store.report_update(retried, 'dial'),
+                               store.report_update(retried, 'cancel'))
+    status = (await store.report(retried)).status
+    assert status == 'cancel' and got[1] is not None
+    assert await store.used_pages(OWNER) == 2          # only the first report's pages
 
 
 async def test_monthly_quota(tmp_path):
