@@ -163,6 +163,11 @@ class Settings:
     # --- receiving faxes on calls (issue 11, session 6) ---
     fax_receive_limit: int = 1800     # s a received fax may take (then it ends like a hangup)
 
+    # --- fax review fixes (issue 11, session 6) ---
+    fax_calls_per_user: int = 2       # of fax_calls_at_once, outgoing fax calls one user may run
+    fax_queue_per_user: int = 20      # of fax_queue_max, sends of one user that may wait (more: fail)
+    fax_downloads_at_once: int = 2    # PDF/PNG fax downloads rendered at once (others wait)
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

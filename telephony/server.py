@@ -104,7 +104,8 @@ class Server:
                               max_upload_bytes=settings.fax_upload_max_bytes,
                               max_pages=settings.fax_max_pages,
                               convert_timeout=settings.fax_convert_timeout,
-                              pages_per_month=settings.fax_pages_per_month)
+                              pages_per_month=settings.fax_pages_per_month,
+                              downloads_at_once=settings.fax_downloads_at_once)
         self.phones = PhoneStore(self.db)
         self.dialplans = DialplanStore(self.db)
         self.ivrs = IvrStore(self.db)

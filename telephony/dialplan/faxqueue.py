@@ -1,7 +1,10 @@
 """Outgoing faxes waiting for a line (issue 11 §3): which job may dial now.
 
 At most `at_once` fax calls run at once; the rest wait in the order they were sent, at
-most `limit` of them.  A busy destination's job waits for its retry time, then queues
+most `limit` of them.  Each owner has a share (issue 11 review): at most `owner_at_once`
+of their calls run at once (a later owner's job overtakes theirs) and at most
+`owner_limit` of their jobs wait, so one user's sends to a number that never answers
+cannot hold every line or fill the queue.  A job submitted without an owner has no share.  A busy destination's job waits for its retry time, then queues
 again at the end.  One job's way through (a table, like faxreport's):
 
     (none) -submit-> pending -take-> running -finished-> (none) -wait-> waiting
@@ -13,7 +16,7 @@ gives and keeps ONE timer for `next_due()`.
 from __future__ import annotations
 
 import heapq
-from collections import deque
+from collections import Counter, deque
 
 PENDING, RUNNING, WAITING = 'pending', 'running', 'waiting'
 
@@ -27,9 +30,16 @@ class QueueFull(FaxQueueError):
 
 
 class FaxQueue:
-    def __init__(self, at_once: int, limit: int) -> None:
+    def __init__(self, at_once: int, limit: int, *, owner_at_once: int = 0,
+                 owner_limit: int = 0) -> None:
+        """`owner_at_once` / `owner_limit` 0: no share (the global caps only)."""
         self.at_once = max(1, at_once)
         self.limit = max(0, limit)
+        self.owner_at_once = max(0, owner_at_once)
+        self.owner_limit = max(0, owner_limit)
+        self._owner: dict[str, str] = {}          # key -> owner, while the job is known
+        self._owner_running: Counter[str] = Counter()
+        self._owner_queued: Counter[str] = Counter()   # pending + waiting
         self._state: dict[str, str] = {}
         self._pending: deque[str] = deque()
         self._running: set[str] = set()
@@ -48,22 +58,52 @@ class FaxQueue:
         if now not in states:
             raise FaxQueueError(f'fax job {key}: {now or "none"}, not {" or ".join(map(str, states))}')
 
-    def submit(self, key: str) -> None:
-        """A new job: it dials when a line is free; QueueFull when `limit` already wait."""
+    def submit(self, key: str, owner: str | None = None) -> None:
+        """A new job: it dials when a line is free; QueueFull when `limit` already wait, or
+        `owner_limit` of the owner's."""
         self._expect(key, None)
         if len(self._pending) + len(self._due) >= self.limit:
             raise QueueFull(f'{self.limit} faxes wait already')
+        if owner is not None and self.owner_limit and \
+                self._owner_queued[owner] >= self.owner_limit:
+            raise QueueFull(f'{self.owner_limit} of this user\'s faxes wait already')
+        if owner is not None:
+            self._owner[key] = owner
+        self._queued(key, +1)
         self._state[key] = PENDING
         self._pending.append(key)
 
+    def _queued(self, key: str, n: int) -> None:
+        owner = self._owner.get(key)
+        if owner is not None:
+            self._owner_queued[owner] += n
+            if self._owner_queued[owner] <= 0:
+                del self._owner_queued[owner]
+
+    def _may_run(self, key: str) -> bool:
+        owner = self._owner.get(key)
+        return owner is None or not self.owner_at_once or \
+            self._owner_running[owner] < self.owner_at_once
+
     def take(self) -> list[str]:
-        """The jobs to start now (pending -> running), oldest first."""
-        out = []
-        while self._pending and len(self._running) < self.at_once:
+        """The jobs to start now (pending -> running), oldest first; a job whose owner has
+        their share of lines running stays pending, in its place."""
+        out: list[str] = []
+        if not self._pending or len(self._running) >= self.at_once:
+            return out
+        kept: deque[str] = deque()
+        while self._pending:
             key = self._pending.popleft()
+            if len(self._running) >= self.at_once or not self._may_run(key):
+                kept.append(key)
+                continue
+            self._queued(key, -1)
             self._state[key] = RUNNING
             self._running.add(key)
+            if key in self._owner:
+                self._owner_running[self._owner[key]] += 1
             out.append(key)
+        self._pending = kept
         return out
 
     def finished(self, key: str) -> None:
@@ -71,10 +111,19 @@ class FaxQueue:
         self._expect(key, RUNNING)
         self._running.discard(key)
         del self._state[key]
+        owner = self._owner.pop(key, None)
+        if owner is not None:
+            self._owner_running[owner] -= 1
+            if self._owner_running[owner] <= 0:
+                del self._owner_running[owner]
 
-    def wait(self, key: str, due: float) -> None:
-        """A finished job dials again at `due` (a busy destination's retry)."""
+    def wait(self, key: str, due: float, owner: str | None = None) -> None:
+        """A finished job dials again at `due` (a busy destination's retry); a retry counts
+        as one of its owner's waiting jobs even beyond `owner_limit` (it was let in)."""
         self._expect(key, None)
+        if owner is not None:
+            self._owner[key] = owner
+        self._queued(key, +1)
         self._state[key] = WAITING
         self._order += 1
         self._due[key] = self._order
@@ -107,6 +156,9 @@ class FaxQueue:
             del self._state[key]
         elif state == WAITING:
             del self._due[key], self._state[key]   # its heap entry is skipped later
+        if state in (PENDING, WAITING):
+            self._queued(key, -1)
+            self._owner.pop(key, None)
         return state
 
     def _prune(self) -> None:

@@ -1,4 +1,5 @@
-"""Fax documents as files: PDF in, TIFF-F kept, PNG pages and PDF out (Q-loud §3.13).
+"""Fax documents as files: PDF in, TIFF-F kept (Q-loud §3.13); the transmission report.
+Reading a kept TIFF (its pages, PNG and PDF out) is media/fax/pages.py's alone.
 
 A fax is kept as one multi-page bilevel TIFF: 1728 pixels wide (the T.4 A4 line),
 204 x 196 dpi ("fine"), CCITT T.6 (G4) compressed.  An uploaded PDF is rastered by
@@ -20,6 +21,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .audiofile import write_atomic
+from .fax.pages import FaxDocumentError, page_image
+from .fax.resolution import t4_dpi
 
 log = logging.getLogger('telephony.fax')
 
@@ -102,7 +105,8 @@ def pdf_to_tiff(pdf: Path, tiff: Path, *, landscape: bool = False, photo: bool =
             raise DocumentError('ghostscript rendered no pages')
         pages = [_bilevel(f, landscape, photo) for f in files]
         write_tiff(tiff, pages)
-    return Pages(len(pages), X_RES, Y_RES)
+    # as the reading side reports them (media/fax/pages.py tiff_info): 203 x 196
+    return Pages(len(pages), t4_dpi(round(X_RES / 0.0254)), t4_dpi(round(Y_RES / 0.0254)))
 
 
 def _bilevel(png: Path, landscape: bool, photo: bool) -> Image.Image:
@@ -122,55 +126,6 @@ def write_tiff(path: Path, pages: list[Image.Image], dpi: tuple[int, int] = (X_R
     write_atomic(path, lambda f: f.write(buf.getvalue()))
 
 
-def tiff_info(tiff: Path) -> Pages:
-    """Pages and resolution (dpi, rounded) of a stored or received TIFF."""
-    try:
-        with Image.open(tiff) as im:
-            n = getattr(im, 'n_frames', 1)
-            dpi = im.info.get('dpi') or (X_RES, Y_RES)
-            return Pages(n, int(round(float(dpi[0]))), int(round(float(dpi[1]))))
-    except (OSError, ValueError) as exc:
-        raise DocumentError(str(exc)) from None
-
-
-def _frames(tiff: Path):
-    with Image.open(tiff) as im:
-        for i in range(getattr(im, 'n_frames', 1)):
-            im.seek(i)
-            yield im.convert('1'), im.info.get('dpi') or (X_RES, Y_RES)
-
-
-def page_png(tiff: Path, page: int) -> bytes | None:
-    """Page `page` (1 is the first) as PNG, or None when the fax has no such page."""
-    try:
-        with Image.open(tiff) as im:
-            if not 1 <= page <= getattr(im, 'n_frames', 1):
-                return None
-            im.seek(page - 1)
-            out = io.BytesIO()
-            im.convert('1').save(out, format='PNG', optimize=False)
-            return out.getvalue()
-    except (OSError, ValueError) as exc:
-        log.warning('event=fax-png-failed path=%s error=%s', tiff, exc)
-        return None
-
-
-def tiff_to_pdf(tiff: Path) -> bytes | None:
-    """The whole fax as a PDF, one PDF page per fax page at its own resolution."""
-    try:
-        frames = list(_frames(tiff))
-    except (OSError, ValueError) as exc:
-        log.warning('event=fax-pdf-failed path=%s error=%s', tiff, exc)
-        return None
-    if not frames:
-        return None
-    images = [f for f, _ in frames]
-    dpi = tuple(float(v) for v in frames[0][1])
-    out = io.BytesIO()
-    images[0].save(out, format='PDF', save_all=True, append_images=images[1:], dpi=dpi)
-    return out.getvalue()
-
-
 def report_pdf(title: str, lines: list[tuple[str, str]], tiff: Path | None) -> bytes:
     """A one-page transmission report: the fields, then the first page at half size."""
     page = Image.new('1', (WIDTH, HEIGHT), 1)
@@ -184,13 +139,12 @@ def report_pdf(title: str, lines: list[tuple[str, str]], tiff: Path | None) -> b
         y += 46
     if tiff is not None:
         try:
-            with Image.open(tiff) as im:
-                thumb = ImageOps.contain(im.convert('L'), (WIDTH // 2, HEIGHT // 2))
+            thumb = ImageOps.contain(page_image(tiff, 0).convert('L'), (WIDTH // 2, HEIGHT // 2))
             top = y + 40
             page.paste(thumb.convert('1'), ((WIDTH - thumb.width) // 2, top))
             draw.rectangle(((WIDTH - thumb.width) // 2 - 2, top - 2,
                             (WIDTH + thumb.width) // 2 + 1, top + thumb.height + 1), outline=0)
-        except (OSError, ValueError) as exc:
+        except FaxDocumentError as exc:
             log.warning('event=fax-report-thumb-failed path=%s error=%s', tiff, exc)
     out = io.BytesIO()
     page.save(out, format='PDF', dpi=(X_RES, Y_RES))

@@ -3,8 +3,9 @@
 A fax is a media object like an announcement (store/objects.py: the `objects` row
 with type `fax`, its owner, description, status, trash and the object_* events);
 this module keeps what only faxes have: the contents (`data_dir/objects/<uuid>.tiff`,
-a TIFF-F written atomically, see media/faxpages.py), its pages and resolution, and
-the fax reports, one per transmission in or out, keyed by the report's uuid.
+a TIFF-F written atomically, see media/faxpages.py; read by media/fax/pages.py), its
+pages and resolution, and the fax reports, one per transmission in or out, keyed by
+the report's uuid.
 
 Status of a fax: `empty` (created), `convert` (a PDF upload being rastered),
 `record` (being received), then `ok`, `empty` (a reception with no page) or `fail`.
@@ -33,6 +34,7 @@ from ..dialplan.faxreport import (FINAL, NOTHING_SENT, IllegalTransition, cancel
                                   first_status, next_status)
 from ..ids import new_uuid
 from ..media import faxpages
+from ..media.fax import pages as faxread
 from ..media.audiofile import write_atomic
 from .objects import (InTrash, Malformed, MediaObject, NotFound, TooLarge, _in_order,
                       _read_or_none, _unlink, objects)
@@ -163,7 +165,8 @@ def month_of(t: float) -> str:
 class FaxStore:
     def __init__(self, db: 'Database', objects: 'ObjectStore', events: 'EventSink', *,
                  max_upload_bytes: int = 20_000_000, max_pages: int = 100,
-                 convert_timeout: float = 120.0, pages_per_month: int = 50):
+                 convert_timeout: float = 120.0, pages_per_month: int = 50,
+                 downloads_at_once: int = 2):
         self.db = db
         self.objects = objects
         self.dir = objects.dir
@@ -176,6 +179,8 @@ class FaxStore:
         self._busy: set[str] = set()   # faxes an upload is staging or converting right now
         # ghostscript runs at most this many at once: each may take a core and 1 GiB
         self._gs_slots = asyncio.Semaphore(GS_AT_ONCE)
+        # PDF/PNG renderings at once: each holds a decoded page (up to MAX_PIXELS bytes)
+        self._renders = asyncio.Semaphore(max(1, downloads_at_once))
         objects.purge_hooks.append(self._forget)
 
     # --- files ------------------------------------------------------------------------------
@@ -363,11 +368,16 @@ class FaxStore:
         tiff = await self.contents(owner, uuid)
         if tiff is None:
             return None
-        if fmt == 'png':
-            return await asyncio.to_thread(faxpages.page_png, tiff, page or 0)
-        if fmt == 'pdf':
-            return await asyncio.to_thread(faxpages.tiff_to_pdf, tiff)
-        return await asyncio.to_thread(_read_or_none, tiff)
+        if fmt not in ('png', 'pdf'):
+            return await asyncio.to_thread(_read_or_none, tiff)
+        async with self._renders:
+            try:
+                if fmt == 'png':
+                    return await asyncio.to_thread(faxread.page_png, tiff, (page or 0) - 1)
+                return await asyncio.to_thread(faxread.document_pdf, tiff)
+            except faxread.FaxDocumentError as exc:
+                log.warning('event=fax-%s-failed uuid=%s error=%s', fmt, uuid, exc)
+                return None
 
     async def report_pdf(self, owner: str, fax: str, report: str) -> bytes | None:
         """The one-page transmission report of one of the fax's reports, or None."""
@@ -386,8 +396,9 @@ class FaxStore:
                  ('SIP status', str(r.sip_status_code) if r.sip_status_code is not None else '-'),
                  ('Fax result', str(r.fax_error_code) if r.fax_error_code is not None else '-')]
         tiff = await self.contents(owner, fax)
-        return await asyncio.to_thread(faxpages.report_pdf, 'Fax transmission report', lines,
-                                       tiff)
+        async with self._renders:
+            return await asyncio.to_thread(faxpages.report_pdf, 'Fax transmission report',
+                                           lines, tiff)
 
     # --- reports --------------------------------------------------------------------------------
     def _report_event(self, r: Report) -> None:
@@ -485,11 +496,13 @@ class FaxStore:
         if obj is None:
             return
         tiff = self.tiff_path(fax)
-        if pages > 0 and (x_res is None or y_res is None):
+        if pages > 0:      # the far end's TIFF: readable, its pages within MAX_PIXELS
             try:
-                info = await asyncio.to_thread(faxpages.tiff_info, tiff)
-                x_res, y_res = info.x_res, info.y_res
-            except faxpages.DocumentError:
+                info = await asyncio.to_thread(faxread.tiff_info, tiff)
+                x_res = info.x_res if x_res is None else x_res
+                y_res = info.y_res if y_res is None else y_res
+            except faxread.FaxDocumentError as exc:
+                log.warning('event=fax-received-unreadable fax=%s error=%s', fax, exc)
                 pages = 0
         if pages > 0 and not tiff.exists():
             pages = 0
@@ -633,9 +646,9 @@ class FaxStore:
             incoming = [r for r in open_reports if r.fax == obj.uuid and r.incoming]
             pages, x_res, y_res = 0, None, None
             try:
-                info = await asyncio.to_thread(faxpages.tiff_info, self.tiff_path(obj.uuid))
-                pages, x_res, y_res = info.count, info.x_res, info.y_res
-            except faxpages.DocumentError:
+                info = await asyncio.to_thread(faxread.tiff_info, self.tiff_path(obj.uuid))
+                pages, x_res, y_res = info.pages, info.x_res, info.y_res
+            except faxread.FaxDocumentError:
                 pass
             if incoming:
                 await self.received(obj.uuid, incoming[0].uuid, pages, x_res, y_res, 'fail')

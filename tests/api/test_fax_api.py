@@ -112,7 +112,7 @@ def test_pdf_upload_converts_and_downloads_with_session_and_download_id(start_ap
     events = Events(c)
     uuid = converted(c, events, 2)
     fax = c.get(f'/api/fax/{uuid}').json()['fax']
-    assert (fax['status'], fax['page_count'], fax['x_res'], fax['y_res']) == ('ok', 2, 204, 196)
+    assert (fax['status'], fax['page_count'], fax['x_res'], fax['y_res']) == ('ok', 2, 203, 196)
     tif = c.get(f'/api/fax/{uuid}/contract.tif')
     assert tif.status_code == 200 and tif.headers['content-type'] == 'image/tiff'
     assert tif.headers['content-disposition'] == 'attachment; filename="contract.tif"'

@@ -76,3 +76,42 @@ def test_too_large_pages_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(pages, 'MAX_PIXELS', 1000)
     with pytest.raises(FaxDocumentError, match='pixels'):
         page_png(make_tiff(tmp_path / 'one.tif', pages=1, rows=100), 0)
+
+
+def test_a_large_later_page_is_refused_by_info_too(tmp_path, monkeypatch):
+    import telephony.media.fax.pages as pages
+    small, big = Image.new('1', (1728, 100), 1), Image.new('1', (1728, 400), 1)
+    path = tmp_path / 'mixed.tif'
+    small.save(path, format='TIFF', compression='group4', dpi=(204, 196), save_all=True,
+               append_images=[big])
+    monkeypatch.setattr(pages, 'MAX_PIXELS', 1728 * 200)
+    assert page_png(path, 0).startswith(b'\x89PNG')
+    for read in (tiff_info, document_pdf):       # a received TIFF is the far end's
+        with pytest.raises(FaxDocumentError, match='page 2 is 1728 x 400 pixels'):
+            read(path)
+
+
+_PEAK = '''
+import resource, sys
+from telephony.media.fax.pages import document_pdf
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+pdf = document_pdf(sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(pdf.count(b'CCITTFaxDecode'), (after - before) // 1024)
+'''
+
+
+def test_the_pdf_is_written_page_by_page(tmp_path):
+    """80 A4 fine pages decode to ~4 MB each in Pillow: all at once would be ~320 MB."""
+    import subprocess
+    import sys
+    page = Image.new('1', (1728, 2292), 1)
+    page.paste(0, (100, 100, 1600, 300))
+    path = tmp_path / 'long.tif'
+    page.save(path, format='TIFF', compression='group4', dpi=(204, 196), save_all=True,
+              append_images=[page] * 79)
+    out = subprocess.run([sys.executable, '-c', _PEAK, str(path)], capture_output=True,
+                         text=True, check=True, timeout=300).stdout.split()
+    g4_pages, grown_mb = (int(v) for v in out)
+    assert g4_pages == 80                        # every page, each still G4
+    assert grown_mb < 60, f'{grown_mb} MB more while writing the PDF'

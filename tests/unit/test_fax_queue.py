@@ -107,3 +107,53 @@ def test_illegal_transitions_raise(setup, bad):
     with pytest.raises(FaxQueueError):
         bad(q)
     assert {k: q.state(k) for k in 'a'} == before
+
+
+# --- each owner's share of the lines and the queue (issue 11 review) ------------------------
+def test_an_owner_runs_at_most_their_share_and_others_overtake():
+    q = FaxQueue(at_once=3, limit=100, owner_at_once=2)
+    for k in ('a1', 'a2', 'a3', 'a4'):
+        q.submit(k, 'alice')
+    q.submit('b1', 'bob')
+    assert q.take() == ['a1', 'a2', 'b1']        # a3 waits for one of alice's lines
+    assert [q.state(k) for k in ('a3', 'a4')] == [PENDING, PENDING]
+    q.finished('b1')
+    assert q.take() == []                        # a free line, but alice has her two
+    q.finished('a1')
+    assert q.take() == ['a3']                    # her share again, her order kept
+    q.submit('c1')                               # no owner: no share
+    assert q.take() == ['c1']                    # b1's line, ahead of alice's a4
+    q.finished('a2')
+    assert q.take() == ['a4']
+
+
+def test_an_owner_queues_at_most_their_share():
+    q = FaxQueue(at_once=1, limit=100, owner_limit=2)
+    q.submit('a1', 'alice')
+    assert q.take() == ['a1']                    # running: not queued
+    q.submit('a2', 'alice')
+    q.submit('a3', 'alice')
+    with pytest.raises(QueueFull, match="user's"):
+        q.submit('a4', 'alice')
+    assert q.state('a4') is None
+    q.submit('b1', 'bob')                        # another user's share is their own
+    q.drop('a2')
+    q.submit('a4', 'alice')
+    q.finished('a1')
+    q.wait('a1', 10.0, 'alice')                  # a retry was let in: it may exceed the share
+    assert q.state('a1') == WAITING
+    with pytest.raises(QueueFull):
+        q.submit('a5', 'alice')
+    q.drop('a1')
+    assert q.take() == ['a3']
+    q.submit('a5', 'alice')                      # a3 runs: alice has a4 and a5 queued
+
+
+def test_shares_are_forgotten_with_their_jobs():
+    q = FaxQueue(at_once=2, limit=10, owner_at_once=1, owner_limit=1)
+    q.submit('a1', 'alice')
+    q.take()
+    q.finished('a1')
+    q.submit('a2', 'alice')
+    q.drop('a2')
+    assert not q._owner and not q._owner_running and not q._owner_queued

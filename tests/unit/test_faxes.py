@@ -101,7 +101,7 @@ async def test_upload_converts_to_tiff_f_and_announces_page_count(store):
     assert named(store, 'fax_convert')[-1] == {**named(store, 'fax_convert')[-1],
                                                'fax': obj.uuid, 'page_count': 3}
     desc = await store.describe(OWNER, obj.uuid)
-    assert (desc['status'], desc['page_count'], desc['x_res'], desc['y_res']) == ('ok', 3, 204, 196)
+    assert (desc['status'], desc['page_count'], desc['x_res'], desc['y_res']) == ('ok', 3, 203, 196)
     with Image.open(store.tiff_path(obj.uuid)) as im:
         assert im.n_frames == 3 and im.size == (1728, 2292) and im.mode == '1'
         assert im.info['compression'] == 'group4'
@@ -238,7 +238,7 @@ async def test_a_reception_cut_off_keeps_its_pages_and_one_with_none_is_fail_or_
     faxpages.write_tiff(path, [faxdocs.page_image(2, (1728, 2292)).convert('1')])
     await store.received(fax, report, 1, None, None, 'fail', fax_error_code=49)
     desc = await store.describe(OWNER, fax)
-    assert desc['status'] == 'ok' and desc['page_count'] == 1 and desc['x_res'] == 204
+    assert desc['status'] == 'ok' and desc['page_count'] == 1 and desc['x_res'] == 203
     assert desc['report'][report]['status'] == 'fail'
     assert desc['report'][report]['fax_error_code'] == 49
     fax2, report2, _ = await store.new_incoming(OWNER, B, A)
