@@ -181,6 +181,40 @@ async def test_downloads_png_pdf_tiff(store):
     assert await store.download(OTHER, uuid, 'tif') is None   # another user's fax
 
 
+async def test_downloads_render_under_the_download_slots(tmp_path, monkeypatch):
+    import telephony.store.faxes as store_module
+    st = await make_store(tmp_path, downloads_at_once=1)
+    uuid = await with_pages(st, 1)
+    seen = []
+    real_pdf, real_png = store_module.faxread.document_pdf, store_module.faxread.page_png
+
+    def pdf(path):
+        seen.append(('pdf', st._renders.locked()))
+        return real_pdf(path)
+
+    def png(path, n):
+        seen.append(('png', st._renders.locked()))
+        return real_png(path, n)
+    monkeypatch.setattr(store_module.faxread, 'document_pdf', pdf)
+    monkeypatch.setattr(store_module.faxread, 'page_png', png)
+    got = await asyncio.gather(st.download(OWNER, uuid, 'pdf'), st.download(OWNER, uuid, 'png', 1))
+    assert got[0].startswith(b'%PDF-') and got[1].startswith(b'\x89PNG')
+    assert sorted(seen) == [('pdf', True), ('png', True)]     # the one slot was held
+    await st.objects.idle()
+    await st.db.close()
+
+
+async def test_a_received_page_beyond_the_pixel_cap_is_no_page(store, monkeypatch):
+    import telephony.media.fax.pages as pages
+    fax, report, path = await store.new_incoming(OWNER, B, A)
+    faxpages.write_tiff(path, [Image.new('1', (1728, 400), 1)])
+    monkeypatch.setattr(pages, 'MAX_PIXELS', 1728 * 200)
+    await store.received(fax, report, 1, 203, 196, 'ok', fax_error_code=0)   # the engine's word
+    desc = await store.describe(OWNER, fax)
+    assert desc['status'] == 'empty' and 'page_count' not in desc
+    assert await store.download(OWNER, fax, 'pdf') is None
+
+
 # --- owner, trash, purge ----------------------------------------------------------------------
 async def test_other_users_trash_and_purge(store):
     uuid = await with_pages(store)
