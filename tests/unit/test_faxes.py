@@ -376,6 +376,22 @@ async def test_a_transmission_ending_keeps_the_pages_sent(store, status, sent, u
         assert await store.used_pages(OWNER) == 0
 
 
+async def test_a_report_from_before_the_charged_column_counts_its_pages(store):
+    from sqlalchemy import update
+
+    from telephony.store.faxes import fax_reports
+    store.sender = Engine()
+    uuid = await with_pages(store, 2)
+    report = await store.send(OWNER, uuid, A, B, '', '')
+    async with store.db.write() as conn:          # as an older server left it
+        await conn.execute(update(fax_reports).where(fax_reports.c.uuid == report)
+                           .values(pages_charged=None))
+    await store.report_update(report, 'busy')
+    assert await store.used_pages(OWNER) == 0
+    await store.report_update(report, 'dial')
+    assert await store.used_pages(OWNER) == 2
+
+
 async def test_racing_updates_one_wins_and_the_quota_follows_it(store):
     store.sender = Engine()
     uuid = await with_pages(store, 2)
