@@ -62,7 +62,6 @@ class DialOut:
     call: 'Call'
     remote_party: str                 # as the API was given it
     wanted: dict[str, bool] = field(default_factory=dict)   # mute/deaf set before it joined
-    timer: asyncio.TimerHandle | None = None
     leg_profile: str | None = None    # the POST's callLegProfile: the leg level of its profiles
 
     @property
@@ -147,8 +146,10 @@ class DialOuts:
             raise Refused('callDoesNotExist')
         d = DialOut(call.id, room, call, remote_party, dict(wanted or {}), leg_profile=leg_profile)
         self.pending[d.id] = d
-        loop = asyncio.get_running_loop()
-        d.timer = loop.call_later(self.settings.cisco_dialout_ring_seconds, self._ring_out, d)
+        # on the rooms' one deadline heap, as maxCallDurationTime: no timer per ringing leg
+        self.rooms.deadlines.set(('ring', d.id),
+                                 self.rooms.now() + self.settings.cisco_dialout_ring_seconds,
+                                 lambda now: self._ring_out(d))
         call.listeners.append(lambda kind, fields: self._changed(d, kind, fields))
         call.ended.add_done_callback(lambda _: self._gone(d))
         log.info('event=conference-dial-out call=%s conference=%s leg=%s remote=%s',
@@ -166,9 +167,7 @@ class DialOuts:
             self._answered(d)
 
     def _answered(self, d: DialOut) -> None:
-        if d.timer is not None:
-            d.timer.cancel()
-            d.timer = None
+        self.rooms.deadlines.cancel(('ring', d.id))
         if not self._late(d):
             asyncio.get_running_loop().create_task(self._join(d))
 
@@ -221,14 +220,12 @@ class DialOuts:
             d.call.leg.hangup()
 
     def _ring_out(self, d: DialOut) -> None:
-        d.timer = None
         if d.call.leg.state not in (ANSWERED, HANGUP):
             log.info('event=conference-dial-out-timeout leg=%s call=%s', d.id, d.room.call_id)
             d.call.leg.hangup(cause=NO_ANSWER)
 
     def _gone(self, d: DialOut) -> None:
-        if d.timer is not None:
-            d.timer.cancel()
+        self.rooms.deadlines.cancel(('ring', d.id))
         self.pending.pop(d.id, None)
 
 

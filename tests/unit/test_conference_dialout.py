@@ -86,3 +86,42 @@ async def test_a_leave_before_the_join_ran_adds_nothing(engine):
     enter(rooms, a, CONF)()
     await asyncio.sleep(0)
     assert CONF.uuid not in rooms.rooms
+
+
+class Dialler:
+    """CallManager.dial's stand-in: each dial is a ringing leg whose hangup is recorded."""
+
+    def __init__(self):
+        self.hung_up: dict[str, asyncio.Event] = {}
+
+    async def dial(self, owner, caller, callee, *args, **kwargs):
+        loop = asyncio.get_running_loop()
+        name = f'out-{len(self.hung_up)}'
+        gone = self.hung_up[name] = asyncio.Event()
+        c = SimpleNamespace(id=name, listeners=[], info={}, ended=loop.create_future())
+
+        def hangup(cause=None):
+            c.leg.state, c.leg.cause = 'hangup', cause
+            gone.set()
+            if not c.ended.done():
+                c.ended.set_result(cause)
+        c.leg = SimpleNamespace(state='ringing', ended=False, endpoint=None, hangup=hangup)
+        return c
+
+
+async def test_ringing_dial_outs_are_on_the_rooms_one_deadline_heap(engine):
+    rooms = ConferenceRooms(ConferenceRegistry(EventSink()), engine.mixer)
+    dialler = Dialler()
+    dialouts = DialOuts(rooms, dialler, SimpleNamespace(**{**vars(SETTINGS),
+                                                          'cisco_dialout_ring_seconds': 3600}))
+    room = await dialouts.create_call('space-1', 'Board')
+    first = await dialouts.dial(room, 'alice', '100')
+    second = await dialouts.dial(room, 'bob', '100')
+    assert len(rooms.deadlines) == 2                     # one heap entry each, no own timers
+    second.call.leg.hangup()                             # a leg given up: its deadline goes
+    await steps_until(lambda: len(rooms.deadlines) == 1)
+    dialouts.settings.cisco_dialout_ring_seconds = 0     # a leg whose ring time is up at once
+    third = await dialouts.dial(room, 'carol', '100')
+    await asyncio.wait_for(dialler.hung_up[third.id].wait(), 10)
+    assert third.call.leg.cause == 19                    # no answer, by the heap's one timer
+    assert first.call.leg.state == 'ringing' and len(rooms.deadlines) == 1
