@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from ..calls.leg import ANSWERED, CALLING, HANGUP
 from ..ids import new_uuid
@@ -235,16 +235,50 @@ def view(d: DialOut) -> dict[str, Any]:
             'rxAudioMute': d.wanted.get('mute', False), 'txAudioMute': d.wanted.get('deaf', False)}
 
 
-def enter(rooms: 'ConferenceRooms', call: 'Call', conference) -> Callable[[], None]:
+WRONG_CONFERENCE = 'wrong-conference'   # Q-loud §3.17: trashed, not active, not yours
+
+
+def refusal(conference) -> str | None:
+    """Why the `conference` control may not join `conference` (None: it may)."""
+    if conference is None or conference.trashed is not None or not conference.active:
+        return WRONG_CONFERENCE
+    return None
+
+
+Current = Callable[[str, str], Awaitable[Any]]   # (owner, uuid) -> the stored conference
+
+
+def enter(rooms: 'ConferenceRooms', call: 'Call', conference, current: Current | None = None
+          ) -> tuple[Callable[[], None], 'asyncio.Future[str | None]']:
     """The Q-loud `conference` control (our extension): `call` joins the conference's room
-    as a member until it ends; the callable returned takes it out at once (a `split`, a
-    `bridge`, another `conference`) while the call goes on."""
+    as a member until it ends. Returns what takes it out at once (a `split`, a `bridge`,
+    another `conference`) while the call goes on, and a future of the join's outcome: None
+    once it is in, or the Q-loud status why not. The control was checked when it was queued;
+    a `sleep` before it may have seen the conference trashed or deactivated, so `current`
+    (the store's read) is asked again when it runs."""
     member = new_uuid()
-    task = asyncio.get_running_loop().create_task(rooms.join(call, conference, member=member))
+    loop = asyncio.get_running_loop()
+    checked: asyncio.Future[str | None] = loop.create_future()
+
+    async def join() -> None:
+        try:
+            if current is not None:
+                reason = refusal(await current(conference.owner, conference.uuid))
+                if reason is not None:
+                    log.info('event=conference-control-refused call=%s conference=%s status=%s',
+                             call.id, conference.uuid, reason)
+                    checked.set_result(reason)
+                    return
+            checked.set_result(None)   # its callbacks run once the join below has added it
+            await rooms.join(call, conference, member=member)
+        finally:
+            if not checked.done():     # left (cancelled) while the store was read
+                checked.set_result(None)
+    task = loop.create_task(join())
 
     def leave() -> None:
         room = rooms.rooms.get(conference.uuid)
         if room is not None:
             room.remove(member)
         task.cancel()   # a join not begun never adds it; one begun ends (room.remove again: none)
-    return leave
+    return leave, checked
