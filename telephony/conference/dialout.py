@@ -209,9 +209,10 @@ class DialOuts:
         self.pending.pop(d.id, None)
         if d.id in d.room.legs or d.id in d.room.lobby:
             # the POST's own rxAudioMute/txAudioMute are more specific than its profiles
-            member = d.room.legs.get(d.id)
+            # (one in the lobby keeps them for its admission)
+            member = d.room.member(d.id)
             wanted = {k: v for k, v in d.wanted.items()
-                      if member is not None and getattr(member.mix, k) != v}
+                      if member.mix is None or getattr(member.mix, k) != v}
             if wanted:
                 d.room.update(d.id, wanted)
         elif not d.room.full():   # (a full room plays its prompt, then hangs up itself)
