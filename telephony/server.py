@@ -138,7 +138,9 @@ class Server:
         self.calls.apps.conference_join = self.conference_rooms.join   # after the right PIN
         # calls /api/v1 makes and the legs it dials into them (§8.1.2, §8.1.6, §8.3.2)
         self.dialouts = DialOuts(self.conference_rooms, self.calls, settings)
-        self.calls.apps.conference_enter = partial(enter, self.conference_rooms)   # `conference` control
+        # the `conference` control: the conference read again when the control runs
+        self.calls.apps.conference_enter = partial(enter, self.conference_rooms,
+                                                   current=self.conferences.get)
         self.calls.outgoing.cospaces = self.cospaces    # inbound rules' resolveToCoSpaces/Ivrs
         self.calls.apps.cospaces = self.cospaces        # the IVRs' call IDs
         self.profiles = ProfileStore(self.db)   # Cisco profiles; a coSpace dial-in reads them

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger('telephony.calls')
 _ABSENT = object()
-_BLANK_WHEN_ABSENT = ('current_control_id', 'bridge')   # "" in events, absent in GET
+_BLANK_WHEN_ABSENT = ('current_control_id', 'bridge', 'last_control_error')   # "" in events, absent in GET
 
 
 def _ended_state(leg: Leg) -> None:
@@ -135,6 +135,8 @@ class Call:
         fields = {'current_control_id': cur.id if cur else ''}
         if self.queue.last_id is not None:
             fields['last_control_id'] = self.queue.last_id
+        # ours: why the last control did nothing (a `conference` refused when it ran), else ""
+        fields['last_control_error'] = self.queue.last_error or ''
         self.update(**fields)
 
     def _on_leg_state(self, leg: Leg) -> None:
@@ -234,11 +236,18 @@ class Call:
         other.update(bridge=self.id)
 
     # --- a conference room (the `conference` control, our extension of §3.24) --------------
-    def join_conference(self, conference) -> None:
+    async def join_conference(self, conference) -> str | None:
         """Into `conference`'s room (apps.conference_enter) until the call ends or a
-        `split`, `bridge` or another `conference` control takes it out."""
+        `split`, `bridge` or another `conference` control takes it out. Returns once it is
+        in (None) or refused (the Q-loud status: the conference was trashed or deactivated
+        since the control was queued)."""
         self.split()   # a member is never bridged (the mixer's rule); leaves a room it is in
-        self.in_conference = self.manager.apps.conference_enter(self, conference)
+        leave, checked = self.manager.apps.conference_enter(self, conference)
+        self.in_conference = leave
+        refused = await checked
+        if refused is not None and self.in_conference is leave:
+            self.in_conference = None     # in no room: a `split` is illegal-state again
+        return refused
 
     def leave_conference(self) -> None:
         leave, self.in_conference = self.in_conference, None

@@ -34,6 +34,7 @@ class Control:
     id: str = ''
     params: dict[str, Any] = field(default_factory=dict)
     done: asyncio.Future | None = None   # resolved when the control has finished
+    error: str | None = None   # the Q-loud status when it could not do its part (`conference`)
 
     @classmethod
     def make(cls, control: str, id: str = '', **params) -> 'Control':
@@ -48,6 +49,7 @@ class ControlQueue:
         self.pending: deque[Control] = deque()
         self.current: Control | None = None
         self.last_id: str | None = None
+        self.last_error: str | None = None   # the last finished control's `error`
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None   # holds the running ring/answer task alive
         self._dtmf: asyncio.Future | None = None   # the running dtmf_send's digits
@@ -119,6 +121,7 @@ class ControlQueue:
         self._timer = self._task = self._dtmf = None
         if ctl.id:
             self.last_id = ctl.id
+        self.last_error = ctl.error
         _resolve(ctl, True)
         self.call.control_changed()
         if advance:
@@ -172,9 +175,12 @@ class ControlQueue:
             call.bridge(p['call'], p.get('hangup_both', True))
         elif name == 'split':
             call.split()
-        elif name == 'conference':
-            call.join_conference(p['conference'])
+        elif name == 'conference':    # ends once the call is in the room, or refused
+            return self._await(ctl, self._conference(ctl, p['conference']))
         self._finish(ctl)
+
+    async def _conference(self, ctl: Control, conference) -> None:
+        ctl.error = await self.call.join_conference(conference)
 
     def _play(self, ctl: Control, ep, source) -> None:
         ep.on_source_done = lambda s, c=ctl: self._finish(c) if s is source else None

@@ -61,8 +61,10 @@ class Applications(Protocol):
     def fax(self, phone: Phone) -> App: ...   # fax reception (§3.9 fax_enable)
     def cospace(self, entries: list['Entry']) -> App: ...   # a coSpace's ways in a URI dials
     def cisco_ivr(self, ivr: dict) -> App: ...   # a Cisco IVR (§8.9): call ID, then its coSpace
-    # the `conference` control: the call into a conference's room now; returns what takes it out
-    conference_enter: Callable[[Call, 'Conference'], Callable[[], None]]
+    # the `conference` control: the call into a conference's room now; returns what takes it
+    # out and a future of the outcome (None: in; else the Q-loud status why not)
+    conference_enter: Callable[[Call, 'Conference'],
+                               tuple[Callable[[], None], 'asyncio.Future[str | None]']]
 
 
 class CallManager:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from ..calls.leg import ANSWERED, CALLING, HANGUP
 from ..ids import new_uuid
@@ -62,7 +62,6 @@ class DialOut:
     call: 'Call'
     remote_party: str                 # as the API was given it
     wanted: dict[str, bool] = field(default_factory=dict)   # mute/deaf set before it joined
-    timer: asyncio.TimerHandle | None = None
     leg_profile: str | None = None    # the POST's callLegProfile: the leg level of its profiles
 
     @property
@@ -147,8 +146,10 @@ class DialOuts:
             raise Refused('callDoesNotExist')
         d = DialOut(call.id, room, call, remote_party, dict(wanted or {}), leg_profile=leg_profile)
         self.pending[d.id] = d
-        loop = asyncio.get_running_loop()
-        d.timer = loop.call_later(self.settings.cisco_dialout_ring_seconds, self._ring_out, d)
+        # on the rooms' one deadline heap, as maxCallDurationTime: no timer per ringing leg
+        self.rooms.deadlines.set(('ring', d.id),
+                                 self.rooms.now() + self.settings.cisco_dialout_ring_seconds,
+                                 lambda now: self._ring_out(d))
         call.listeners.append(lambda kind, fields: self._changed(d, kind, fields))
         call.ended.add_done_callback(lambda _: self._gone(d))
         log.info('event=conference-dial-out call=%s conference=%s leg=%s remote=%s',
@@ -166,9 +167,7 @@ class DialOuts:
             self._answered(d)
 
     def _answered(self, d: DialOut) -> None:
-        if d.timer is not None:
-            d.timer.cancel()
-            d.timer = None
+        self.rooms.deadlines.cancel(('ring', d.id))
         if not self._late(d):
             asyncio.get_running_loop().create_task(self._join(d))
 
@@ -210,9 +209,10 @@ class DialOuts:
         self.pending.pop(d.id, None)
         if d.id in d.room.legs or d.id in d.room.lobby:
             # the POST's own rxAudioMute/txAudioMute are more specific than its profiles
-            member = d.room.legs.get(d.id)
+            # (one in the lobby keeps them for its admission)
+            member = d.room.member(d.id)
             wanted = {k: v for k, v in d.wanted.items()
-                      if member is not None and getattr(member.mix, k) != v}
+                      if member.mix is None or getattr(member.mix, k) != v}
             if wanted:
                 d.room.update(d.id, wanted)
         elif not d.room.full():   # (a full room plays its prompt, then hangs up itself)
@@ -221,14 +221,12 @@ class DialOuts:
             d.call.leg.hangup()
 
     def _ring_out(self, d: DialOut) -> None:
-        d.timer = None
         if d.call.leg.state not in (ANSWERED, HANGUP):
             log.info('event=conference-dial-out-timeout leg=%s call=%s', d.id, d.room.call_id)
             d.call.leg.hangup(cause=NO_ANSWER)
 
     def _gone(self, d: DialOut) -> None:
-        if d.timer is not None:
-            d.timer.cancel()
+        self.rooms.deadlines.cancel(('ring', d.id))
         self.pending.pop(d.id, None)
 
 
@@ -238,16 +236,50 @@ def view(d: DialOut) -> dict[str, Any]:
             'rxAudioMute': d.wanted.get('mute', False), 'txAudioMute': d.wanted.get('deaf', False)}
 
 
-def enter(rooms: 'ConferenceRooms', call: 'Call', conference) -> Callable[[], None]:
+WRONG_CONFERENCE = 'wrong-conference'   # Q-loud §3.17: trashed, not active, not yours
+
+
+def refusal(conference) -> str | None:
+    """Why the `conference` control may not join `conference` (None: it may)."""
+    if conference is None or conference.trashed is not None or not conference.active:
+        return WRONG_CONFERENCE
+    return None
+
+
+Current = Callable[[str, str], Awaitable[Any]]   # (owner, uuid) -> the stored conference
+
+
+def enter(rooms: 'ConferenceRooms', call: 'Call', conference, current: Current | None = None
+          ) -> tuple[Callable[[], None], 'asyncio.Future[str | None]']:
     """The Q-loud `conference` control (our extension): `call` joins the conference's room
-    as a member until it ends; the callable returned takes it out at once (a `split`, a
-    `bridge`, another `conference`) while the call goes on."""
+    as a member until it ends. Returns what takes it out at once (a `split`, a `bridge`,
+    another `conference`) while the call goes on, and a future of the join's outcome: None
+    once it is in, or the Q-loud status why not. The control was checked when it was queued;
+    a `sleep` before it may have seen the conference trashed or deactivated, so `current`
+    (the store's read) is asked again when it runs."""
     member = new_uuid()
-    task = asyncio.get_running_loop().create_task(rooms.join(call, conference, member=member))
+    loop = asyncio.get_running_loop()
+    checked: asyncio.Future[str | None] = loop.create_future()
+
+    async def join() -> None:
+        try:
+            if current is not None:
+                reason = refusal(await current(conference.owner, conference.uuid))
+                if reason is not None:
+                    log.info('event=conference-control-refused call=%s conference=%s status=%s',
+                             call.id, conference.uuid, reason)
+                    checked.set_result(reason)
+                    return
+            checked.set_result(None)   # its callbacks run once the join below has added it
+            await rooms.join(call, conference, member=member)
+        finally:
+            if not checked.done():     # left (cancelled) while the store was read
+                checked.set_result(None)
+    task = loop.create_task(join())
 
     def leave() -> None:
         room = rooms.rooms.get(conference.uuid)
         if room is not None:
             room.remove(member)
         task.cancel()   # a join not begun never adds it; one begun ends (room.remove again: none)
-    return leave
+    return leave, checked

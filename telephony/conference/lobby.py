@@ -27,7 +27,7 @@ def apply(room: 'ConferenceRoom', effects: list) -> None:
         elif isinstance(effect, Hold):
             hold(room, effect.leg)
         else:                                   # Disconnect
-            member = room.legs.get(effect.leg) or room.lobby.get(effect.leg)
+            member = room.member(effect.leg)
             if member is not None:
                 log.info('event=conference-deactivated conference=%s member=%s mode=disconnect',
                          room.uuid, effect.leg)

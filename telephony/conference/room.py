@@ -70,6 +70,11 @@ class _Member:
     shown: dict[str, Any] = field(default_factory=dict)   # the fields the events last said
     windows: quality.QualityWindows = field(default_factory=quality.QualityWindows)  # call_quality
     profiles: Any = None           # the Resolved profiles it came in with (callLegProfileTrace)
+    wanted: dict[str, bool] = field(default_factory=dict)   # mute/deaf the API set in the lobby
+
+    @property
+    def endpoint(self):
+        return self.call.leg.endpoint   # the mixer member's too, once it is mixed
 
     def fields(self) -> dict[str, Any]:
         """The §7.11.3 view: `phone` only when the caller sent a number, `user` once set."""
@@ -81,7 +86,20 @@ class _Member:
 
     def audio(self, now: float) -> dict[str, dict]:
         """The Cisco rxAudio/txAudio figures of its endpoint since it joined."""
-        return quality.audio_status(self.mix.endpoint.stats(), now - self.joined)
+        return quality.audio_status(self.endpoint.stats(), now - self.joined)
+
+    def entry(self, override: bool | None) -> tuple[bool, bool]:
+        """(mute, deaf) it has in the mix, or will have once admitted: what the API set
+        while it waited, else the room's joinAudioMuteOverride, its profile's
+        rxAudioMute/txAudioMute, the conference's mute default."""
+        if self.mix is not None:
+            return self.mix.mute, self.mix.deaf
+        mute = self.wanted.get('mute', override)
+        if mute is None:
+            mute = self.rules.rx_audio_mute
+        if mute is None:
+            mute = self.mute_default
+        return bool(mute), bool(self.wanted.get('deaf', self.rules.tx_audio_mute))
 
 
 class ConferenceRoom:
@@ -137,6 +155,15 @@ class ConferenceRoom:
         """Member uuid -> the member (its call, mixer member, join time); read only."""
         return self._members
 
+    def member(self, uuid: str) -> _Member | None:
+        """A leg of the room, mixed or waiting in the lobby."""
+        return self._members.get(uuid) or self._lobby.get(uuid)
+
+    def connected(self) -> dict[str, _Member]:
+        """Every leg connected to the room, mixed or waiting in the lobby (the Cisco
+        callLegs: a leg awaiting activation is `connected` and `deactivated`)."""
+        return {**self._members, **self._lobby}
+
     @property
     def members(self) -> dict[str, dict[str, Any]]:
         """The conference_status view: the §7.11.3 fields and our `call_quality` (a snapshot
@@ -159,6 +186,7 @@ class ConferenceRoom:
         member = self._lobby[uuid] = _Member(call, None, phone, self.rooms.now(),
                                              LegRules.from_fields(leg), conference.mute_default,
                                              DtmfMatcher(dtmf) or None)
+        self.max_members = max(self.max_members, self.participants())   # maxCallLegs
         member.profiles = getattr(conference, 'profiles', None)
         lobby.apply(self, self.activation.join(uuid, member.rules, member.joined))
         if uuid in self._lobby and self.activation.state(uuid) == ACTIVE:
@@ -211,21 +239,16 @@ class ConferenceRoom:
         if member.held:
             member.held = False
             call.queue.enqueue([], 'break')          # the hold prompt or tone ends
-        mute = self.join_mute_override
-        if mute is None:
-            mute = member.rules.rx_audio_mute
-        if mute is None:
-            mute = member.mute_default
+        mute, deaf = member.entry(self.join_mute_override)
         try:
-            member.mix = self.mix.add(call.leg.endpoint, mute=mute,
-                                      deaf=member.rules.tx_audio_mute)
+            member.mix = self.mix.add(call.leg.endpoint, mute=mute, deaf=deaf)
         except ValueError as exc:      # a bridged leg: refused by the mixer; add() undoes it
             log.warning('event=conference-join-refused conference=%s call=%s reason="%s"',
                         self.uuid, call.id, exc)
             return
         del self._lobby[uuid]
+        member.wanted.clear()
         self._members[uuid] = member
-        self.max_members = max(self.max_members, len(self._members))
         self._by_mix[id(member.mix)] = uuid
         member.shown = member.fields()
         if not self.live:
@@ -256,6 +279,10 @@ class ConferenceRoom:
 
     # --- the API's member changes (§3.17 POST .../member) -----------------------------------
     def update(self, uuid: str, fields: dict[str, Any]) -> None:
+        waiting = self._lobby.get(uuid)
+        if waiting is not None:      # kept for its admission (a Cisco PUT: mute and deaf)
+            waiting.wanted.update({k: bool(v) for k, v in fields.items() if k in ('mute', 'deaf')})
+            return
         member = self._members.get(uuid)
         if member is None:
             return
@@ -278,7 +305,7 @@ class ConferenceRoom:
         actions.end_call(self)
 
     def kick(self, uuid: str) -> None:
-        member = self._members.get(uuid) or self._lobby.get(uuid)
+        member = self.member(uuid)
         if member is not None:
             log.info('event=conference-kick conference=%s member=%s', self.uuid, uuid)
             member.call.leg.hangup()
@@ -313,17 +340,18 @@ class ConferenceRooms:
         return self.mixer.engine.loop_time()
 
     def running(self) -> list[ConferenceRoom]:
-        """The rooms with members, oldest first (the Cisco `calls`)."""
-        return sorted((r for r in self.rooms.values() if r.legs or r.held),
+        """The rooms with legs, mixed or waiting, oldest first (the Cisco `calls`)."""
+        return sorted((r for r in self.rooms.values() if r.participants() or r.held),
                       key=lambda r: r.started)
 
     def call(self, call_id: str) -> ConferenceRoom | None:
         return next((r for r in self.rooms.values() if r.call_id == call_id.lower()), None)
 
     def leg(self, leg_id: str) -> tuple[ConferenceRoom, str] | None:
-        """The room holding member `leg_id`, and its uuid."""
+        """The room holding leg `leg_id` (mixed or in the lobby), and its uuid."""
         leg_id = leg_id.lower()
-        return next(((r, leg_id) for r in self.rooms.values() if leg_id in r.legs), None)
+        return next(((r, leg_id) for r in self.rooms.values()
+                     if leg_id in r.legs or leg_id in r.lobby), None)
 
     def tick(self) -> int:
         """The media clock's ticks run so far (taps and log lines line up on it)."""

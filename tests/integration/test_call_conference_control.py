@@ -114,6 +114,21 @@ def test_an_api_call_joins_a_conference_and_leaves_it(start_api, sipp, tmp_path)
     assert control(c, incoming, {'control': 'ring'}, {'control': 'answer'}, join)['status'] == 'ok'
     events.wait(lambda e: is_('conference_join', conf)(e) and caller_member not in e['member'],
                 since=mark, what='the inbound call joining')
+
+    # a `conference` queued behind a sleep is checked again when it runs: the conference
+    # deactivated meanwhile is not joined, and the control ends with wrong-conference
+    mark = events.mark()
+    assert control(c, incoming, {'control': 'split'}, {'control': 'sleep', 'duration': 8000,
+                                                       'id': 'nap'},
+                   {**join, 'id': 'late'})['status'] == 'ok'
+    events.call_update(incoming, since=mark, current_control_id='nap')
+    assert c.post(f'/api/conference/{conf}', json={'active': False}).json()['status'] == 'ok'
+    events.call_update(incoming, since=mark, last_control_id='late',
+                       last_control_error='wrong-conference')
+    assert not [e for e in events.seen[mark:] if is_('conference_join', conf)(e)]
+    view = c.get('/api/call', params={'uuid': incoming}).json()['call'][incoming]
+    assert view['last_control_error'] == 'wrong-conference'
+    assert control(c, incoming, {'control': 'split'})['status'] == 'illegal-state'   # in none
     assert control(c, incoming, {'control': 'hangup'})['status'] == 'ok'
     assert_sipp_ok(sipp.wait(*inbound, timeout=60), calls=1, server=api.server)
     c.post(f'/api/conference/{conf}/member', json={'delete': [caller_member]})

@@ -22,7 +22,7 @@ whenever it comes.
 from __future__ import annotations
 
 from tests.api import conftest as api_fixtures
-from tests.api.cisco import add_admin, create, fields, parsed
+from tests.api.cisco import add_admin, create, fields, listing, parsed
 from tests.integration.conftest import assert_sipp_ok, wait_for
 from tests.integration.test_conference_keys import keyed_in_order
 from tests.integration.uac_steps import NO_SHEDDING, pause, write
@@ -159,6 +159,51 @@ def test_a_guest_waits_in_the_lobby_until_the_host_comes(start_api, sipp, tmp_pa
     assert_sipp_ok(sipp.wait(*host, timeout=60), calls=1, server=api.server)
     api.server.wait_event('conference-deactivated', mode='deactivate')   # back to the lobby
     assert_sipp_ok(sipp.wait(*guest, timeout=60), calls=1, server=api.server)
+    api.server.wait_no_calls()
+
+
+def test_lobby_legs_are_call_legs_of_a_running_call(start_api, sipp, tmp_path):
+    """Guests waiting for activation are connected legs (§8.3.6 status `state` connected,
+    `deactivated` true): their call is in GET /calls, they are in /callLegs and
+    /participants and counted in numCallLegs; DELETE disconnects one; a PUT rxAudioMute
+    waits for its admission."""
+    api = start_api(**NO_SHEDDING)
+    admin = add_admin(api)
+    create(admin, 'inboundDialPlanRules', domain=DOMAIN)
+    guest_leg = create(admin, 'callLegProfiles', needsActivation='true')
+    space = create(admin, 'coSpaces', name='Lobby', uri='host.room')
+    create(admin, f'coSpaces/{space}/accessMethods', uri='guest.room',
+           callLegProfile=guest_leg)
+    guests = [_start(api, sipp, tmp_path, f'guest{i}', 'guest.room', [], wait_bye=True)
+              for i in (1, 2)]
+    waiting = [api.server.wait_event('conference-lobby', call=_call_of(api, 'guest.room', i))[0][
+        'member'] for i in (1, 2)]
+    total, calls = listing(admin, 'calls')
+    assert total == 1 and calls[0][1]['coSpace'] == space
+    call_id = calls[0][0]
+    call = fields(parsed(admin.get(f'/calls/{call_id}')))
+    assert (call['numCallLegs'], call['maxCallLegs']) == ('2', '2')
+    assert {leg for leg, _ in listing(admin, 'callLegs')[1]} == set(waiting)
+    assert {p for p, _ in listing(admin, f'calls/{call_id}/participants')[1]} == set(waiting)
+    status = fields(parsed(admin.get(f'/callLegs/{waiting[0]}')).find('status'))
+    assert (status['state'], status['deactivated']) == ('connected', 'true')
+
+    # DELETE of a waiting leg: our BYE
+    assert admin.delete(f'/callLegs/{waiting[1]}').status_code == 200
+    assert_sipp_ok(sipp.wait(*guests[1], timeout=60), calls=1, server=api.server)
+    assert listing(admin, 'callLegs')[0] == 1
+
+    # a mute set while it waits holds once the host's arrival admits it
+    assert admin.put(f'/callLegs/{waiting[0]}', data={'rxAudioMute': 'true'}).status_code == 200
+    assert _leg_config(admin, waiting[0])['rxAudioMute'] == 'true'
+    host = _start(api, sipp, tmp_path, 'host', 'host.room', [], wait_bye=True)
+    api.server.wait_event('conference-join', member=waiting[0])
+    leg = parsed(admin.get(f'/callLegs/{waiting[0]}'))
+    assert fields(leg.find('configuration'))['rxAudioMute'] == 'true'
+    assert 'deactivated' not in fields(leg.find('status'))
+    assert admin.delete(f'/calls/{call_id}').status_code == 200
+    for sent in (guests[0], host):
+        assert_sipp_ok(sipp.wait(*sent, timeout=60), calls=1, server=api.server)
     api.server.wait_no_calls()
 
 

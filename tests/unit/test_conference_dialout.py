@@ -4,6 +4,7 @@
 calls are stand-ins holding an endpoint (no SIP here; the dial-outs themselves are in
 tests/integration/test_cisco_dial_out.py)."""
 import asyncio
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -42,7 +43,7 @@ async def test_a_held_call_outlives_its_members_until_ended(engine):
     assert await dialouts.create_call('space-1', '') is room      # one call per coSpace
     assert rooms.running() == [room] and not room.legs
     c = await call(engine, 'a', engine.peer)
-    leave = enter(rooms, c, SimpleNamespace(uuid='space-1', mute_default=False))
+    leave, _ = enter(rooms, c, SimpleNamespace(uuid='space-1', mute_default=False))
     await asyncio.sleep(0)                                  # the join's first step: the add
     assert len(room.legs) == 1
     leave()
@@ -67,7 +68,7 @@ async def test_calls_are_capped_and_ad_hoc_ones_have_no_cospace(engine):
 async def test_the_conference_control_leaves_at_once_and_a_call_end_leaves_too(engine):
     rooms, _ = setup(engine)
     a, b = await call(engine, 'a', engine.peer), await call(engine, 'b', engine.peer)
-    leave_a = enter(rooms, a, CONF)
+    leave_a, _ = enter(rooms, a, CONF)
     enter(rooms, b, CONF)
     await asyncio.sleep(0)
     room = rooms.rooms[CONF.uuid]
@@ -83,6 +84,65 @@ async def test_the_conference_control_leaves_at_once_and_a_call_end_leaves_too(e
 async def test_a_leave_before_the_join_ran_adds_nothing(engine):
     rooms, _ = setup(engine)
     a = await call(engine, 'a', engine.peer)
-    enter(rooms, a, CONF)()
+    enter(rooms, a, CONF)[0]()
     await asyncio.sleep(0)
     assert CONF.uuid not in rooms.rooms
+
+
+class Dialler:
+    """CallManager.dial's stand-in: each dial is a ringing leg whose hangup is recorded."""
+
+    def __init__(self):
+        self.hung_up: dict[str, asyncio.Event] = {}
+
+    async def dial(self, owner, caller, callee, *args, **kwargs):
+        loop = asyncio.get_running_loop()
+        name = f'out-{len(self.hung_up)}'
+        gone = self.hung_up[name] = asyncio.Event()
+        c = SimpleNamespace(id=name, listeners=[], info={}, ended=loop.create_future())
+
+        def hangup(cause=None):
+            c.leg.state, c.leg.cause = 'hangup', cause
+            gone.set()
+            if not c.ended.done():
+                c.ended.set_result(cause)
+        c.leg = SimpleNamespace(state='ringing', ended=False, endpoint=None, hangup=hangup)
+        return c
+
+
+async def test_ringing_dial_outs_are_on_the_rooms_one_deadline_heap(engine):
+    rooms = ConferenceRooms(ConferenceRegistry(EventSink()), engine.mixer)
+    dialler = Dialler()
+    dialouts = DialOuts(rooms, dialler, SimpleNamespace(**{**vars(SETTINGS),
+                                                          'cisco_dialout_ring_seconds': 3600}))
+    room = await dialouts.create_call('space-1', 'Board')
+    first = await dialouts.dial(room, 'alice', '100')
+    second = await dialouts.dial(room, 'bob', '100')
+    assert len(rooms.deadlines) == 2                     # one heap entry each, no own timers
+    second.call.leg.hangup()                             # a leg given up: its deadline goes
+    await steps_until(lambda: len(rooms.deadlines) == 1)
+    dialouts.settings.cisco_dialout_ring_seconds = 0     # a leg whose ring time is up at once
+    third = await dialouts.dial(room, 'carol', '100')
+    await asyncio.wait_for(dialler.hung_up[third.id].wait(), 10)
+    assert third.call.leg.cause == 19                    # no answer, by the heap's one timer
+    assert first.call.leg.state == 'ringing' and len(rooms.deadlines) == 1
+
+
+async def test_the_conference_control_reads_the_conference_again_when_it_runs(engine):
+    """Queued behind a `sleep`, the control may find its conference trashed or deactivated
+    since it was checked: it is refused with wrong-conference and the call joins nothing."""
+    rooms, _ = setup(engine)
+    stored = {'conf-1': CONF}
+
+    async def current(owner, uuid):
+        return stored.get(uuid) if owner == 'joe' else None
+    for now in (replace(CONF, active=False), replace(CONF, trashed=1.0), None):
+        stored['conf-1'] = now
+        a = await call(engine, 'a', engine.peer)
+        _, checked = enter(rooms, a, CONF, current)
+        assert await asyncio.wait_for(checked, 10) == 'wrong-conference'
+        assert CONF.uuid not in rooms.rooms
+    stored['conf-1'] = CONF                              # active again: it joins
+    _, checked = enter(rooms, a, CONF, current)
+    assert await asyncio.wait_for(checked, 10) is None
+    assert [m.call.id for m in rooms.rooms[CONF.uuid].legs.values()] == ['a']

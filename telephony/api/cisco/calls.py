@@ -41,20 +41,24 @@ class LegRef:
     id: str
     dialout: 'DialOut | None' = None
 
+    def member(self):
+        """The room's member (mixed or in the lobby) it is, when not a dial-out."""
+        return self.room.member(self.id)
+
     def remote(self) -> str:
         if self.dialout is not None:
             return self.dialout.remote_party
-        return remote_party(self.room.legs[self.id].call.leg)
+        return remote_party(self.member().call.leg)
 
     def name(self) -> str:
         """Who the leg is: the caller as its call shows it, the far end of a dial-out."""
         if self.dialout is not None:
             return self.dialout.remote_party
-        call = self.room.legs[self.id].call
+        call = self.member().call
         return (call.info.get('from') or '') if call.leg.incoming else remote_party(call.leg)
 
     def present(self) -> bool:
-        return self.id in self.room.legs if self.dialout is None else \
+        return self.member() is not None if self.dialout is None else \
             self.dialout.call.leg.state != 'hangup'
 
     def configure(self, dialouts: 'DialOuts', changes: dict[str, str]) -> None:
@@ -79,7 +83,7 @@ def call_fields(room: 'ConferenceRoom', now: float, full: bool) -> dict:
             'callCorrelator': room.call_id}
     if not full:
         return head
-    n = len(room.legs)
+    n = room.participants()      # the lobby's legs are connected too
     return {**head, 'callType': 'coSpace' if room.cospace else 'adHoc',
             'durationSeconds': int(now - room.started), 'numCallLegs': n,
             'maxCallLegs': room.max_members, 'numParticipantsLocal': n,
@@ -92,25 +96,27 @@ def leg_fields(ref: LegRef, now: float, full: bool) -> dict:
     room, d = ref.room, ref.dialout
     if d is not None:
         return _dialout_fields(ref, d, full)
-    member = room.legs[ref.id]
+    member = ref.member()
     leg = member.call.leg
     seconds = now - member.joined
     audio = member.audio(now)
     held = quality.alarms(audio)
     head = {'name': ref.name(), 'remoteParty': remote_party(leg),
             'call': room.call_id,
-            'call_quality': member.windows.quality(member.mix.endpoint.stats(), now, member.joined),
+            'call_quality': member.windows.quality(member.endpoint.stats(), now, member.joined),
             'alarms': [f'<alarms>{"".join(f"<{a}/>" for a in held)}</alarms>'] if held else None}
     if not full:
         return head
     direction = 'incoming' if leg.incoming else 'outgoing'
-    config = xml.element('configuration', {'rxAudioMute': member.mix.mute,
-                                           'txAudioMute': member.mix.deaf})
+    mute, deaf = member.entry(room.join_mute_override)   # a lobby leg's: once admitted
+    config = xml.element('configuration', {'rxAudioMute': mute, 'txAudioMute': deaf})
     status = xml.element('status', {
         'state': 'connected', 'durationSeconds': int(seconds),
         'direction': direction,
         'sipCallId': leg.invite.call_id if leg.invite is not None else None,
         'recording': room.mix.recorder is not None,
+        # §8.3.6 `deactivated`: "true only", "only present if it is true" (in the lobby)
+        'deactivated': True if member.mix is None else None,
         'rxAudio': [xml.element('rxAudio', audio['rxAudio'])],
         'txAudio': [xml.element('txAudio', audio['txAudio'])],
         'call_quality': head['call_quality']})
@@ -154,7 +160,7 @@ class CallsApi:
         """Every leg of these calls: the members, then the dial-outs on their way in."""
         out = []
         for room in rooms:
-            out += [LegRef(room, uuid) for uuid in room.legs]
+            out += [LegRef(room, uuid) for uuid in room.connected()]   # the lobby's too
             out += [LegRef(room, d.id, d) for d in self.dialouts.of_room(room)]
         return out
 
@@ -257,7 +263,7 @@ class CallsApi:
             if contains not in f'{ref.name()}\n{ref.remote()}'.lower():
                 continue
             if wanted is not None and (ref.dialout is not None or not wanted & set(
-                    quality.alarms(ref.room.legs[ref.id].audio(now)))):
+                    quality.alarms(ref.member().audio(now)))):
                 continue
             shown.append(ref)
         total, page = self.page(request, shown)

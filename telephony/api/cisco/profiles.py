@@ -254,7 +254,7 @@ async def leg_profile_trace(calls: 'CallsApi', request: Request, leg_id: str) ->
     if found is None:
         raise CiscoError(404, 'callLegDoesNotExist')
     room, uuid = found
-    member = room.legs.get(uuid)
+    member = room.member(uuid)      # mixed or waiting in the lobby
     if member is None:
         raise CiscoError(404, 'callLegDoesNotExist')
     return answer(body=xml.document(trace_xml(getattr(member, 'profiles', None))))
