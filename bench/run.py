@@ -46,7 +46,7 @@ FULL = {
     'e': {'calls': 100, 'seconds': 10, 'connections': 10, 'ramp_rate': 50.0},
     'f': {'members': [100, 200, 300, 400, 500], 'room_sizes': [0, 5, -1], 'window': 15.0,
           'warmup': 3.0},
-    'g': {'pairs': [25, 50, 100, 150], 'window': 20.0},      # issue 11: fax calls (bench/fax.py)
+    'g': {'pairs': [50, 100, 150, 200, 300], 'window': 20.0},      # issue 11: fax calls (bench/fax.py)
 }
 QUICK = {
     'a': {'probe_s': 2, 'confirm_s': 3, 'precision': 0.5, 'budget_s': 30, 'overload_s': 3,
