@@ -163,6 +163,9 @@ class Settings:
     # --- receiving faxes on calls (issue 11, session 6) ---
     fax_receive_limit: int = 1800     # s a received fax may take (then it ends like a hangup)
 
+    # --- fax end to end (issue 11, session 6) ---
+    fax_t38_request: bool = True      # a fax receiver asks the caller for T.38 (re-INVITE) on its CNG
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the
