@@ -32,9 +32,8 @@ def test_a_pdf_sent_from_a_to_b_arrives_pixel_identical(start_api, tmp_path, t38
     api = start_api(TELEPHONY_FAX_T38_REQUEST='true' if t38 else 'false')
     api.add_user('joe')
     api.cli('phone', 'add', A, '--user', 'joe')
-    api.cli('phone', 'add', B, '--user', 'joe')
+    api.cli('phone', 'add', B, '--user', 'joe', '--fax-enable')
     c = api.login('joe')
-    assert status(c.put(f'/api/phone/{B}', json={'fax_enable': True})) == 'ok'
     assert status(c.post('/api/user', json={'fax_ident': IDENT, 'fax_header': HEADER})) == 'ok'
     events = Events(c)
     fax = converted(c, events, 2)                       # fax_convert with page_count 2
