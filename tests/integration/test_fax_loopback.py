@@ -16,7 +16,8 @@ from tests.api.conftest import start_api  # noqa: F401 -- the fixture
 from tests.api.test_call_api import Events
 from tests.api.test_fax_api import converted, status
 from tests.fax.test_fax_sessions import assert_same_pages
-from tests.integration.test_fax_calls import tiff_of
+from tests.api.test_partner_cdr import KEY
+from tests.integration.test_fax_calls import the_cdr, tiff_of
 from tests.integration.test_fax_send import report_events
 
 pytestmark = pytest.mark.skipif(not spandsp.available(), reason='libspandsp2 not installed')
@@ -30,7 +31,8 @@ REPORT_FIELDS = {'incoming', 'from', 'to', 'time_start', 'time_end', 'status',
 @pytest.mark.parametrize('t38', [False, True], ids=['g711', 't38'])
 def test_a_pdf_sent_from_a_to_b_arrives_pixel_identical(start_api, tmp_path, t38):
     api = start_api(TELEPHONY_FAX_T38_REQUEST='true' if t38 else 'false')
-    api.add_user('joe')
+    api.add_user('acme', KEY, '--partner')                  # sees joe's CDRs
+    api.add_user('joe', 'secret12345', '--partner-of', 'acme')
     api.cli('phone', 'add', A, '--user', 'joe')
     api.cli('phone', 'add', B, '--user', 'joe', '--fax-enable')
     c = api.login('joe')
@@ -66,10 +68,17 @@ def test_a_pdf_sent_from_a_to_b_arrives_pixel_identical(start_api, tmp_path, t38
     assert_same_pages(sent, tiff_of(c, got, tmp_path), 2)   # pixel for pixel below the header
 
     ends = api.server.wait_event('fax-rx-end', fax=got)
-    assert ends[0]['t38'] == ('yes' if t38 else 'no')
+    assert ends[0]['t38'] == ('yes' if t38 else 'no'), [
+        line for line in api.server.log_lines() if 't38' in line or 'cng' in line
+        or 'INVITE' in line[:200]]
     switched = {e['leg'] for e in api.server.events('t38-switched')}
     if t38:          # both legs of the loop: the receiver's re-INVITE and the sender's answer
         api.server.wait_event('fax-t38-switched')
         assert len(switched) == 2, api.server.events('t38-switched')
     else:
         assert not switched and not api.server.events('fax-t38-request')
+
+    # the CDRs (§9.1.4): both legs are service fax with their fax object and the pages
+    tx, rx_cdr = the_cdr(api, A), the_cdr(api, B)
+    assert (tx['fax_id'], tx['page_count'], tx['b_number']) == (fax, 2, B), tx
+    assert (rx_cdr['fax_id'], rx_cdr['page_count'], rx_cdr['a_number']) == (got, 2, A), rx_cdr
