@@ -44,8 +44,9 @@ async def receive_fax(call: Call, faxes: 'FaxStore', owner: str, *, limit: float
     the call's endpoint, store it, and hang up. None when the call ended before it began.
 
     The peer's T.38 re-INVITE is taken (the reception goes on over UDPTL).  With
-    `t38_request` we ask for T.38 ourselves once the caller's CNG is heard (at once when
-    voice mail heard it already); a refusal (488) leaves the fax on G.711."""
+    `t38_request` we ask for T.38 ourselves once the caller's fax is heard: its CNG (at
+    once when voice mail heard it already), or else its T.30 negotiation (phase B) when its
+    CNG was lost; we ask once, and a refusal (488) leaves the fax on G.711."""
     if answer:
         await call.run(C.make('answer'))
     ep = call.leg.endpoint
@@ -63,8 +64,12 @@ async def receive_fax(call: Call, faxes: 'FaxStore', owner: str, *, limit: float
             call.page_count = result.pages
             finished.set_result(result)
 
+    t38_ask: list[Callable[[], None]] = []
+
     def on_progress(pages: int) -> None:
         call.page_count = pages
+        if pages == 0 and t38_ask:   # the caller's DCS: its fax is heard even without a CNG
+            t38_ask[0]()
         log.info('event=fax-rx-progress call=%s fax=%s pages=%d', call.id, fax, pages)
 
     kw = dict(receive_file=str(partial), calling=False, ident=csi_of(number),
@@ -86,7 +91,9 @@ async def receive_fax(call: Call, faxes: 'FaxStore', owner: str, *, limit: float
         log.info('event=fax-rx-start call=%s fax=%s port=%s', call.id, fax, ep.local_port)
         if t38_request:
             def ask() -> None:
-                asking.append(loop.create_task(_ask_t38(call, running)))
+                if not asking and not running.session.t38:
+                    asking.append(loop.create_task(_ask_t38(call, running)))
+            t38_ask.append(ask)
             if answer:
                 watch.append(CngWatch(ep, ask))
             else:               # voice mail switched to us on the caller's CNG
