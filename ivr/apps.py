@@ -84,12 +84,14 @@ class Applications:
 
     def _fax(self, owner: str, answer: bool) -> 'App':
         faxes, limit = self.faxes, float(self.settings.fax_receive_limit)
+        t38_request = self.settings.fax_t38_request
 
         async def app(call: Call) -> None:
             if faxes is None:    # no fax store wired: nobody could read it
                 await call.run(C.make('hangup', hangup_cause=NO_ROUTE))
                 return
-            await receive_fax(call, faxes, owner, limit=limit, answer=answer)
+            await receive_fax(call, faxes, owner, limit=limit, answer=answer,
+                              t38_request=t38_request)
         return app
 
     def record(self, owner: str, announcement: str | None, *, announcement_only: bool = False,

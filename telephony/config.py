@@ -168,6 +168,9 @@ class Settings:
     fax_queue_per_user: int = 20      # of fax_queue_max, sends of one user that may wait (more: fail)
     fax_downloads_at_once: int = 2    # PDF/PNG fax downloads rendered at once (others wait)
 
+    # --- fax end to end (issue 11, session 6) ---
+    fax_t38_request: bool = True      # a fax receiver asks the caller for T.38 (re-INVITE) on its CNG
+
     @classmethod
     def load(cls, config_file: str | None = None, **overrides) -> 'Settings':
         """Defaults, then the TOML file, then TELEPHONY_* variables, then `overrides` (the

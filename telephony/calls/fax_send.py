@@ -25,6 +25,7 @@ from ..dialplan.faxqueue import FaxQueue
 from ..dialplan.router import Denied, NoRoute
 from ..logtext import quoted
 from ..media.fax.session import AudioFaxSession, FaxResult
+from .faxswitch import FaxOnCall
 from .leg import ANSWERED
 from .outgoing import DialFailed
 
@@ -63,7 +64,7 @@ class _Job:
     tiff: Path
     retried: int = 0                       # busy retries dialled so far
     call: 'Call | None' = None
-    session: AudioFaxSession | None = None
+    session: FaxOnCall | None = None       # the fax on the call: audio, or T.38 after a switch
     cancelled: bool = False
     transmit: asyncio.Task | None = None   # the report's move to `transmit`
     redial: asyncio.Task | None = None     # ... back to `dial` for a retry
@@ -197,7 +198,7 @@ class FaxSending:
             log.info('event=fax-dial-failed report=%s reason=%s', job.report, quoted(exc.reason))
             return _Outcome('error')
         job.call = call
-        call.cdr_service = 'fax'
+        call.cdr_service, call.fax_id, call.page_count = 'fax', job.fax, 0   # §9.1.4
         if job.cancelled:
             call.leg.hangup(cause=16)
             return _Outcome('cancel')
@@ -249,17 +250,20 @@ class FaxSending:
 
         def on_done(result: FaxResult) -> None:
             if not done.done():
+                call.page_count = result.pages
                 done.set_result(result)
 
         def on_progress(pages: int) -> None:
+            call.page_count = pages
             if pages == 0 and job.transmit is None and not job.cancelled:
                 job.transmit = asyncio.get_running_loop().create_task(
                     self._report(job, _Outcome('transmit')))
         try:
-            job.session = AudioFaxSession(send_file=str(job.tiff), ident=job.ident,
-                                          header=printable(job.header), on_done=on_done,
-                                          on_progress=on_progress, log_tag=call.id)
-            job.session.attach(ep)
+            kw = dict(send_file=str(job.tiff), ident=job.ident, header=printable(job.header),
+                      on_done=on_done, on_progress=on_progress, log_tag=call.id)
+            job.session = FaxOnCall(call.leg, AudioFaxSession(**kw), kw)
+            job.session.session.attach(ep)
+            job.session.accept()           # the far end may switch the call to T.38
         except Exception:      # noqa: BLE001 -- spandsp refused the job: an internal error
             log.exception('event=fax-session-failed report=%s', job.report)
             job.session = None

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .leg import Leg
     from .t38 import T38Link
 
-__all__ = ['accept_t38', 'switch_to_t38', 'start_t38_fax']
+__all__ = ['accept_t38', 'switch_to_t38', 'start_t38_fax', 'FaxOnCall']
 
 
 def start_t38_fax(leg: 'Leg', link: 'T38Link', audio: AudioFaxSession | None,
@@ -53,3 +53,33 @@ async def switch_to_t38(leg: 'Leg', audio: AudioFaxSession | None,
     if link.session is not None:     # their re-INVITE won the glare and its handler ran
         return link.session
     return start_t38_fax(leg, link, audio, fax_kwargs)
+
+
+class FaxOnCall:
+    """The fax session a call runs now: the audio one, then the T.38 one after a switch
+    (theirs by `accept()`, ours by `await request()`).  A session that already finished on
+    audio is not restarted: its file is complete, and a new T.30 run would write over it."""
+
+    def __init__(self, leg: 'Leg', audio: AudioFaxSession, fax_kwargs: dict) -> None:
+        self.leg = leg
+        self.session: AudioFaxSession | T38FaxSession = audio
+        self.kw = fax_kwargs
+
+    def accept(self) -> None:
+        self.leg.t38_handler = self._take
+
+    def _take(self, leg: 'Leg', link: 'T38Link') -> None:
+        audio = self.session
+        if audio.done or audio.t38:
+            return
+        self.session = start_t38_fax(leg, link, audio, self.kw)
+
+    async def request(self) -> bool:
+        """Our re-INVITE: True when the call is on T.38 now (False: it stays on audio)."""
+        link = await self.leg.request_t38()
+        if link is not None and link.session is None:
+            self._take(self.leg, link)
+        return self.session.t38
+
+    def hangup(self) -> None:
+        self.session.hangup()

@@ -295,3 +295,38 @@ def test_readme_profiles_and_dial_out(start_server, tmp_path):
         shell.close()
         if trunk is not None:
             stop_process(trunk)
+
+
+FAX_SECTION = '## Send a PDF from one number to another and download what arrived'
+
+
+def test_readme_fax_from_one_number_to_another(start_server):
+    """The fax section typed as written into one bash: two numbers, a 2-page PDF made with
+    ghostscript and uploaded (fax_convert), POST /send, the incoming fax_report ok on the
+    event API (over T.38, the default), the received fax as JSON, PDF and a PNG page."""
+    from .uac_steps import NO_SHEDDING
+
+    server = start_server(env=NO_SHEDDING)
+    setup, upload, send, download = section_blocks(FAX_SECTION)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('TELEPHONY_')}
+    env['TELEPHONY_DATA_DIR'] = str(server.data_dir)
+    shell = Shell(ROOT, env)
+    try:
+        shell.type(localize(setup, server))
+        converted = json.loads(shell.type(localize(upload, server)).splitlines()[-1])
+        assert converted['event'] == 'fax_convert' and converted['page_count'] == 2, converted
+        out = shell.type(localize(send, server), timeout=300)
+        fax = json.loads(out.splitlines()[-1])['fax']
+        assert fax['page_count'] == 2 and fax['status'] == 'ok', out
+        (report,) = fax['report'].values()
+        assert report['incoming'] is True and report['from'] == '+4930555011' and \
+            report['to'] == '+4930555012' and report['fax_error_code'] == 0, report
+        shell.type(localize(download, server))
+        folder = shell.type('echo $DIR')
+        with open(os.path.join(folder, 'received.pdf'), 'rb') as f:
+            assert f.read(5) == b'%PDF-'
+        with open(os.path.join(folder, 'page1.png'), 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    finally:
+        shell.close()
+    assert server.events('fax-t38-switched'), 'the README fax went over T.38'
