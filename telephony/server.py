@@ -155,7 +155,8 @@ class Server:
         self.fax_sending = FaxSending(
             self.calls, self.faxes, at_once=settings.fax_calls_at_once,
             queue_max=settings.fax_queue_max, retries=settings.fax_retry_count,
-            retry_delay=settings.fax_retry_delay, ring_timeout=settings.fax_ring_timeout)
+            retry_delay=settings.fax_retry_delay, ring_timeout=settings.fax_ring_timeout,
+            per_user=settings.fax_calls_per_user, queue_per_user=settings.fax_queue_per_user)
         self.faxes.sender = self.fax_sending
         self.dialplan_calls = DialplanCalls(self.calls, self.dialplans, self.events)
         self.calls.dialplan_calls = self.dialplan_calls

@@ -66,6 +66,7 @@ class _Job:
     call: 'Call | None' = None
     session: FaxOnCall | None = None       # the fax on the call: audio, or T.38 after a switch
     cancelled: bool = False
+    pages_sent: int = 0                    # pages the far end confirmed so far (the refunds)
     transmit: asyncio.Task | None = None   # the report's move to `transmit`
     redial: asyncio.Task | None = None     # ... back to `dial` for a retry
 
@@ -75,6 +76,7 @@ class _Outcome:
     status: str                           # the report's next status
     sip_status_code: int | None = None
     fax_error_code: int | None = None
+    pages_sent: int | None = None         # None: nothing went out (every page goes back)
 
 
 class FaxSending:
@@ -82,10 +84,12 @@ class FaxSending:
 
     def __init__(self, manager: 'CallManager', faxes: 'FaxStore', *, at_once: int = 4,
                  queue_max: int = 1000, retries: int = 3, retry_delay: float = 120.0,
-                 ring_timeout: float = 60.0) -> None:
+                 ring_timeout: float = 60.0, per_user: int = 0,
+                 queue_per_user: int = 0) -> None:
         self.manager = manager
         self.faxes = faxes
-        self.queue = FaxQueue(at_once, queue_max)
+        self.queue = FaxQueue(at_once, queue_max, owner_at_once=per_user,
+                              owner_limit=queue_per_user)
         self.retries = retries
         self.retry_delay = retry_delay
         self.ring_timeout = ring_timeout
@@ -102,21 +106,23 @@ class FaxSending:
         r = await self.faxes.report(report)
         if r is None:
             raise LookupError(f'no fax report {report}')
-        self.queue.submit(report)          # QueueFull: the store ends the report `error`
+        self.queue.submit(report, r.owner)   # QueueFull: the store ends the report `error`
         self.jobs[report] = _Job(report, fax, r.owner, from_, to, ident, header, tiff)
         log.info('event=fax-queued report=%s fax=%s from=%s to=%s', report, fax, from_, quoted(to))
         self._pump()
 
-    async def cancel(self, report: str) -> None:
+    async def cancel(self, report: str) -> int | None:
+        """Stop a send; the pages it got through (FaxStore refunds the rest)."""
         job = self.jobs.pop(report, None)
         if job is None:
-            return
+            return None
         job.cancelled = True
         state = self.queue.drop(report)
         self._arm()
         log.info('event=fax-cancel report=%s state=%s', report, state)
         if job.call is not None and not job.call.leg.ended:
             job.call.leg.hangup(cause=16)   # CANCEL while it rings, BYE once answered
+        return job.pages_sent
 
     def close(self) -> None:
         """The server stops: nothing more is dialled or written; what was under way ends
@@ -182,7 +188,8 @@ class FaxSending:
             log.info('event=fax-busy report=%s dialled=%d retry=%s', job.report, job.retried + 1,
                      'yes' if retry else 'no')
         if retry and not job.cancelled and not self.closed:
-            self.queue.wait(job.report, asyncio.get_running_loop().time() + self.retry_delay)
+            self.queue.wait(job.report, asyncio.get_running_loop().time() + self.retry_delay,
+                            job.owner)
             self._arm()
         elif not job.cancelled:
             self.jobs.pop(job.report, None)
@@ -229,10 +236,10 @@ class FaxSending:
             return _Outcome('error', final if final is not None and final >= 300 else None)
         result = done.result() if done.done() else None
         if result is None:
-            return _Outcome('error', 200)
+            return _Outcome('error', 200, pages_sent=job.pages_sent)
         log.info('event=fax-sent report=%s code=%d pages=%d text=%s', job.report, result.code,
                  result.pages, quoted(result.text))
-        return _Outcome('ok' if result.ok else 'fail', 200, result.code)
+        return _Outcome('ok' if result.ok else 'fail', 200, result.code, result.pages)
 
     def _no_answer(self, call: 'Call') -> None:
         if call.leg.state != ANSWERED and not call.leg.ended:
@@ -254,7 +261,7 @@ class FaxSending:
                 done.set_result(result)
 
         def on_progress(pages: int) -> None:
-            call.page_count = pages
+            call.page_count = job.pages_sent = pages
             if pages == 0 and job.transmit is None and not job.cancelled:
                 job.transmit = asyncio.get_running_loop().create_task(
                     self._report(job, _Outcome('transmit')))
@@ -275,7 +282,8 @@ class FaxSending:
         try:
             await self.faxes.report_update(job.report, outcome.status,
                                            sip_status_code=outcome.sip_status_code,
-                                           fax_error_code=outcome.fax_error_code)
+                                           fax_error_code=outcome.fax_error_code,
+                                           pages_sent=outcome.pages_sent)
         except Exception:      # noqa: BLE001 -- the call goes on; the log says what was lost
             log.exception('event=fax-report-failed report=%s status=%s', job.report,
                           outcome.status)
