@@ -228,7 +228,10 @@ def _add_missing_columns(conn) -> None:
              ('usergroups', 'credit'): 'INTEGER',
              ('usergroups', 'zonefilter'): 'TEXT',
              ('fax_reports', 'pages_charged'): 'INTEGER'}
+    seen = inspect(conn)
     for (table, column), sql_type in added.items():
-        have = {c['name'] for c in inspect(conn).get_columns(table)}
+        if not seen.has_table(table):   # its store module is not loaded here (e.g. the CLI)
+            continue
+        have = {c['name'] for c in seen.get_columns(table)}
         if column not in have:
             conn.execute(text(f'ALTER TABLE {table} ADD COLUMN "{column}" {sql_type}'))
