@@ -174,10 +174,11 @@ def test_lobby_legs_are_call_legs_of_a_running_call(start_api, sipp, tmp_path):
     space = create(admin, 'coSpaces', name='Lobby', uri='host.room')
     create(admin, f'coSpaces/{space}/accessMethods', uri='guest.room',
            callLegProfile=guest_leg)
-    guests = [_start(api, sipp, tmp_path, f'guest{i}', 'guest.room', [], wait_bye=True)
-              for i in (1, 2)]
-    waiting = [api.server.wait_event('conference-lobby', call=_call_of(api, 'guest.room', i))[0][
-        'member'] for i in (1, 2)]
+    guests, waiting = [], []
+    for i in (1, 2):    # one after the other, so the i-th call to guest.room is SIPp guest<i>
+        guests.append(_start(api, sipp, tmp_path, f'guest{i}', 'guest.room', [], wait_bye=True))
+        waiting.append(api.server.wait_event(
+            'conference-lobby', call=_call_of(api, 'guest.room', i))[0]['member'])
     total, calls = listing(admin, 'calls')
     assert total == 1 and calls[0][1]['coSpace'] == space
     call_id = calls[0][0]
