@@ -15,6 +15,8 @@ it got when the peer hangs up early).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -51,7 +53,7 @@ class FaxResult:
         return self.code == spandsp.T30_ERR_OK
 
 
-class FaxSession:
+class FaxSession(ABC):
     """One T.30 exchange: sends `send_file` or receives into `receive_file`.
 
     `calling` is the T.30 role (the side that dialled); by default the sender calls.
@@ -101,8 +103,9 @@ class FaxSession:
             self.term.close()
             raise
 
-    def _terminal(self):   # the subclass's spandsp terminal
-        raise NotImplementedError
+    @abstractmethod
+    def _terminal(self):
+        """The subclass's spandsp terminal (audio or T.38)."""
 
     @property
     def done(self) -> bool:
